@@ -1,0 +1,131 @@
+import getPort from "get-port";
+import type { Address, Hex } from "viem";
+import { anvilInstance } from "./anvil.ts";
+import {
+  BASE_CHAIN_ID,
+  DEFAULT_MNEMONIC,
+  MULTICALL3_ADDRESS,
+  PROFILES,
+  type ProfileName,
+  USDC_ADDRESS,
+} from "./base-profile.ts";
+import { createDevnetClient, type DevnetClient } from "./client.ts";
+import { probeForkUrl } from "./fork.ts";
+import { fundAccounts } from "./funding.ts";
+import { assertCanonicalUsdc, placeCanonicalContracts, placeMulticall3 } from "./placement.ts";
+import { type ChainStatus, readChainStatus, type StallWatchOptions, watchForStall } from "./stall.ts";
+import { type DevnetAccount, deriveAccounts } from "./wallets.ts";
+
+export type DevnetOptions = {
+  /** Port for anvil's RPC; a free one when absent. */
+  port?: number;
+  host?: string;
+  /** `instant` (automine, the default) or `base` (2 s blocks). */
+  profile?: ProfileName;
+  /** Seconds between blocks, overriding the profile; fractions such as 0.2 work. */
+  blockTime?: number;
+  gasLimit?: bigint;
+  /** How many wallets to derive and fund (default 10). */
+  accounts?: number;
+  mnemonic?: string;
+  /** What each wallet is funded with: wei of ETH (default 100 ETH) and USDC base units (default 10,000 USDC). */
+  fund?: { eth?: bigint; usdc?: bigint };
+  /** Fork this chain (real Base) instead of placing the mock USDC. */
+  forkUrl?: string;
+  forkBlockNumber?: bigint;
+};
+
+export type Devnet = {
+  rpcUrl: string;
+  chainId: number;
+  mode: "mock" | "fork";
+  /** Seconds between blocks, or undefined under automine. */
+  blockTime: number | undefined;
+  contracts: { usdc: Address; multicall3: Address };
+  accounts: readonly DevnetAccount[];
+  /** A viem client with public, wallet and anvil test actions on this devnet. */
+  client: DevnetClient;
+  /** Funds more addresses the way setup funded the wallets (defaults: the setup amounts). */
+  fund(addresses: readonly Address[], amounts?: { eth?: bigint; usdc?: bigint }): Promise<void>;
+  snapshot(): Promise<Hex>;
+  revert(id: Hex): Promise<void>;
+  /** Back to the state right after setup (funded wallets, low block height: anvil slows as the chain grows). */
+  reset(): Promise<void>;
+  status(): Promise<ChainStatus>;
+  watchForStall(options: StallWatchOptions): () => void;
+  stop(): Promise<void>;
+};
+
+export const DEFAULT_FUNDING = { eth: 100n * 10n ** 18n, usdc: 10_000n * 10n ** 6n } as const;
+
+/** Starts anvil as chain 8453 with USDC and Multicall3 at their Base addresses and funded wallets. */
+export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
+  const host = options.host ?? "127.0.0.1";
+  const blockTime = options.blockTime ?? PROFILES[options.profile ?? "instant"].blockTime;
+  const intervalMining = blockTime !== undefined;
+  const mode = options.forkUrl ? "fork" : "mock";
+  const upstreamChainId = options.forkUrl ? await probeForkUrl(options.forkUrl) : undefined;
+
+  const port = options.port ?? (await getPort({ host }));
+  const instance = anvilInstance({
+    host,
+    port,
+    chainId: upstreamChainId ?? BASE_CHAIN_ID,
+    blockTime,
+    gasLimit: options.gasLimit,
+    forkUrl: options.forkUrl,
+    forkBlockNumber: options.forkBlockNumber,
+  });
+  await instance.start();
+
+  const rpcUrl = `http://${host}:${port}`;
+  const chainId = upstreamChainId ?? BASE_CHAIN_ID;
+  const client = createDevnetClient(rpcUrl, chainId);
+  const funding = { ...DEFAULT_FUNDING, ...options.fund };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await instance.stop();
+  };
+
+  try {
+    if (mode === "fork") {
+      await assertCanonicalUsdc(client);
+      await placeMulticall3(client);
+    } else {
+      await placeCanonicalContracts(client, intervalMining);
+    }
+    const accounts = deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10);
+    const fund = (addresses: readonly Address[], amounts: { eth?: bigint; usdc?: bigint } = {}) =>
+      fundAccounts(client, { accounts: addresses, ...funding, ...amounts, intervalMining });
+    await fund(accounts.map((a) => a.address));
+
+    let baseline = await client.snapshot();
+    return {
+      rpcUrl,
+      chainId,
+      mode,
+      blockTime,
+      contracts: { usdc: USDC_ADDRESS, multicall3: MULTICALL3_ADDRESS },
+      accounts,
+      client,
+      fund,
+      snapshot: () => client.snapshot(),
+      revert: async (id) => {
+        await client.revert({ id });
+      },
+      reset: async () => {
+        await client.revert({ id: baseline });
+        // anvil consumes a snapshot when reverting to it, so the baseline is taken again.
+        baseline = await client.snapshot();
+      },
+      status: () => readChainStatus(client),
+      watchForStall: (watchOptions) => watchForStall(client, watchOptions),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

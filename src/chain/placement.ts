@@ -1,0 +1,61 @@
+import { type Address, encodeFunctionData, getAddress } from "viem";
+import { mockUsdcAbi, mockUsdcRuntimeCode, multicall3RuntimeCode } from "./artifacts.generated.ts";
+import { MULTICALL3_ADDRESS, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "./base-profile.ts";
+import type { DevnetClient } from "./client.ts";
+import { ForkMissingUsdcError } from "./errors.ts";
+
+/**
+ * The mock USDC's owner, master minter, pauser and blacklister. It has no key: like real USDC's roles in a
+ * fork, it acts through anvil's unsigned transactions, so tests and fault injection use one path on both.
+ */
+export const MOCK_USDC_ADMIN: Address = getAddress("0x00000000000000000000000000000000000ad111");
+
+/** Places Multicall3 and MockUSDC at their canonical Base addresses and initialises the token's roles. */
+export async function placeCanonicalContracts(client: DevnetClient, intervalMining: boolean): Promise<void> {
+  await Promise.all([
+    client.setCode({ address: USDC_ADDRESS, bytecode: mockUsdcRuntimeCode }),
+    placeMulticall3(client),
+    client.setBalance({ address: MOCK_USDC_ADMIN, value: 10n ** 21n }),
+  ]);
+  // setCode runs no constructor, so the roles are set by the token's one-shot initializer.
+  const data = encodeFunctionData({
+    abi: mockUsdcAbi,
+    functionName: "initialize",
+    args: [MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN],
+  });
+  const hash = await client.sendUnsignedTransaction({
+    from: MOCK_USDC_ADMIN,
+    to: USDC_ADDRESS,
+    data,
+    gas: 200_000n,
+  });
+  if (intervalMining) await client.mine({ blocks: 1 });
+  const receipt = await client.waitForTransactionReceipt({ hash });
+  if (receipt.status !== "success") throw new Error("MockUSDC.initialize reverted");
+}
+
+/** Places our Multicall3 unless the chain (a fork) already has one at the canonical address. */
+export async function placeMulticall3(client: DevnetClient): Promise<void> {
+  const code = await client.getCode({ address: MULTICALL3_ADDRESS });
+  if (!code || code === "0x")
+    await client.setCode({ address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode });
+}
+
+/** A fork must carry Base's USDC; otherwise nothing an x402 client signs would settle. */
+export async function assertCanonicalUsdc(client: DevnetClient): Promise<void> {
+  const code = await client.getCode({ address: USDC_ADDRESS });
+  if (!code || code === "0x") {
+    throw new ForkMissingUsdcError(
+      `The forked chain has no contract at Base's USDC address ${USDC_ADDRESS}.`,
+      "Fork Base mainnet (chain 8453), or run without --fork-url to get the mock USDC.",
+    );
+  }
+  const read = (functionName: "name" | "version") =>
+    client.readContract({ address: USDC_ADDRESS, abi: mockUsdcAbi, functionName }).catch(() => undefined);
+  const [name, version] = await Promise.all([read("name"), read("version")]);
+  if (name !== USDC_NAME || version !== USDC_VERSION) {
+    throw new ForkMissingUsdcError(
+      `The contract at ${USDC_ADDRESS} is not Base's USDC (name ${JSON.stringify(name)}, version ${JSON.stringify(version)}; expected "${USDC_NAME}", "${USDC_VERSION}").`,
+    );
+  }
+}
