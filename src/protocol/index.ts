@@ -1,0 +1,57 @@
+/**
+ * x402 protocol layer: wire shapes (from @x402/core), header codecs, error codes, and the EIP-3009 hot path
+ * (EIP-712 digest, secp256k1 sign / recover) hand-written for throughput.
+ */
+export {
+  domainFromRequirements,
+  type Eip3009Domain,
+  eip712DomainSeparator,
+  transferAuthorizationDigest,
+  transferWithAuthorizationPrimaryType,
+  transferWithAuthorizationTypes,
+} from "./eip712.ts";
+export {
+  errorCodeFromRevert,
+  isX402ErrorCode,
+  X402_ERROR_CODES,
+  X402Error,
+  type X402ErrorCode,
+} from "./errors.ts";
+export { isUint256String, parseExactEvmPayload } from "./exact-payload.ts";
+export {
+  DEFAULT_MAX_HEADER_LENGTH,
+  type DecodeHeaderOptions,
+  decodePaymentRequiredHeader,
+  decodePaymentResponseHeader,
+  decodePaymentSignatureHeader,
+  decodeXPaymentHeader,
+  decodeXPaymentResponseHeader,
+  encodePaymentRequiredHeader,
+  encodePaymentResponseHeader,
+  encodePaymentSignatureHeader,
+  encodeXPaymentHeader,
+  encodeXPaymentResponseHeader,
+  type InvalidPaymentHeaderDetails,
+  InvalidPaymentHeaderError,
+  PAYMENT_REQUIRED_HEADER,
+  PAYMENT_RESPONSE_HEADER,
+  PAYMENT_SIGNATURE_HEADER,
+  X_PAYMENT_HEADER,
+  X_PAYMENT_RESPONSE_HEADER,
+  type X402HeaderName,
+} from "./headers.ts";
+export { toHex } from "./hex.ts";
+export { keccak256 } from "./keccak.ts";
+export { chainIdFromNetwork, networkFromV1, v1NetworkName } from "./networks.ts";
+export { randomNonce } from "./nonce.ts";
+export {
+  addressFromPrivateKey,
+  InvalidSignatureError,
+  type InvalidSignatureReason,
+  recoverAddress,
+  signatureBackend,
+  signDigest,
+  signTransferAuthorization,
+  splitSignature,
+} from "./signature.ts";
+export type * from "./types.ts";
