@@ -1,0 +1,162 @@
+import {
+  type Address,
+  type Chain,
+  type Client,
+  type Hash,
+  type Hex,
+  keccak256,
+  type PublicActions,
+  type TransactionReceipt,
+  type Transport,
+} from "viem";
+import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+
+export type RelayerClient = Client<Transport, Chain> & PublicActions<Transport, Chain>;
+
+export type RelayerTransaction = { to: Address; data: Hex; gas: bigint };
+
+/** A transaction that was broadcast; `receipt` settles when it is mined or the wait times out. */
+export type SentTransaction = { hash: Hash; from: Address; receipt: Promise<TransactionReceipt> };
+
+/** One key, lent for exactly one transaction; it returns to the pool when that transaction's receipt settles. */
+export type RelayerLease = { address: Address; send(tx: RelayerTransaction): Promise<SentTransaction> };
+
+export class ReceiptTimeoutError extends Error {
+  override name = "ReceiptTimeoutError";
+  constructor(readonly hash: Hash) {
+    super(`no receipt for ${hash} yet`);
+  }
+}
+
+type Key = { account: PrivateKeyAccount; nonce: number | undefined };
+
+/**
+ * The settlement relayers: N keys, each with its own nonce counter and at most one transaction in flight.
+ *
+ * One transaction per key at a time is what keeps the nonce sequence gap-free: the next nonce is only
+ * handed out once the previous transaction is mined or known to be rejected, and after any send error the
+ * counter is re-read from the chain. Throughput comes from the number of keys and from batching several
+ * settlements into one transaction, not from stacking nonces. Written here, rather than viem's
+ * `nonceManager`, because that one never rolls back after a failed send (a gap stalls the key).
+ */
+export class RelayerPool {
+  private readonly idle: Key[];
+  private readonly waiters: ((key: Key) => void)[] = [];
+  private fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; at: number } | undefined;
+
+  constructor(
+    private readonly client: RelayerClient,
+    privateKeys: readonly Hex[],
+    private readonly options: { receiptTimeoutMs: number; feeCacheMs?: number },
+  ) {
+    if (privateKeys.length === 0) throw new Error("the relayer pool needs at least one key");
+    this.idle = privateKeys.map((key) => ({ account: privateKeyToAccount(key), nonce: undefined }));
+    this.addresses = this.idle.map((key) => key.account.address);
+  }
+
+  readonly addresses: readonly Address[];
+
+  /**
+   * Waits for a free key and hands it out for one transaction. Taking the key before taking work off a
+   * queue is what makes batching natural: while every key is busy, settlements accumulate.
+   */
+  async lease(): Promise<RelayerLease> {
+    const key = await this.acquire();
+    return { address: key.account.address, send: (tx) => this.sendWith(key, tx) };
+  }
+
+  private async sendWith(key: Key, tx: RelayerTransaction): Promise<SentTransaction> {
+    let broadcast = false;
+    try {
+      key.nonce ??= await this.client.getTransactionCount({
+        address: key.account.address,
+        blockTag: "pending",
+      });
+      const fees = await this.currentFees();
+      const serialized = await key.account.signTransaction({
+        type: "eip1559",
+        chainId: this.client.chain.id,
+        nonce: key.nonce,
+        to: tx.to,
+        data: tx.data,
+        gas: tx.gas,
+        ...fees,
+      });
+      const hash = keccak256(serialized);
+      // anvil takes no timeout parameter on the sync call, so the wait is bounded here.
+      const receipt = withTimeout(
+        this.client
+          .sendRawTransactionSync({ serializedTransaction: serialized })
+          .catch((error: unknown) => this.receiptAfterSyncFailure(hash, error)),
+        this.options.receiptTimeoutMs,
+        () => new ReceiptTimeoutError(hash),
+      );
+      broadcast = true;
+      key.nonce += 1;
+      const settled = receipt.then(
+        (r) => {
+          this.release(key);
+          return r;
+        },
+        (error: unknown) => {
+          // Unknown whether the node kept it: read the nonce again rather than guess.
+          key.nonce = undefined;
+          this.release(key);
+          throw error;
+        },
+      );
+      return { hash, from: key.account.address, receipt: settled };
+    } catch (error) {
+      if (!broadcast) {
+        key.nonce = undefined;
+        this.release(key);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * `eth_sendRawTransactionSync` returns the receipt in the same round trip, but it also fails when the
+   * node merely took longer than its own limit; then the hash tells whether the transaction exists.
+   */
+  private async receiptAfterSyncFailure(hash: Hash, error: unknown): Promise<TransactionReceipt> {
+    const known = await this.client.getTransaction({ hash }).catch(() => undefined);
+    if (!known) throw error;
+    try {
+      return await this.client.waitForTransactionReceipt({ hash, timeout: this.options.receiptTimeoutMs });
+    } catch {
+      throw new ReceiptTimeoutError(hash);
+    }
+  }
+
+  private async currentFees() {
+    const now = Date.now();
+    if (!this.fees || now - this.fees.at > (this.options.feeCacheMs ?? 1_000)) {
+      const block = await this.client.getBlock({ blockTag: "latest" });
+      const base = block.baseFeePerGas ?? 1_000_000_000n;
+      // Double the base fee: a few blocks of rising fees do not strand a settlement in the pool.
+      this.fees = { maxFeePerGas: base * 2n + 1_000_000n, maxPriorityFeePerGas: 1_000_000n, at: now };
+    }
+    return { maxFeePerGas: this.fees.maxFeePerGas, maxPriorityFeePerGas: this.fees.maxPriorityFeePerGas };
+  }
+
+  private acquire(): Promise<Key> {
+    const key = this.idle.pop();
+    if (key) return Promise.resolve(key);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(key: Key): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(key);
+    else this.idle.push(key);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

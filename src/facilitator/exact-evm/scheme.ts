@@ -1,0 +1,174 @@
+import { createPublicClient, getAddress, type Hash, type Hex, http } from "viem";
+import { DEVNET_POLLING_MS, devnetChain } from "../../chain/index.ts";
+import {
+  type ExactEvmPayload,
+  type Network,
+  parseExactEvmPayload,
+  type SettleResponse,
+  type SupportedKind,
+  type VerifyResponse,
+  v1NetworkName,
+} from "../../protocol/index.ts";
+import type { FacilitatorScheme, SchemeRequest } from "../scheme.ts";
+import { ChainChecks } from "./chain-checks.ts";
+import { RelayerPool } from "./relayer.ts";
+import { SettlementBatcher, type SettlementOutcome } from "./settlement-batcher.ts";
+import { SettlementLedger } from "./settlement-ledger.ts";
+import { verifyExactEvm } from "./verify.ts";
+
+export type ExactEvmSchemeOptions = {
+  /** JSON-RPC endpoint of the chain the payments settle on. */
+  rpcUrl: string;
+  /** Its chain id; the scheme serves `eip155:<chainId>` (and the v1 name, e.g. `base`, where one exists). */
+  chainId: number;
+  /** Private keys of the settlement relayers; each settles in parallel with the others. */
+  relayerKeys: readonly Hex[];
+  /** Most authorizations per settlement transaction (default 100). */
+  maxBatch?: number;
+  /** How long a settle waits for its receipt before answering `settlement_pending` (default 15 s). */
+  receiptTimeoutMs?: number;
+  /** Simulate the transfer during verify, as the reference does (default true). */
+  simulate?: boolean;
+  /** Simulate again during settle (default false, as the reference). */
+  simulateInSettle?: boolean;
+};
+
+/** How often expired authorizations are dropped from the settlement ledger. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** The `exact` scheme on an EVM chain with EIP-3009 tokens: verification and batched settlement. */
+export class ExactEvmScheme implements FacilitatorScheme {
+  readonly scheme = "exact";
+  readonly kinds: readonly SupportedKind[];
+  readonly signers: Readonly<Record<string, readonly string[]>>;
+  readonly network: Network;
+
+  private readonly chain: ChainChecks;
+  private readonly batcher: SettlementBatcher;
+  private readonly ledger = new SettlementLedger();
+  private readonly client;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly options: ExactEvmSchemeOptions) {
+    this.network = `eip155:${options.chainId}`;
+    const v1Name = v1NetworkName(this.network);
+    this.kinds = [
+      { x402Version: 2, scheme: "exact", network: this.network },
+      ...(v1Name ? [{ x402Version: 1, scheme: "exact", network: v1Name as Network }] : []),
+    ];
+    // JSON-RPC batching packs the chain reads of concurrent verifications into few HTTP round trips.
+    this.client = createPublicClient({
+      chain: devnetChain(options.rpcUrl, options.chainId),
+      transport: http(options.rpcUrl, { batch: { wait: 0, batchSize: 200 }, retryCount: 0 }),
+      pollingInterval: DEVNET_POLLING_MS,
+    });
+    const relayers = new RelayerPool(this.client, options.relayerKeys, {
+      receiptTimeoutMs: options.receiptTimeoutMs ?? 15_000,
+    });
+    this.signers = { "eip155:*": relayers.addresses };
+    this.chain = new ChainChecks(this.client);
+    this.batcher = new SettlementBatcher(this.client, relayers, { maxBatch: options.maxBatch ?? 100 });
+    this.sweeper = setInterval(
+      () => this.ledger.sweep(BigInt(Math.floor(Date.now() / 1000))),
+      SWEEP_INTERVAL_MS,
+    );
+    this.sweeper.unref();
+  }
+
+  async verify(request: SchemeRequest): Promise<VerifyResponse> {
+    const exact = parseExactEvmPayload(request.paymentPayload.payload);
+    const payer = exact.authorization.from;
+    const verdict = await verifyExactEvm(
+      this.chain,
+      request.paymentPayload,
+      request.paymentRequirements,
+      exact,
+      {
+        simulate: this.options.simulate ?? true,
+        validBeforeBufferSeconds: 6,
+      },
+    );
+    if (verdict.ok) return { isValid: true, payer };
+    return { isValid: false, invalidReason: verdict.reason, invalidMessage: verdict.message, payer };
+  }
+
+  async settle(request: SchemeRequest): Promise<SettleResponse> {
+    const exact = parseExactEvmPayload(request.paymentPayload.payload);
+    const network = this.responseNetwork(request);
+    const payer = exact.authorization.from;
+    const verdict = await verifyExactEvm(
+      this.chain,
+      request.paymentPayload,
+      request.paymentRequirements,
+      exact,
+      {
+        simulate: this.options.simulateInSettle ?? false,
+        validBeforeBufferSeconds: 6,
+      },
+    );
+    if (!verdict.ok) {
+      return {
+        success: false,
+        errorReason: verdict.reason,
+        errorMessage: verdict.message,
+        transaction: "",
+        network,
+        payer,
+      };
+    }
+    const asset = getAddress(request.paymentRequirements.asset);
+    const earlier = this.ledger.get(verdict.digest);
+    let outcome: SettlementOutcome;
+    if (earlier) {
+      outcome = await earlier;
+      if (!outcome.ok && outcome.reason === "settlement_pending" && outcome.transaction) {
+        outcome = await this.ledger.resolvePending(
+          verdict.digest,
+          this.recheck(outcome.transaction, asset, exact),
+        );
+      }
+    } else {
+      const validBefore = BigInt(exact.authorization.validBefore);
+      outcome = await this.ledger.record(verdict.digest, validBefore, this.batcher.settle(asset, exact));
+    }
+    const amount = request.paymentRequirements.amount;
+    const response: SettleResponse = outcome.ok
+      ? { success: true, transaction: outcome.transaction, network, payer, amount }
+      : {
+          success: false,
+          errorReason: outcome.reason,
+          errorMessage: outcome.message,
+          transaction: outcome.transaction,
+          network,
+          payer,
+        };
+    // A repeat is told so: a resource server must not serve a second request on the strength of it.
+    return earlier ? { ...response, extra: { duplicate: true } } : response;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  /**
+   * A settle that timed out waiting for its receipt, asked again: the receipt decides if it has come; a
+   * transaction the node still knows is still pending; one the node has dropped is sent once more (the
+   * token's nonce guarantees that at most one of the two can ever move money).
+   */
+  private async recheck(
+    transaction: Hash,
+    asset: `0x${string}`,
+    exact: ExactEvmPayload,
+  ): Promise<SettlementOutcome> {
+    const receipt = await this.client.getTransactionReceipt({ hash: transaction }).catch(() => undefined);
+    if (receipt) return this.batcher.outcomeOf(receipt, asset, exact);
+    const known = await this.client.getTransaction({ hash: transaction }).catch(() => undefined);
+    if (known) return { ok: false, reason: "settlement_pending", transaction };
+    return this.batcher.settle(asset, exact);
+  }
+
+  private responseNetwork(request: SchemeRequest): Network {
+    if (request.x402Version === 1) return (v1NetworkName(this.network) ?? this.network) as Network;
+    return request.paymentRequirements.network;
+  }
+}

@@ -1,0 +1,215 @@
+import {
+  type Address,
+  encodeFunctionData,
+  type Hash,
+  type Hex,
+  hexToBigInt,
+  keccak256,
+  type TransactionReceipt,
+  toHex,
+} from "viem";
+import { MULTICALL3_ADDRESS, mockUsdcAbi, multicall3Abi } from "../../chain/index.ts";
+import { type ExactEvmPayload, errorCodeFromRevert, type X402ErrorCode } from "../../protocol/index.ts";
+import { ReceiptTimeoutError, type RelayerClient, type RelayerLease, type RelayerPool } from "./relayer.ts";
+
+export type SettlementOutcome =
+  | { ok: true; transaction: Hash }
+  | { ok: false; reason: X402ErrorCode; message?: string; transaction: Hash | "" };
+
+type Job = {
+  asset: Address;
+  payload: ExactEvmPayload;
+  callData: Hex;
+  resolve: (outcome: SettlementOutcome) => void;
+};
+
+export type BatcherOptions = {
+  /** Most authorizations packed into one transaction. */
+  maxBatch: number;
+};
+
+/** Gas one `transferWithAuthorization` takes inside a batch, with headroom for a fresh recipient and 1271. */
+const GAS_PER_SETTLEMENT = 80_000n;
+const GAS_PER_TRANSACTION = 40_000n;
+
+const AUTHORIZATION_USED = keccak256(toHex("AuthorizationUsed(address,bytes32)"));
+const TRANSFER = keccak256(toHex("Transfer(address,address,uint256)"));
+
+/** `transferWithAuthorization` calldata: the v,r,s overload for 65-byte ECDSA, the bytes overload otherwise (ERC-1271). */
+export function transferCallData({ authorization: a, signature }: ExactEvmPayload): Hex {
+  const base = [a.from, a.to, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce] as const;
+  if (signature.length === 132) {
+    // v goes to the token as signed, as the reference does: a 0/1 parity byte is the signer's to get
+    // right, and USDC refuses it on chain.
+    const v = Number.parseInt(signature.slice(130), 16);
+    return encodeFunctionData({
+      abi: mockUsdcAbi,
+      functionName: "transferWithAuthorization",
+      args: [...base, v, `0x${signature.slice(2, 66)}`, `0x${signature.slice(66, 130)}`],
+    });
+  }
+  return encodeFunctionData({
+    abi: mockUsdcAbi,
+    functionName: "transferWithAuthorization",
+    args: [...base, signature],
+  });
+}
+
+/**
+ * Settles EIP-3009 authorizations on chain. A settlement that finds a relayer key free goes at once, alone,
+ * as a plain `transferWithAuthorization`; while every key is busy, settlements wait, and the next free key
+ * takes all of them (up to `maxBatch`) in one Multicall3 `aggregate3` with per-call failure allowed. Each
+ * authorization's result is read from the receipt's logs: it settled exactly when the token emitted both
+ * `AuthorizationUsed(from, nonce)` and the matching `Transfer(from, to, value)`.
+ */
+export class SettlementBatcher {
+  private readonly queue: Job[] = [];
+  private pumping = false;
+
+  constructor(
+    private readonly client: RelayerClient,
+    private readonly relayers: RelayerPool,
+    private readonly options: BatcherOptions,
+  ) {}
+
+  settle(asset: Address, payload: ExactEvmPayload): Promise<SettlementOutcome> {
+    return new Promise((resolve) => {
+      this.queue.push({ asset, payload, callData: transferCallData(payload), resolve });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const lease = await this.relayers.lease();
+        const batch = this.queue.splice(0, this.options.maxBatch);
+        void this.send(lease, batch);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async send(lease: RelayerLease, batch: Job[]): Promise<void> {
+    const [first] = batch;
+    if (!first) return;
+    const tx =
+      batch.length === 1
+        ? { to: first.asset, data: first.callData, gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT }
+        : {
+            to: MULTICALL3_ADDRESS,
+            data: encodeFunctionData({
+              abi: multicall3Abi,
+              functionName: "aggregate3",
+              args: [batch.map((job) => ({ target: job.asset, allowFailure: true, callData: job.callData }))],
+            }),
+            gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT * BigInt(batch.length),
+          };
+    let hash: Hash | "" = "";
+    try {
+      const sent = await lease.send(tx);
+      hash = sent.hash;
+      const receipt = await sent.receipt;
+      await this.resolveFromReceipt(batch, receipt);
+    } catch (error) {
+      if (error instanceof ReceiptTimeoutError) {
+        for (const job of batch)
+          job.resolve({ ok: false, reason: "settlement_pending", transaction: error.hash });
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      for (const job of batch) {
+        job.resolve({ ok: false, reason: "unexpected_settle_error", message, transaction: hash });
+      }
+    }
+  }
+
+  private async resolveFromReceipt(batch: readonly Job[], receipt: TransactionReceipt): Promise<void> {
+    const settled = new ReceiptSettlements(receipt);
+    await Promise.all(
+      batch.map(async (job) => {
+        if (settled.take(job.asset, job.payload)) {
+          job.resolve({ ok: true, transaction: receipt.transactionHash });
+        } else {
+          job.resolve({
+            ...(await this.diagnose(job.asset, job.callData)),
+            transaction: receipt.transactionHash,
+          });
+        }
+      }),
+    );
+  }
+
+  /** The outcome of an authorization's transaction once its receipt exists (a pending settle, checked again). */
+  async outcomeOf(
+    receipt: TransactionReceipt,
+    asset: Address,
+    payload: ExactEvmPayload,
+  ): Promise<SettlementOutcome> {
+    if (new ReceiptSettlements(receipt).take(asset, payload))
+      return { ok: true, transaction: receipt.transactionHash };
+    return {
+      ...(await this.diagnose(asset, transferCallData(payload))),
+      transaction: receipt.transactionHash,
+    };
+  }
+
+  /** Why an authorization did not settle: replay the call and map the token's revert text as the SDK does. */
+  private async diagnose(
+    asset: Address,
+    callData: Hex,
+  ): Promise<{ ok: false; reason: X402ErrorCode; message?: string }> {
+    try {
+      await this.client.call({ to: asset, data: callData });
+      return {
+        ok: false,
+        reason: "invalid_exact_evm_transaction_failed",
+        message: "the transfer did not take effect",
+      };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, reason: errorCodeFromRevert(message), message };
+    }
+  }
+}
+
+/**
+ * The authorizations a receipt shows as settled: the token emitted `AuthorizationUsed(from, nonce)` and a
+ * `Transfer(from, to, value)` to match. Each transfer log vouches for one authorization only.
+ */
+class ReceiptSettlements {
+  private readonly used = new Set<string>();
+  private readonly transfers = new Map<string, number>();
+
+  constructor(receipt: TransactionReceipt) {
+    if (receipt.status !== "success") return;
+    for (const log of receipt.logs) {
+      const [topic, a, b] = log.topics;
+      if (!a || !b) continue;
+      const asset = log.address.toLowerCase();
+      if (topic === AUTHORIZATION_USED) {
+        this.used.add(`${asset}:${topicAddress(a)}:${b.toLowerCase()}`);
+      } else if (topic === TRANSFER) {
+        const key = `${asset}:${topicAddress(a)}:${topicAddress(b)}:${hexToBigInt(log.data)}`;
+        this.transfers.set(key, (this.transfers.get(key) ?? 0) + 1);
+      }
+    }
+  }
+
+  take(asset: Address, { authorization: a }: ExactEvmPayload): boolean {
+    const token = asset.toLowerCase();
+    const from = a.from.toLowerCase();
+    const transfer = `${token}:${from}:${a.to.toLowerCase()}:${BigInt(a.value)}`;
+    const count = this.transfers.get(transfer) ?? 0;
+    if (count === 0 || !this.used.has(`${token}:${from}:${a.nonce.toLowerCase()}`)) return false;
+    this.transfers.set(transfer, count - 1);
+    return true;
+  }
+}
+
+function topicAddress(topic: Hex): string {
+  return `0x${topic.slice(26)}`.toLowerCase();
+}

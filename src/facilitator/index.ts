@@ -1,0 +1,54 @@
+import type { FastifyInstance } from "fastify";
+import { signatureBackend } from "../protocol/index.ts";
+import { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
+import { buildFacilitatorApp } from "./http.ts";
+import type { FacilitatorMetrics } from "./metrics.ts";
+import type { FacilitatorScheme } from "./scheme.ts";
+
+export { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
+export { buildFacilitatorApp, type FacilitatorHttpOptions } from "./http.ts";
+export { FacilitatorMetrics } from "./metrics.ts";
+export type { FacilitatorScheme, SchemeRequest } from "./scheme.ts";
+
+export type FacilitatorOptions = {
+  host?: string;
+  /** Port to listen on; a free one when absent. */
+  port?: number;
+  /** The plugins to serve; by default `exact` on the given chain. */
+  schemes?: readonly FacilitatorScheme[];
+  /** Settings of the default `exact` scheme (required when `schemes` is absent). */
+  exact?: ExactEvmSchemeOptions;
+  logger?: boolean;
+};
+
+export type Facilitator = {
+  url: string;
+  app: FastifyInstance;
+  metrics: FacilitatorMetrics;
+  /** Addresses that sign settlement transactions. */
+  relayers: readonly string[];
+  stop(): Promise<void>;
+};
+
+/** Starts the reference facilitator over HTTP. */
+export async function startFacilitator(options: FacilitatorOptions): Promise<Facilitator> {
+  const schemes = options.schemes ?? (options.exact ? [new ExactEvmScheme(options.exact)] : []);
+  if (schemes.length === 0) throw new Error("startFacilitator needs `schemes` or `exact` settings");
+  const { app, metrics } = buildFacilitatorApp({ schemes, logger: options.logger });
+  const host = options.host ?? "127.0.0.1";
+  await app.listen({ host, port: options.port ?? 0 });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  if (signatureBackend !== "native") {
+    process.stderr.write(
+      "x402-devnet facilitator: native secp256k1 unavailable, verifying with the pure-JS fallback\n",
+    );
+  }
+  return {
+    url: `http://${host}:${port}`,
+    app,
+    metrics,
+    relayers: schemes.flatMap((s) => Object.values(s.signers).flat()),
+    stop: () => app.close(),
+  };
+}

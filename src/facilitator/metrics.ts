@@ -1,0 +1,22 @@
+import { Counter, Histogram, Registry } from "prom-client";
+
+/** Prometheus metrics of one facilitator; each instance has its own registry, so several can share a process. */
+export class FacilitatorMetrics {
+  readonly registry = new Registry();
+
+  /** Requests by route, outcome (`valid`/`invalid`, `settled`/`failed`, `bad_request`) and x402 code. */
+  readonly requests = new Counter({
+    name: "x402_facilitator_requests_total",
+    help: "Facilitator requests by route, outcome and x402 code",
+    labelNames: ["route", "outcome", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: "x402_facilitator_request_duration_seconds",
+    help: "Time to answer /verify and /settle",
+    labelNames: ["route"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,34 @@
+import type {
+  PaymentPayload,
+  PaymentRequirements,
+  SettleResponse,
+  SupportedKind,
+  VerifyResponse,
+} from "../protocol/index.ts";
+
+/**
+ * A payment request as every scheme sees it: v2 shapes, whatever version came over the wire. A v1 request
+ * is lifted to v2 at the door (network names become CAIP-2, `maxAmountRequired` becomes `amount`), and
+ * `x402Version` says which version the answer must speak.
+ */
+export type SchemeRequest = {
+  x402Version: 1 | 2;
+  paymentPayload: PaymentPayload;
+  paymentRequirements: PaymentRequirements;
+};
+
+/**
+ * What a facilitator plugin implements, mirroring x402 V2's plugin architecture: a new scheme or chain
+ * family is a new module registered with `createFacilitator({ schemes })`, not an edit of the routes.
+ */
+export interface FacilitatorScheme {
+  /** The scheme name, e.g. `exact`. */
+  readonly scheme: string;
+  /** The (version, scheme, network) triples `/supported` lists. */
+  readonly kinds: readonly SupportedKind[];
+  /** CAIP family pattern → addresses that sign settlements, for `/supported.signers`. */
+  readonly signers: Readonly<Record<string, readonly string[]>>;
+  verify(request: SchemeRequest): Promise<VerifyResponse>;
+  settle(request: SchemeRequest): Promise<SettleResponse>;
+  close?(): Promise<void>;
+}

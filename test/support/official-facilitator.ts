@@ -1,0 +1,38 @@
+import { x402Facilitator } from "@x402/core/facilitator";
+import { toFacilitatorEvmSigner } from "@x402/evm";
+import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { type Abi, createWalletClient, type Hex, http, publicActions } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { DEVNET_POLLING_MS, devnetChain } from "../../src/chain/index.ts";
+
+/**
+ * The official `x402Facilitator` with `@x402/evm`'s `ExactEvmScheme`, wired to a devnet the way the x402
+ * notes (§5.4) describe: the yardstick our facilitator is compared with, in the same process.
+ */
+export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey: Hex) {
+  const wallet = createWalletClient({
+    account: privateKeyToAccount(relayerKey),
+    chain: devnetChain(rpcUrl, chainId),
+    transport: http(rpcUrl),
+    pollingInterval: DEVNET_POLLING_MS,
+  }).extend(publicActions);
+  // The signer interface is typed loosely (abi: unknown[]); viem's strict generics are bridged here once.
+  const signer = toFacilitatorEvmSigner(
+    {
+      address: wallet.account.address,
+      getCode: (a) => wallet.getCode(a),
+      readContract: (a) => wallet.readContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] }),
+      verifyTypedData: (a) => wallet.verifyTypedData(a as Parameters<typeof wallet.verifyTypedData>[0]),
+      writeContract: (a) =>
+        wallet.writeContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] } as Parameters<
+          typeof wallet.writeContract
+        >[0]),
+      sendTransaction: (a) => wallet.sendTransaction(a),
+      waitForTransactionReceipt: (a) => wallet.waitForTransactionReceipt(a),
+    },
+    { confirmationTimeoutMs: 15_000 },
+  );
+  const facilitator = new x402Facilitator();
+  registerExactEvmScheme(facilitator, { signer, networks: [`eip155:${chainId}`] });
+  return facilitator;
+}

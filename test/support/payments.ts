@@ -1,0 +1,67 @@
+import type { Hex } from "viem";
+import { BASE_NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../../src/chain/index.ts";
+import {
+  addressFromPrivateKey,
+  type ExactEvmAuthorization,
+  type PaymentPayload,
+  type PaymentRequirements,
+  randomNonce,
+  signTransferAuthorization,
+} from "../../src/protocol/index.ts";
+
+/** `exact` requirements for the devnet's USDC, as a reference resource server would publish them. */
+export function usdcRequirements(
+  payTo: Hex,
+  amount: bigint | string,
+  overrides: Partial<PaymentRequirements> = {},
+) {
+  return {
+    scheme: "exact",
+    network: BASE_NETWORK,
+    asset: USDC_ADDRESS,
+    amount: String(amount),
+    payTo,
+    maxTimeoutSeconds: 300,
+    extra: { name: USDC_NAME, version: USDC_VERSION },
+    ...overrides,
+  } satisfies PaymentRequirements;
+}
+
+export type SignOptions = {
+  /** Fields of the authorization to override after the defaults are filled in. */
+  authorization?: Partial<ExactEvmAuthorization>;
+  /** Sign over this EIP-712 domain name/version instead of the requirements' (a token mismatch). */
+  domain?: { name?: string; version?: string };
+  /** Replace the signature bytes after signing. */
+  signature?: Hex;
+};
+
+/** A v2 PaymentPayload paying `requirements`, signed as the official client does (validAfter 0, fresh nonce). */
+export function signPayment(
+  privateKey: Hex,
+  requirements: PaymentRequirements,
+  options: SignOptions = {},
+): PaymentPayload {
+  const authorization: ExactEvmAuthorization = {
+    from: addressFromPrivateKey(privateKey),
+    to: requirements.payTo as Hex,
+    value: requirements.amount,
+    validAfter: "0",
+    validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
+    nonce: randomNonce(),
+    ...options.authorization,
+  };
+  const signature =
+    options.signature ??
+    signTransferAuthorization(
+      privateKey,
+      {
+        name: options.domain?.name ?? String(requirements.extra?.name),
+        version: options.domain?.version ?? String(requirements.extra?.version),
+        chainId: Number(requirements.network.split(":")[1]),
+        verifyingContract: requirements.asset,
+      },
+      authorization,
+    );
+  return { x402Version: 2, accepted: requirements, payload: { signature, authorization } };
+}
