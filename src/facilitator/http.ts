@@ -56,17 +56,18 @@ const paymentBody = {
     },
     paymentRequirements: { type: "object" },
   },
-  if: { properties: { paymentPayload: { properties: { x402Version: { const: 1 } } } } },
+  if: { properties: { paymentPayload: { type: "object", properties: { x402Version: { const: 1 } } } } },
   // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
   then: {
     properties: {
-      paymentPayload: { required: ["scheme", "network"] },
+      paymentPayload: { type: "object", required: ["scheme", "network"] },
       paymentRequirements: requirementsV1,
     },
   },
   else: {
     properties: {
       paymentPayload: {
+        type: "object",
         required: ["accepted"],
         properties: { accepted: { type: "object", required: ["scheme", "network"] } },
       },

@@ -76,36 +76,14 @@ export class ExactEvmScheme implements FacilitatorScheme {
   }
 
   async verify(request: SchemeRequest): Promise<VerifyResponse> {
-    const exact = parseExactEvmPayload(request.paymentPayload.payload);
-    const payer = exact.authorization.from;
-    const verdict = await verifyExactEvm(
-      this.chain,
-      request.paymentPayload,
-      request.paymentRequirements,
-      exact,
-      {
-        simulate: this.options.simulate ?? true,
-        validBeforeBufferSeconds: 6,
-      },
-    );
+    const { payer, verdict } = await this.check(request, this.options.simulate ?? true);
     if (verdict.ok) return { isValid: true, payer };
     return { isValid: false, invalidReason: verdict.reason, invalidMessage: verdict.message, payer };
   }
 
   async settle(request: SchemeRequest): Promise<SettleResponse> {
-    const exact = parseExactEvmPayload(request.paymentPayload.payload);
     const network = this.responseNetwork(request);
-    const payer = exact.authorization.from;
-    const verdict = await verifyExactEvm(
-      this.chain,
-      request.paymentPayload,
-      request.paymentRequirements,
-      exact,
-      {
-        simulate: this.options.simulateInSettle ?? false,
-        validBeforeBufferSeconds: 6,
-      },
-    );
+    const { exact, payer, verdict } = await this.check(request, this.options.simulateInSettle ?? false);
     if (!verdict.ok) {
       return {
         success: false,
@@ -144,6 +122,21 @@ export class ExactEvmScheme implements FacilitatorScheme {
         };
     // A repeat is told so: a resource server must not serve a second request on the strength of it.
     return earlier ? { ...response, extra: { duplicate: true } } : response;
+  }
+
+  private async check(request: SchemeRequest, simulate: boolean) {
+    const exact = parseExactEvmPayload(request.paymentPayload.payload);
+    const verdict = await verifyExactEvm(
+      this.chain,
+      request.paymentPayload,
+      request.paymentRequirements,
+      exact,
+      {
+        simulate,
+        validBeforeBufferSeconds: 6,
+      },
+    );
+    return { exact, payer: exact.authorization.from, verdict };
   }
 
   async close(): Promise<void> {
