@@ -1,0 +1,26 @@
+export {
+  type ExecutionOptions,
+  type ExecutionSummary,
+  executeLoad,
+  type Task,
+  type TaskContext,
+} from "./executor.ts";
+export {
+  type LatencySummary,
+  PHASES,
+  type Phase,
+  RunMetrics,
+  type Sample,
+  type TimelinePoint,
+} from "./metrics.ts";
+export {
+  arrivalSchedule,
+  type ClosedModel,
+  type LoadModel,
+  modelDurationMs,
+  type OpenModel,
+  type OpenStage,
+  rateAt,
+  seededRandom,
+} from "./models.ts";
+export { type ProgressOptions, startProgress } from "./progress.ts";

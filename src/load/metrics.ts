@@ -1,0 +1,129 @@
+import * as hdr from "hdr-histogram-js";
+
+/** The phases a paid request goes through, as the runner and the benchmarks name them. */
+export const PHASES = ["challenge", "sign", "paid", "verify", "settle", "e2e"] as const;
+export type Phase = (typeof PHASES)[number];
+
+export type LatencySummary = {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+};
+
+/** One finished request as the metrics see it; the agent's `AgentResult` fits. */
+export type Sample = {
+  outcome: string;
+  errorCode?: string | undefined;
+  timings: Partial<Record<Phase, number | undefined>>;
+};
+
+export type TimelinePoint = {
+  second: number;
+  requests: number;
+  paid: number;
+  errors: number;
+  p50: number;
+  p99: number;
+};
+
+// Microsecond resolution up to an hour, three significant digits: what k6 and wrk report with.
+const histogram = (digits: 2 | 3 = 3) =>
+  hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: digits,
+  });
+
+const ms = (micros: number) => Math.round(micros) / 1000;
+
+function summarize(h: hdr.Histogram): LatencySummary {
+  return {
+    count: h.totalCount,
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+  };
+}
+
+/**
+ * Latency per phase in HDR histograms, outcomes and x402 error codes counted, and a per-second timeline
+ * (throughput and end-to-end p50/p99) for the report's charts. One instance per run.
+ */
+export class RunMetrics {
+  private readonly phases = new Map<Phase, hdr.Histogram>();
+  private readonly seconds: { requests: number; paid: number; errors: number; e2e: hdr.Histogram }[] = [];
+  readonly outcomes: Record<string, number> = {};
+  readonly errors: Record<string, number> = {};
+  /** e2e counts in quarter-octave buckets of microseconds (bucket i holds [2^(i/4), 2^((i+1)/4))). */
+  private readonly e2eBuckets: number[] = [];
+  requests = 0;
+
+  constructor(private readonly startedAt = performance.now()) {}
+
+  /** `at` is when the request finished, from `performance.now()`. */
+  record(sample: Sample, at = performance.now()): void {
+    this.requests += 1;
+    this.outcomes[sample.outcome] = (this.outcomes[sample.outcome] ?? 0) + 1;
+    if (sample.errorCode) this.errors[sample.errorCode] = (this.errors[sample.errorCode] ?? 0) + 1;
+    for (const phase of PHASES) {
+      const value = sample.timings[phase];
+      if (value === undefined || !Number.isFinite(value) || value < 0) continue;
+      let h = this.phases.get(phase);
+      if (!h) {
+        h = histogram();
+        this.phases.set(phase, h);
+      }
+      h.recordValue(Math.max(1, Math.round(value * 1000)));
+    }
+    const second = Math.max(0, Math.floor((at - this.startedAt) / 1000));
+    while (this.seconds.length <= second)
+      this.seconds.push({ requests: 0, paid: 0, errors: 0, e2e: histogram(2) });
+    const bucket = this.seconds[second];
+    if (!bucket) return;
+    bucket.requests += 1;
+    if (sample.outcome === "paid") bucket.paid += 1;
+    if (sample.errorCode) bucket.errors += 1;
+    const e2e = sample.timings.e2e;
+    if (e2e !== undefined && e2e >= 0) {
+      const micros = Math.max(1, Math.round(e2e * 1000));
+      bucket.e2e.recordValue(micros);
+      const index = Math.floor(Math.log2(micros) * 4);
+      while (this.e2eBuckets.length <= index) this.e2eBuckets.push(0);
+      this.e2eBuckets[index] = (this.e2eBuckets[index] ?? 0) + 1;
+    }
+  }
+
+  latency(): Partial<Record<Phase, LatencySummary>> {
+    const out: Partial<Record<Phase, LatencySummary>> = {};
+    for (const phase of PHASES) {
+      const h = this.phases.get(phase);
+      if (h && h.totalCount > 0) out[phase] = summarize(h);
+    }
+    return out;
+  }
+
+  /** End-to-end latency as a histogram: (upper bound in ms, count) in quarter-octave buckets. */
+  distribution(): { le: number; count: number }[] {
+    const first = this.e2eBuckets.findIndex((n) => n > 0);
+    if (first < 0) return [];
+    return this.e2eBuckets.slice(first).map((count, i) => ({ le: ms(2 ** ((first + i + 1) / 4)), count }));
+  }
+
+  timeline(): TimelinePoint[] {
+    return this.seconds.map((s, second) => ({
+      second,
+      requests: s.requests,
+      paid: s.paid,
+      errors: s.errors,
+      p50: s.e2e.totalCount ? ms(s.e2e.getValueAtPercentile(50)) : 0,
+      p99: s.e2e.totalCount ? ms(s.e2e.getValueAtPercentile(99)) : 0,
+    }));
+  }
+}
