@@ -60,7 +60,10 @@ describe("executeLoad", () => {
         task: () =>
           new Promise<void>((resolve) => {
             release.push(resolve);
-            if (release.length === 5) setTimeout(() => release.forEach((r) => r()), 400);
+            if (release.length === 5)
+              setTimeout(() => {
+                for (const r of release) r();
+              }, 400);
           }),
       },
     );
