@@ -1,0 +1,13 @@
+/**
+ * The reference x402 resource server: a fastify paywall that prices routes, verifies and settles through a
+ * facilitator, and serves each payment at most once.
+ */
+export { type PaywallAsset, type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
+export { type Price, toAtomicAmount } from "./price.ts";
+export type { PaidRoute, PaymentFlow, PayTo } from "./routes.ts";
+export {
+  type ListedRoute,
+  type ResourceServer,
+  type ResourceServerOptions,
+  startResourceServer,
+} from "./standalone.ts";

@@ -1,0 +1,410 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Address } from "viem";
+import { BASE_NETWORK, USDC_ADDRESS, USDC_DECIMALS, USDC_NAME, USDC_VERSION } from "../chain/index.ts";
+import {
+  decodePaymentSignatureHeader,
+  decodeXPaymentHeader,
+  type ExactEvmPayload,
+  encodePaymentRequiredHeader,
+  encodePaymentResponseHeader,
+  encodeXPaymentResponseHeader,
+  type Network,
+  PAYMENT_REQUIRED_HEADER,
+  PAYMENT_RESPONSE_HEADER,
+  PAYMENT_SIGNATURE_HEADER,
+  parseExactEvmPayload,
+  type SettleResponse,
+  v1NetworkName,
+  X_PAYMENT_HEADER,
+  X_PAYMENT_RESPONSE_HEADER,
+  X402Error,
+} from "../protocol/index.ts";
+import { type Claim, PaymentClaims } from "./claims.ts";
+import { FacilitatorClient, FacilitatorError, type FacilitatorRequest } from "./facilitator-client.ts";
+import {
+  acceptedMatches,
+  type Offer,
+  paymentRequired,
+  paymentRequiredV1,
+  v1PaymentMatches,
+  v1Requirements,
+} from "./requirements.ts";
+import { type CompiledRoute, compileRoutes, type PaidRoute, resolvePayTo } from "./routes.ts";
+
+/** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
+export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };
+
+export type PaywallOptions = {
+  facilitatorUrl: string;
+  /** Paid routes by `"METHOD /path"`, the path as registered with fastify. */
+  routes: Record<string, PaidRoute>;
+  /** CAIP-2 network the payments settle on (default `eip155:8453`). */
+  network?: Network;
+  /** Default: USDC at Base's address, `{ name: "USD Coin", version: "2" }`. */
+  asset?: PaywallAsset;
+  /** Also take v1 `X-PAYMENT` payments, and answer 402s with a v1 body that legacy clients read. */
+  acceptV1?: boolean;
+  /** Per facilitator call (default 10 s). */
+  facilitatorTimeoutMs?: number;
+};
+
+export const USDC_ASSET: PaywallAsset = {
+  address: USDC_ADDRESS,
+  decimals: USDC_DECIMALS,
+  extra: { name: USDC_NAME, version: USDC_VERSION },
+};
+
+const SETTLEMENT_PENDING = "settlement_pending";
+const NONCE_USED = "invalid_exact_evm_nonce_already_used";
+const SWEEP_INTERVAL_MS = 60_000;
+
+type Payment = { version: 1 | 2; request: FacilitatorRequest; exact: ExactEvmPayload };
+
+type Timings = { verify?: number; settle?: number };
+
+/** A verified (or, upfront, settled) payment waiting for its handler's response. */
+type Pending = {
+  offer: Offer;
+  payment: Payment;
+  claim: Claim;
+  timings: Timings;
+  /** Headers present before the handler ran: any other header is the handler's and goes with its body. */
+  headersBefore: ReadonlySet<string>;
+  /** Set in the upfront flow, where the payment settled before the handler. */
+  settlement?: SettleResponse;
+};
+
+type Response = { status: number; headers: Record<string, string>; body: unknown };
+
+function serverTiming(timings: Timings): string | undefined {
+  const parts = Object.entries(timings).map(([phase, ms]) => `${phase};dur=${ms.toFixed(1)}`);
+  return parts.length > 0 ? parts.join(", ") : undefined;
+}
+
+/** Shared caches must not store a response that carries one payer's receipt (as @x402/core does). */
+function withPrivate(cacheControl: string | undefined): string {
+  if (!cacheControl) return "private";
+  return cacheControl.split(",").some((d) => d.trim().toLowerCase() === "private")
+    ? cacheControl
+    : `${cacheControl}, private`;
+}
+
+async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<void> {
+  const network = options.network ?? BASE_NETWORK;
+  const asset = options.asset ?? USDC_ASSET;
+  const v1Network = options.acceptV1 ? v1NetworkName(network) : undefined;
+  if (options.acceptV1 && !v1Network) {
+    throw new Error(`x402 v1 has no name for ${network}; acceptV1 cannot be used`);
+  }
+  const routes = compileRoutes(options.routes, asset.decimals);
+  const facilitator = new FacilitatorClient(options.facilitatorUrl, options.facilitatorTimeoutMs ?? 10_000);
+  const claims = new PaymentClaims();
+  const pending = new WeakMap<FastifyRequest, Pending>();
+  const sweeper = setInterval(() => claims.sweep(Date.now() / 1000), SWEEP_INTERVAL_MS).unref();
+
+  // A priced route that was never registered is usually a typo, and the real route would then be free.
+  app.addHook("onReady", async () => {
+    const missing = [...routes.values()].filter((r) => !app.hasRoute({ method: r.method, url: r.path }));
+    if (missing.length > 0) {
+      throw new Error(
+        `x402 paywall: priced routes not registered: ${missing.map((r) => `${r.method} ${r.path}`).join(", ")}`,
+      );
+    }
+  });
+  app.addHook("onClose", async () => {
+    clearInterval(sweeper);
+    await facilitator.close();
+  });
+
+  const offerFor = async (route: CompiledRoute, request: FastifyRequest): Promise<Offer> => ({
+    requirements: {
+      scheme: "exact",
+      network,
+      asset: asset.address,
+      amount: route.amount,
+      payTo: await resolvePayTo(route, request),
+      maxTimeoutSeconds: route.maxTimeoutSeconds,
+      // @x402/core marks every flow but the default on the wire, so a client knows it pays before service.
+      extra: route.flow === "upfront" ? { ...asset.extra, paymentFlow: "upfront" } : { ...asset.extra },
+    },
+    resource: {
+      url: `${request.protocol}://${request.host}${request.url}`,
+      description: route.description,
+      mimeType: route.mimeType,
+    },
+    v1Network,
+  });
+
+  const paymentRequiredResponse = (offer: Offer, error: string, timings: Timings = {}): Response => {
+    const timing = serverTiming(timings);
+    return {
+      status: 402,
+      headers: {
+        [PAYMENT_REQUIRED_HEADER]: encodePaymentRequiredHeader(paymentRequired(offer, error)),
+        "cache-control": "no-store",
+        ...(timing ? { "server-timing": timing } : {}),
+      },
+      body: v1Network ? paymentRequiredV1(offer, v1Network, error) : paymentRequired(offer, error),
+    };
+  };
+
+  const receiptHeader = (payment: Payment, settlement: SettleResponse): Record<string, string> =>
+    payment.version === 1
+      ? { [X_PAYMENT_RESPONSE_HEADER]: encodeXPaymentResponseHeader(settlement) }
+      : { [PAYMENT_RESPONSE_HEADER]: encodePaymentResponseHeader(settlement) };
+
+  /** A failed settle: the 402 carries the receipt saying so, and the requirements to pay afresh. */
+  const settlementRefused = (state: Pending, settlement: SettleResponse): Response => {
+    const refusal = paymentRequiredResponse(
+      state.offer,
+      settlement.errorReason ?? "settlement_failed",
+      state.timings,
+    );
+    return { ...refusal, headers: { ...refusal.headers, ...receiptHeader(state.payment, settlement) } };
+  };
+
+  const facilitatorFailed = (error: FacilitatorError, timings: Timings): Response => {
+    const timing = serverTiming(timings);
+    return {
+      status: 502,
+      headers: { "cache-control": "no-store", ...(timing ? { "server-timing": timing } : {}) },
+      body: {
+        error: error.endpoint === "verify" ? "unexpected_verify_error" : "unexpected_settle_error",
+        details: {
+          reason: error.failure,
+          message: error.message,
+          ...(error.status ? { status: error.status } : {}),
+        },
+      },
+    };
+  };
+
+  const send = (reply: FastifyReply, response: Response) =>
+    reply.code(response.status).headers(response.headers).send(response.body);
+
+  /** Decodes the payment header, or gives the response that refuses it. */
+  const readPayment = (request: FastifyRequest, offer: Offer): Payment | Response => {
+    const v2Header = request.headers[PAYMENT_SIGNATURE_HEADER.toLowerCase()];
+    const v1Header = v1Network ? request.headers[X_PAYMENT_HEADER.toLowerCase()] : undefined;
+    const noMatch = () => paymentRequiredResponse(offer, "No matching payment requirements");
+    try {
+      if (typeof v2Header === "string") {
+        const payload = decodePaymentSignatureHeader(v2Header);
+        if (!acceptedMatches(offer.requirements, payload.accepted)) return noMatch();
+        return {
+          version: 2,
+          request: { x402Version: 2, paymentPayload: payload, paymentRequirements: offer.requirements },
+          exact: parseExactEvmPayload(payload.payload),
+        };
+      }
+      if (typeof v1Header === "string" && v1Network) {
+        const payload = decodeXPaymentHeader(v1Header);
+        if (!v1PaymentMatches(offer, payload)) return noMatch();
+        return {
+          version: 1,
+          request: {
+            x402Version: 1,
+            paymentPayload: payload,
+            paymentRequirements: v1Requirements(offer, v1Network),
+          },
+          exact: parseExactEvmPayload(payload.payload),
+        };
+      }
+      return paymentRequiredResponse(offer, "Payment required");
+    } catch (error) {
+      // The x402 v2 HTTP spec answers a malformed payment with 400; @x402/core's server treats an
+      // undecodable header as absent and answers 402. A 400 tells a broken client it is broken.
+      if (!(error instanceof X402Error)) throw error;
+      return {
+        status: 400,
+        headers: {},
+        body: { error: error.code, details: { message: error.message, ...error.details } },
+      };
+    }
+  };
+
+  /**
+   * Settles and ends the claim. Retries once on `settlement_pending` and once on a transport failure or
+   * 5xx: the facilitator settles an authorization at most once, so a repeat joins the first attempt.
+   * That repeat answers `extra.duplicate`; so does a settle of a payment another server already used, which
+   * must not buy a second response. Only a duplicate of a settle this server sent counts as paid.
+   */
+  const settle = async (state: Pending): Promise<SettleResponse> => {
+    const { claim, payment } = state;
+    let sentBefore = claim.resubmission;
+    let pendingRetried = false;
+    let transportRetried = false;
+    const started = performance.now();
+    try {
+      for (;;) {
+        let settlement: SettleResponse;
+        try {
+          settlement = await facilitator.settle(payment.request);
+        } catch (error) {
+          if (!(error instanceof FacilitatorError)) throw error;
+          sentBefore ||= error.mayHaveActed;
+          if (transportRetried || !error.retriable) throw error;
+          transportRetried = true;
+          continue;
+        }
+        if (!settlement.success && settlement.errorReason === SETTLEMENT_PENDING && !pendingRetried) {
+          sentBefore = true;
+          pendingRetried = true;
+          continue;
+        }
+        if (settlement.success && settlement.extra?.duplicate === true && !sentBefore) {
+          claim.spend();
+          return {
+            success: false,
+            errorReason: NONCE_USED,
+            errorMessage: "this payment was already settled for another request",
+            transaction: "",
+            network: settlement.network,
+            ...(settlement.payer ? { payer: settlement.payer } : {}),
+          };
+        }
+        if (settlement.success) claim.spend();
+        else if (settlement.errorReason === SETTLEMENT_PENDING) claim.leaveUncertain();
+        else claim.release();
+        return settlement;
+      }
+    } catch (error) {
+      if (sentBefore || !(error instanceof FacilitatorError)) claim.leaveUncertain();
+      else claim.release();
+      throw error;
+    } finally {
+      state.timings.settle = performance.now() - started;
+    }
+  };
+
+  app.addHook("preHandler", async (request, reply) => {
+    // fastify answers HEAD with the GET handler, so HEAD must cost what GET costs.
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    const route = routes.get(`${method} ${request.routeOptions.url}`);
+    if (!route) return;
+    const offer = await offerFor(route, request);
+    const payment = readPayment(request, offer);
+    if ("status" in payment) return send(reply, payment);
+
+    const { from, nonce, validBefore } = payment.exact.authorization;
+    const key = `${network}:${offer.requirements.asset}:${from}:${nonce}`.toLowerCase();
+    const claim = claims.claim(key, Number(validBefore));
+    if (!claim) return send(reply, paymentRequiredResponse(offer, NONCE_USED));
+
+    const state: Pending = { offer, payment, claim, timings: {}, headersBefore: new Set() };
+    try {
+      if (route.flow === "upfront") {
+        const settlement = await settle(state);
+        if (!settlement.success) return send(reply, settlementRefused(state, settlement));
+        state.settlement = settlement;
+      } else if (!claim.resubmission) {
+        // A resubmission skips verify: the chain may show the nonce as used by this server's own settle.
+        const started = performance.now();
+        const verdict = await facilitator.verify(payment.request).finally(() => {
+          state.timings.verify = performance.now() - started;
+        });
+        if (!verdict.isValid) {
+          claim.release();
+          return send(
+            reply,
+            paymentRequiredResponse(offer, verdict.invalidReason ?? "invalid_payment", state.timings),
+          );
+        }
+      }
+    } catch (error) {
+      if (error instanceof FacilitatorError) {
+        if (error.endpoint === "verify") claim.release();
+        request.log.warn({ err: error }, "x402: facilitator failed");
+        return send(reply, facilitatorFailed(error, state.timings));
+      }
+      claim.release();
+      throw error;
+    }
+    state.headersBefore = new Set(Object.keys(reply.getHeaders()));
+    pending.set(request, state);
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    const state = pending.get(request);
+    if (!state) return payload;
+    pending.delete(request);
+    const { claim, timings } = state;
+
+    if (state.settlement) {
+      // Upfront: paid before the handler ran, so the receipt goes out whatever the handler answered.
+      return deliver(reply, state, state.settlement, payload);
+    }
+    if (reply.statusCode >= 400) {
+      // The handler failed: nothing is charged, and the authorization stays usable.
+      claim.release();
+      appendServerTiming(reply, timings);
+      return payload;
+    }
+    if (request.raw.socket?.destroyed) {
+      // The client is gone and would never see what it paid for.
+      claim.release();
+      return payload;
+    }
+    let response: Response;
+    try {
+      const settlement = await settle(state);
+      if (settlement.success) return deliver(reply, state, settlement, payload);
+      response = settlementRefused(state, settlement);
+    } catch (error) {
+      // Thrown here, the error would reach fastify's error handler with the handler's headers still set.
+      if (error instanceof FacilitatorError) {
+        request.log.warn({ err: error }, "x402: facilitator failed");
+        response = facilitatorFailed(error, timings);
+      } else {
+        request.log.error({ err: error }, "x402: settlement failed unexpectedly");
+        response = { status: 500, headers: {}, body: { error: "unexpected_settle_error" } };
+      }
+    }
+    return withhold(reply, state, payload, response);
+  });
+
+  function deliver(
+    reply: FastifyReply,
+    state: Pending,
+    settlement: SettleResponse,
+    payload: unknown,
+  ): unknown {
+    reply.headers(receiptHeader(state.payment, settlement));
+    const cacheControl = reply.getHeader("cache-control");
+    reply.header("cache-control", withPrivate(typeof cacheControl === "string" ? cacheControl : undefined));
+    appendServerTiming(reply, state.timings);
+    return payload;
+  }
+
+  /** Replaces the handler's response, headers included, with `response`; nothing of the handler's is sent. */
+  function withhold(reply: FastifyReply, state: Pending, payload: unknown, response: Response): string {
+    for (const name of Object.keys(reply.getHeaders())) {
+      if (!state.headersBefore.has(name)) reply.removeHeader(name);
+    }
+    if (payload && typeof (payload as { destroy?: unknown }).destroy === "function") {
+      (payload as { destroy(): void }).destroy();
+    }
+    reply
+      .code(response.status)
+      .headers(response.headers)
+      .header("content-type", "application/json; charset=utf-8");
+    return JSON.stringify(response.body);
+  }
+}
+
+function appendServerTiming(reply: FastifyReply, timings: Timings): void {
+  const timing = serverTiming(timings);
+  if (!timing) return;
+  const existing = reply.getHeader("server-timing");
+  reply.header("server-timing", typeof existing === "string" && existing ? `${existing}, ${timing}` : timing);
+}
+
+/**
+ * The paywall as a fastify plugin. It skips fastify's encapsulation (`skip-override`, what
+ * `fastify-plugin` sets) because its hooks must reach routes registered outside the plugin: registered in
+ * a child context they would guard only the routes inside that context, i.e. none.
+ */
+export const x402Paywall = Object.assign(paywall, {
+  [Symbol.for("skip-override")]: true,
+  [Symbol.for("fastify.display-name")]: "x402-paywall",
+});

@@ -1,0 +1,72 @@
+import Fastify, { type FastifyInstance, type HTTPMethods, type RouteHandlerMethod } from "fastify";
+import { type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
+import { compileRoutes } from "./routes.ts";
+
+export type ResourceServerOptions = PaywallOptions & {
+  /** Handlers by the same `"METHOD /path"` keys as `routes`; a route without one answers `{ path, paid: true }`. */
+  handlers?: Record<string, RouteHandlerMethod>;
+  host?: string;
+  /** A free port when absent. */
+  port?: number;
+  logger?: boolean;
+};
+
+export type ListedRoute = {
+  method: string;
+  path: string;
+  /** Atomic units of the asset. */
+  price: string;
+  /** `"dynamic"` when the payee is chosen per request. */
+  payTo: string;
+};
+
+export type ResourceServer = {
+  url: string;
+  app: FastifyInstance;
+  routes: readonly ListedRoute[];
+  stop(): Promise<void>;
+};
+
+const defaultHandlers: Record<string, RouteHandlerMethod> = {
+  "GET /weather": async () => ({ location: "Base", temperatureC: 21, conditions: "sunny", paid: true }),
+};
+
+const echoHandler: RouteHandlerMethod = async (request) => ({ path: request.url, paid: true });
+
+/** A fastify app serving the paid `routes` with JSON handlers behind the paywall, listening on `host`. */
+export async function startResourceServer(options: ResourceServerOptions): Promise<ResourceServer> {
+  const { handlers = {}, host = "127.0.0.1", port = 0, logger = false, ...paywall } = options;
+  const unpriced = Object.keys(handlers).filter((key) => !(key in paywall.routes));
+  // A handler without a price would be served for free, which is never what a paid-route table means.
+  if (unpriced.length > 0) throw new Error(`handlers without a price in routes: ${unpriced.join(", ")}`);
+
+  const compiled = compileRoutes(paywall.routes, (paywall.asset ?? USDC_ASSET).decimals);
+  const app = Fastify({ logger });
+  await app.register(x402Paywall, paywall);
+  for (const [key, route] of compiled) {
+    app.route({
+      method: route.method as HTTPMethods,
+      url: route.path,
+      handler: handlers[key] ?? defaultHandlers[key] ?? echoHandler,
+    });
+  }
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  return {
+    url: `http://${host}:${boundPort}`,
+    app,
+    routes: [...compiled.values()].map((route) => ({
+      method: route.method,
+      path: route.path,
+      price: route.amount,
+      payTo: typeof route.payTo === "function" ? "dynamic" : route.payTo,
+    })),
+    stop: () => app.close(),
+  };
+}

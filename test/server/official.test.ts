@@ -1,0 +1,122 @@
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { x402Client } from "@x402/core/client";
+import { decodePaymentResponseHeader } from "@x402/core/http";
+import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
+import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { ExactEvmScheme } from "@x402/evm/exact/server";
+import { paymentMiddleware } from "@x402/express";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import express from "express";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { BASE_NETWORK } from "../../src/chain/index.ts";
+import { startResourceServer } from "../../src/server/index.ts";
+import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
+
+let stack: Awaited<ReturnType<typeof startDevnetAndFacilitator>>;
+
+beforeAll(async () => {
+  stack = await startDevnetAndFacilitator();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const account = (index: number) => {
+  const found = stack.devnet.accounts[index];
+  if (!found) throw new Error(`no account ${index}`);
+  return found;
+};
+
+/** The official buyer: @x402/fetch over @x402/core's client with the EVM exact scheme, default spend controls. */
+function officialFetch(privateKey: Hex) {
+  const client = new x402Client();
+  registerExactEvmScheme(client, { signer: privateKeyToAccount(privateKey) });
+  return wrapFetchWithPayment(fetch, client);
+}
+
+describe("official x402 packages", () => {
+  it("the official client pays our server, and exactly the price moves on chain", async () => {
+    const [payer, payee] = [account(0), account(1)];
+    const server = await startResourceServer({
+      facilitatorUrl: stack.facilitator.url,
+      routes: { "GET /weather": { price: "$0.001", payTo: payee.address } },
+    });
+    onTestFinished(() => server.stop());
+    const before = await usdcBalances(stack.devnet, [payer.address, payee.address]);
+
+    const response = await officialFetch(payer.privateKey)(`${server.url}/weather`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ paid: true });
+    const receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
+    expect(receipt).toMatchObject({ success: true, network: BASE_NETWORK });
+    expect(receipt.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(await usdcBalances(stack.devnet, [payer.address, payee.address])).toEqual([
+      before[0] - 1000n,
+      before[1] + 1000n,
+    ]);
+  });
+
+  it("the official client pays an upfront route", async () => {
+    const [payer, payee] = [account(0), account(2)];
+    const server = await startResourceServer({
+      facilitatorUrl: stack.facilitator.url,
+      routes: { "POST /jobs": { price: "$0.05", payTo: payee.address, flow: "upfront" } },
+    });
+    onTestFinished(() => server.stop());
+    const before = await usdcBalances(stack.devnet, [payer.address, payee.address]);
+
+    const response = await officialFetch(payer.privateKey)(`${server.url}/jobs`, { method: "POST" });
+    expect(response.status).toBe(200);
+    expect(decodePaymentResponseHeader(response.headers.get("payment-response") ?? "").success).toBe(true);
+    expect(await usdcBalances(stack.devnet, [payer.address, payee.address])).toEqual([
+      before[0] - 50_000n,
+      before[1] + 50_000n,
+    ]);
+  });
+
+  it("the official express middleware settles through our facilitator, paid by the official client", async () => {
+    const [payer, payee] = [account(3), account(4)];
+    const resourceServer = new x402ResourceServer(
+      new HTTPFacilitatorClient({ url: stack.facilitator.url }),
+    ).register(BASE_NETWORK, new ExactEvmScheme());
+    const app = express();
+    app.use(
+      paymentMiddleware(
+        {
+          "GET /weather": {
+            accepts: { scheme: "exact", network: BASE_NETWORK, payTo: payee.address, price: "$0.001" },
+            description: "Weather",
+          },
+        },
+        resourceServer,
+      ),
+    );
+    app.get("/weather", (_request, response) => {
+      response.json({ sunny: true });
+    });
+    const listener = app.listen(0, "127.0.0.1");
+    await once(listener, "listening");
+    onTestFinished(async () => {
+      listener.closeAllConnections();
+      listener.close();
+      await once(listener, "close");
+    });
+    const { port } = listener.address() as AddressInfo;
+    const before = await usdcBalances(stack.devnet, [payer.address, payee.address]);
+
+    const response = await officialFetch(payer.privateKey)(`http://127.0.0.1:${port}/weather`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ sunny: true });
+    expect(decodePaymentResponseHeader(response.headers.get("payment-response") ?? "")).toMatchObject({
+      success: true,
+      network: BASE_NETWORK,
+    });
+    expect(await usdcBalances(stack.devnet, [payer.address, payee.address])).toEqual([
+      before[0] - 1000n,
+      before[1] + 1000n,
+    ]);
+  });
+});
