@@ -1,0 +1,476 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { PHASES, type Phase } from "../load/index.ts";
+import type { RunReport } from "./report.ts";
+import { metricValue } from "./thresholds.ts";
+
+const PHASE_LABELS: Record<Phase, string> = {
+  challenge: "request → 402",
+  sign: "sign",
+  paid: "paid request",
+  verify: "verify (facilitator)",
+  settle: "settle (facilitator)",
+  e2e: "end to end",
+};
+
+const escapeHtml = (text: string) =>
+  text
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&#39;");
+
+/**
+ * JSON for a `<script>` element. Inside one, HTML ends the element at `</script` and changes parsing at `<!--`,
+ * whatever JavaScript or JSON thinks of quoting; both start with `<`, and `\u003c` means the same to JSON.parse.
+ */
+const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll("<", "\\u003c");
+
+/** A library inlined into `<script>`/`<style>`: refuse, rather than silently cut the page, if it could close the element. */
+function inlineAsset(specifier: string, element: "script" | "style"): string {
+  const text = readFileSync(createRequire(import.meta.url).resolve(specifier), "utf8");
+  if (text.toLowerCase().includes(`</${element}`))
+    throw new Error(`${specifier} contains </${element} and cannot be inlined`);
+  return text;
+}
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+const formatCount = (n: number | bigint) => integer.format(n);
+
+/** Threshold actuals mix units (ms, fractions, rates, counts): four significant digits reads well for all. */
+const formatNumber = (n: number) =>
+  Number.isInteger(n)
+    ? formatCount(n)
+    : new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 }).format(n);
+
+function formatMs(ms: number): string {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${ms.toFixed(ms >= 100 ? 0 : ms >= 10 ? 1 : ms >= 1 ? 2 : 3)} ms`;
+}
+
+const formatRate = (perSecond: number) => `${perSecond.toFixed(perSecond >= 100 ? 0 : 1)}/s`;
+
+function formatPercent(fraction: number): string {
+  const percent = fraction * 100;
+  if (percent === 0) return "0%";
+  if (percent < 0.01) return "<0.01%";
+  return `${percent.toFixed(percent < 10 ? 2 : 1)}%`;
+}
+
+function formatDuration(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, "0")} s`;
+}
+
+function formatStart(iso: string): string {
+  const date = new Date(iso);
+  // Readers sit in different time zones; UTC reads the same for all of them and matches the JSON report.
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+const mark = (ok: boolean) =>
+  ok ? '<span class="mark ok" title="pass">✓</span>' : '<span class="mark bad" title="fail">✗</span>';
+
+type Column = { label: string; numeric?: boolean };
+type Row = { cells: string[]; failed?: boolean };
+
+/** Cells are HTML already escaped by the caller, so a cell can hold a mark or a `<code>`. */
+function table(id: string, columns: Column[], rows: Row[], empty = ""): string {
+  if (rows.length === 0) return `<p class="empty" id="${id}">${escapeHtml(empty)}</p>`;
+  const align = (c: Column | undefined) => (c?.numeric ? ' class="num"' : "");
+  const head = columns.map((c) => `<th${align(c)}>${escapeHtml(c.label)}</th>`).join("");
+  const body = rows
+    .map(
+      (row) =>
+        `<tr${row.failed ? ' class="failed"' : ""}>${row.cells.map((cell, i) => `<td${align(columns[i])}>${cell}</td>`).join("")}</tr>`,
+    )
+    .join("\n");
+  return `<table id="${id}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+const section = (title: string, body: string, wide = false) =>
+  `<section class="panel${wide ? " wide" : ""}"><h2>${escapeHtml(title)}</h2>${body}</section>`;
+
+const card = (label: string, value: string, detail: string) =>
+  `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value">${escapeHtml(value)}</div><div class="detail">${escapeHtml(detail)}</div></div>`;
+
+const byCountDescending = (counts: Record<string, number>) =>
+  Object.entries(counts).sort((a, b) => b[1] - a[1]);
+
+function verdictDetail(report: RunReport): string {
+  const failedThresholds = report.thresholds.filter((t) => !t.ok).length;
+  const failedInvariants = report.invariants.filter((i) => !i.ok).length;
+  const failedCases = (report.cases ?? []).filter((c) => !c.ok).length;
+  const failures = [
+    failedThresholds && `${failedThresholds} of ${report.thresholds.length} thresholds failed`,
+    failedInvariants && `${failedInvariants} of ${report.invariants.length} invariants failed`,
+    failedCases && `${failedCases} of ${report.cases?.length} cases failed`,
+  ].filter((f): f is string => typeof f === "string");
+  if (failures.length > 0) return failures.join(", ");
+  return report.ok
+    ? `all ${report.thresholds.length} thresholds and ${report.invariants.length} invariants hold`
+    : "the run failed";
+}
+
+function summaryCards(report: RunReport): string {
+  const paid = report.outcomes.paid ?? 0;
+  // The same figures the thresholds judge, so the card and a failing `errors.rate` row never disagree.
+  const errorCount = metricValue(report, "errors.count") ?? 0;
+  const errorRate = metricValue(report, "errors.rate");
+  const e2e = report.latency.e2e;
+  return [
+    card("Requests", formatCount(report.requests), `in ${formatDuration(report.durationMs)}`),
+    card(
+      "Paid",
+      formatCount(paid),
+      report.requests > 0 ? `${formatPercent(paid / report.requests)} of requests` : "no requests",
+    ),
+    card("Throughput", formatRate(report.throughput.requests), `${formatRate(report.throughput.paid)} paid`),
+    card("e2e p50", e2e ? formatMs(e2e.p50) : "—", e2e ? `mean ${formatMs(e2e.mean)}` : "no samples"),
+    card("e2e p99", e2e ? formatMs(e2e.p99) : "—", e2e ? `max ${formatMs(e2e.max)}` : "no samples"),
+    card(
+      "Error rate",
+      errorRate === null ? "—" : formatPercent(errorRate),
+      `${formatCount(errorCount)} errors`,
+    ),
+  ].join("\n");
+}
+
+function checks(report: RunReport): string {
+  const thresholds = table(
+    "thresholds",
+    [{ label: "" }, { label: "threshold" }, { label: "actual", numeric: true }],
+    report.thresholds.map((t) => ({
+      cells: [
+        mark(t.ok),
+        `<code>${escapeHtml(t.expr)}</code>`,
+        t.actual === null ? "—" : escapeHtml(formatNumber(t.actual)),
+      ],
+      failed: !t.ok,
+    })),
+    "No thresholds.",
+  );
+  const invariants = table(
+    "invariants",
+    [{ label: "" }, { label: "invariant" }, { label: "detail" }],
+    report.invariants.map((i) => ({
+      cells: [mark(i.ok), escapeHtml(i.name), escapeHtml(i.detail)],
+      failed: !i.ok,
+    })),
+    "No invariants.",
+  );
+  const cases = report.cases?.length
+    ? section(
+        "Cases",
+        table(
+          "cases",
+          [{ label: "" }, { label: "case" }, { label: "expected" }, { label: "observed" }],
+          report.cases.map((c) => ({
+            cells: [mark(c.ok), escapeHtml(c.name), escapeHtml(c.expected), escapeHtml(c.observed)],
+            failed: !c.ok,
+          })),
+        ),
+        true,
+      )
+    : "";
+  return section("Thresholds", thresholds) + section("Invariants", invariants) + cases;
+}
+
+function measurements(report: RunReport): string {
+  const latency = table(
+    "latency",
+    [
+      { label: "phase" },
+      ...["count", "p50", "p90", "p99", "p99.9", "max", "mean"].map((label) => ({ label, numeric: true })),
+    ],
+    PHASES.flatMap((phase) => {
+      const s = report.latency[phase];
+      if (!s) return [];
+      return [
+        {
+          cells: [
+            escapeHtml(PHASE_LABELS[phase]),
+            formatCount(s.count),
+            ...[s.p50, s.p90, s.p99, s.p999, s.max, s.mean].map((v) => escapeHtml(formatMs(v))),
+          ],
+        },
+      ];
+    }),
+    "No latency samples.",
+  );
+  const share = (n: number) => (report.requests > 0 ? formatPercent(n / report.requests) : "—");
+  const outcomes = table(
+    "outcomes",
+    [{ label: "outcome" }, { label: "requests", numeric: true }, { label: "share", numeric: true }],
+    byCountDescending(report.outcomes).map(([outcome, n]) => ({
+      cells: [escapeHtml(outcome), formatCount(n), escapeHtml(share(n))],
+    })),
+    "No requests.",
+  );
+  const errors = table(
+    "errors",
+    [{ label: "code" }, { label: "requests", numeric: true }, { label: "share", numeric: true }],
+    byCountDescending(report.errors).map(([code, n]) => ({
+      cells: [`<code>${escapeHtml(code)}</code>`, formatCount(n), escapeHtml(share(n))],
+      failed: true,
+    })),
+    "No errors.",
+  );
+  const { chain } = report;
+  // A decimal string because gas can outgrow a double; BigInt keeps it exact.
+  const gas = BigInt(chain.gasUsed);
+  const chainRows: [string, string][] = [
+    ["blocks", `${formatCount(chain.startBlock)} → ${formatCount(chain.endBlock)}`],
+    ["settlements", formatCount(chain.settlements)],
+    ["settlement transactions", formatCount(chain.settlementTransactions)],
+    ["gas used", formatCount(gas)],
+  ];
+  if (chain.settlements > 0)
+    chainRows.push(["gas per settlement", formatCount(gas / BigInt(chain.settlements))]);
+  const chainTable = table(
+    "chain",
+    [{ label: "figure" }, { label: "value", numeric: true }],
+    chainRows.map(([k, v]) => ({ cells: [escapeHtml(k), escapeHtml(v)] })),
+  );
+  return `${section("Latency by phase", latency, true)}
+<div class="row">${section("Outcomes", outcomes)}${section("Errors by code", errors)}${section("Chain", chainTable)}</div>`;
+}
+
+/**
+ * Draws the three charts from the embedded report. The tables are rendered on the server so the page still reads
+ * without JavaScript; only the charts need it. `body.dataset.chartsReady` is set once every chart has drawn.
+ */
+const CLIENT_SCRIPT = `
+(() => {
+  const report = JSON.parse(document.getElementById("report-data").textContent);
+  const timeline = report.throughput.timeline;
+  const seconds = timeline.map((t) => t.second);
+  const px = uPlot.pxRatio;
+  const height = 280;
+  const charts = [];
+  let pending = 0;
+  const finish = () => {
+    document.body.dataset.charts = String(charts.length);
+    document.body.dataset.chartsReady = "true";
+  };
+  const plot = (id, opts, data) => {
+    const el = document.getElementById(id);
+    if (data[0].length === 0) {
+      el.classList.add("no-data");
+      el.textContent = "No data for this chart.";
+      return;
+    }
+    pending += 1;
+    const ready = () => {
+      pending -= 1;
+      if (pending === 0) finish();
+    };
+    const hooks = { ...opts.hooks, ready: [ready] };
+    charts.push(new uPlot({ width: el.clientWidth, height, ...opts, hooks }, data, el));
+  };
+  const line = (label, stroke, extra) => ({ label, stroke, width: 2, points: { show: false }, ...extra });
+  const legendMs = (prefix) => (u, v) => (v == null ? "--" : prefix + Number(v.toPrecision(3)) + " ms");
+  const secondAxis = { label: "seconds since start" };
+
+  // A second with no finished request has no latency: a gap, not a dip to zero.
+  const latencyOrGap = (v) => (v > 0 ? v : null);
+  plot(
+    "chart-latency",
+    {
+      scales: { x: { time: false } },
+      axes: [secondAxis, { label: "ms", size: 60 }],
+      series: [
+        { label: "second" },
+        line("p50", "#2563eb", { fill: "rgba(37, 99, 235, 0.08)", value: legendMs("") }),
+        line("p99", "#ea580c", { value: legendMs("") }),
+      ],
+    },
+    [seconds, timeline.map((t) => latencyOrGap(t.p50)), timeline.map((t) => latencyOrGap(t.p99))],
+  );
+
+  plot(
+    "chart-throughput",
+    {
+      scales: { x: { time: false } },
+      axes: [secondAxis, { label: "per second", size: 60 }],
+      series: [
+        { label: "second" },
+        line("requests/s", "#2563eb", { fill: "rgba(37, 99, 235, 0.08)" }),
+        line("paid/s", "#16a34a"),
+        line("errors/s", "#dc2626"),
+      ],
+    },
+    [seconds, timeline.map((t) => t.requests), timeline.map((t) => t.paid), timeline.map((t) => t.errors)],
+  );
+
+  // Buckets are log-spaced, so a log x axis gives every bucket the same width; each bar ends at its upper
+  // bound and starts where the one before ended.
+  const buckets = report.distribution;
+  const bounds = buckets.map((b) => b.le);
+  const ratio = bounds.length > 1 ? bounds[1] / bounds[0] : 2 ** 0.25;
+  const e2e = report.latency.e2e;
+  const markers = e2e ? [["p50", e2e.p50, "#2563eb"], ["p99", e2e.p99, "#ea580c"]] : [];
+  const drawMarkers = (u) => {
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.lineWidth = px;
+    ctx.setLineDash([4 * px, 4 * px]);
+    ctx.font = 12 * px + "px system-ui, sans-serif";
+    for (const [label, value, color] of markers) {
+      const x = Math.round(u.valToPos(value, "x", true));
+      if (x < bbox.left || x > bbox.left + bbox.width) continue;
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+      ctx.fillText(label, x + 4 * px, bbox.top + 14 * px);
+    }
+    ctx.restore();
+  };
+  // Ticks at 1, 2, 5 × 10^n ms rather than uPlot's powers of two from the first bucket (2.896, 5.793…).
+  const roundTicks = (u, axis, min, max) => {
+    const ticks = [];
+    for (let decade = 10 ** Math.floor(Math.log10(min)); decade <= max; decade *= 10) {
+      for (const m of [1, 2, 5]) {
+        const tick = Number((m * decade).toPrecision(1));
+        if (tick >= min && tick <= max) ticks.push(tick);
+      }
+    }
+    return ticks;
+  };
+  plot(
+    "chart-distribution",
+    {
+      scales: {
+        x: { time: false, distr: 3, log: 2, range: () => [bounds[0] / ratio, bounds[bounds.length - 1]] },
+        y: { range: (u, min, max) => [0, max * 1.1] },
+      },
+      axes: [{ label: "end-to-end latency (ms, log scale)", splits: roundTicks }, { label: "requests", size: 60 }],
+      series: [
+        { label: "latency", value: legendMs("≤ ") },
+        {
+          label: "requests",
+          stroke: "#4f46e5",
+          fill: "rgba(79, 70, 229, 0.55)",
+          width: 1,
+          paths: uPlot.paths.bars({ size: [0.92, Infinity], align: -1 }),
+          points: { show: false },
+        },
+      ],
+      hooks: { draw: [drawMarkers] },
+    },
+    [bounds, buckets.map((b) => b.count)],
+  );
+
+  if (pending === 0) finish();
+  addEventListener("resize", () => {
+    for (const chart of charts) chart.setSize({ width: chart.root.parentElement.clientWidth, height });
+  });
+})();
+`;
+
+const STYLE = `
+:root { color-scheme: light; --pass: #15803d; --fail: #b91c1c; --ink: #0f172a; --muted: #64748b; --line: #e2e8f0; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f1f5f9; color: var(--ink); font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1320px; margin: 0 auto; padding: 24px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fit, minmax(min(520px, 100%), 1fr)); }
+main > .wide, main > header, main > .cards, main > .row { grid-column: 1 / -1; }
+.row { display: grid; gap: 16px; grid-template-columns: repeat(auto-fit, minmax(min(340px, 100%), 1fr)); align-items: start; }
+header { display: flex; flex-wrap: wrap; gap: 24px; align-items: center; justify-content: space-between; background: #fff; border-radius: 12px; padding: 20px 24px; border-left: 10px solid var(--verdict); box-shadow: 0 1px 3px rgb(15 23 42 / 0.08); }
+body.pass { --verdict: var(--pass); } body.fail { --verdict: var(--fail); }
+.eyebrow { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.08em; }
+h1 { margin: 2px 0 4px; font-size: 26px; overflow-wrap: anywhere; }
+.description { margin: 0 0 10px; color: #334155; }
+dl.meta { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 0; font-size: 13px; }
+dl.meta div { display: flex; gap: 6px; } dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; font-variant-numeric: tabular-nums; }
+header > :first-child { flex: 1 1 320px; min-width: 0; }
+.verdict { text-align: center; min-width: 200px; }
+#verdict { display: inline-block; font-size: 44px; font-weight: 800; letter-spacing: 0.06em; color: #fff; background: var(--verdict); border-radius: 10px; padding: 4px 28px; }
+.verdict .why { margin-top: 6px; color: var(--verdict); font-weight: 600; font-size: 13px; }
+.cards { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(min(170px, 100%), 1fr)); }
+.card, .panel { background: #fff; border-radius: 12px; box-shadow: 0 1px 3px rgb(15 23 42 / 0.08); }
+.card { padding: 14px 16px; }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
+.card .value { font-size: 28px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.card .detail { color: var(--muted); font-size: 13px; }
+.panel { padding: 16px 20px; min-width: 0; }
+h2 { margin: 0 0 10px; font-size: 15px; }
+.chart { min-height: 280px; }
+.chart.no-data { min-height: 80px; display: grid; place-items: center; color: var(--muted); }
+.uplot { width: 100%; } .u-legend { font-size: 13px; }
+table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th { text-align: left; color: var(--muted); font-weight: 600; font-size: 12px; border-bottom: 1px solid var(--line); padding: 6px 8px; }
+td { border-bottom: 1px solid var(--line); padding: 6px 8px; vertical-align: top; overflow-wrap: anywhere; }
+tr:last-child td { border-bottom: 0; }
+.num { text-align: right; white-space: nowrap; }
+tr.failed td { background: #fef2f2; }
+code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.mark { font-weight: 800; font-size: 16px; } .mark.ok { color: var(--pass); } .mark.bad { color: var(--fail); }
+.empty { color: var(--muted); margin: 0; }
+pre { margin: 0; max-height: 480px; overflow: auto; background: #f8fafc; border: 1px solid var(--line); border-radius: 8px; padding: 12px; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+`;
+
+/**
+ * The page needs nothing from outside itself; the policy makes the browser hold it to that, whatever a value in
+ * the report contains and wherever the file is opened.
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
+
+/** The run as one self-contained HTML page: verdict, summary, charts (uPlot, inlined) and tables. No network access. */
+export function renderHtmlReport(report: RunReport): string {
+  const uplotScript = inlineAsset("uplot/dist/uPlot.iife.min.js", "script");
+  const uplotStyle = inlineAsset("uplot/dist/uPlot.min.css", "style");
+  const verdict = report.ok ? "PASS" : "FAIL";
+  const blocks = report.chain.endBlock - report.chain.startBlock;
+  const meta: [string, string][] = [
+    ["run", report.runId],
+    ["started", formatStart(report.startedAt)],
+    ["duration", formatDuration(report.durationMs)],
+    ["seed", String(report.seed)],
+    ["blocks", `${report.chain.startBlock} → ${report.chain.endBlock} (${blocks} blocks)`],
+  ];
+  const chart = (id: string, title: string, wide = false) =>
+    section(title, `<div class="chart" id="${id}"></div>`, wide);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
+<title>${escapeHtml(`${verdict} · ${report.scenario} · x402-devnet`)}</title>
+<style>${uplotStyle}</style>
+<style>${STYLE}</style>
+</head>
+<body class="${report.ok ? "pass" : "fail"}">
+<main>
+<header>
+  <div>
+    <div class="eyebrow">x402-devnet scenario report</div>
+    <h1 id="scenario">${escapeHtml(report.scenario)}</h1>
+    <p class="description">${escapeHtml(report.description)}</p>
+    <dl class="meta">${meta.map(([k, v]) => `<div><dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd></div>`).join("")}</dl>
+  </div>
+  <div class="verdict"><div id="verdict">${verdict}</div><div class="why">${escapeHtml(verdictDetail(report))}</div></div>
+</header>
+<div class="cards">
+${summaryCards(report)}
+</div>
+${checks(report)}
+${chart("chart-latency", "End-to-end latency per second")}
+${chart("chart-throughput", "Throughput per second")}
+${chart("chart-distribution", "End-to-end latency distribution", true)}
+${measurements(report)}
+${section("Configuration", `<pre id="config">${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>`, true)}
+</main>
+<script type="application/json" id="report-data">${scriptJson(report)}</script>
+<script>${uplotScript}</script>
+<script>${CLIENT_SCRIPT}</script>
+</body>
+</html>
+`;
+}

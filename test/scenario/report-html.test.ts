@@ -1,0 +1,262 @@
+import { constants } from "node:fs";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TimelinePoint } from "../../src/load/index.ts";
+import type { RunReport } from "../../src/scenario/report.ts";
+import { renderHtmlReport } from "../../src/scenario/report-html.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const HOSTILE_NAME = "per-request</script><b>bold</b>";
+// Parsed as markup, this would be an element that fetches: the request check below would see it.
+const HOSTILE_CODE = '<img src="http://127.0.0.1:9/leak.png">';
+
+// The probes run in the page, but the test compiles against Node's lib: the little DOM they touch is declared here.
+declare const document: { body: { dataset: Record<string, string | undefined> } };
+type Canvas = {
+  width: number;
+  height: number;
+  closest(selector: string): { id: string } | null;
+  getContext(
+    kind: "2d",
+  ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
+};
+
+/** A 30-second run of 50 agents with a latency spike, a handful of errors and one failing threshold. */
+function sampleReport(): RunReport {
+  const errorSeconds: Record<number, number> = { 4: 3, 11: 5, 19: 6, 26: 2 };
+  const timeline: TimelinePoint[] = Array.from({ length: 30 }, (_, second) => {
+    const requests = 170 + Math.round(30 * Math.sin(second / 3));
+    const errors = errorSeconds[second] ?? 0;
+    const spike = second >= 19 && second <= 21 ? 90 : 0;
+    return {
+      second,
+      requests,
+      paid: requests - errors,
+      errors,
+      p50: Math.round((11 + 1.5 * Math.sin(second / 4)) * 1000) / 1000,
+      p99: Math.round((34 + 6 * Math.cos(second / 5) + spike) * 1000) / 1000,
+    };
+  });
+  const requests = timeline.reduce((n, t) => n + t.requests, 0);
+  const paid = timeline.reduce((n, t) => n + t.paid, 0);
+  // Quarter-octave buckets of microseconds, bounds in ms: the shape RunMetrics.distribution() produces.
+  const distribution = Array.from({ length: 26 }, (_, k) => {
+    const i = 46 + k;
+    return {
+      le: Math.round(2 ** ((i + 1) / 4)) / 1000,
+      count: Math.round(900 * Math.exp(-((i - 54) ** 2) / 10)) + (i > 62 ? 3 : 0),
+    };
+  });
+  const summary = (p50: number, count = requests) => ({
+    count,
+    p50,
+    p90: p50 * 1.6,
+    p99: p50 * 3.1,
+    p999: p50 * 9,
+    max: p50 * 14,
+    mean: p50 * 1.2,
+  });
+  return {
+    scenario: HOSTILE_NAME,
+    description: "50 agents pay per request for GET /weather, closed model, 30 s.",
+    config: {
+      agents: 50,
+      load: { kind: "closed", agents: 50, durationMs: 30_000 },
+      devnet: { profile: "instant" },
+      routes: { "GET /weather": { price: "$0.001" } },
+      note: "</script><script>alert(1)</script>",
+    },
+    seed: 402,
+    runId: "6f1c2a0e-5b7d-4e8a-9c3f-1d2e3f4a5b6c",
+    startedAt: "2025-06-01T12:00:00.000Z",
+    durationMs: 30_412,
+    requests,
+    outcomes: { paid, payment_failed: 9, refused_by_policy: 6, error: 1 },
+    latency: {
+      challenge: summary(1.9),
+      sign: summary(0.071),
+      paid: summary(8.4, paid),
+      verify: summary(0.42, paid),
+      settle: summary(6.1, paid),
+      e2e: summary(11.2),
+    },
+    throughput: { requests: 167.6, paid: 167.1, timeline },
+    distribution,
+    errors: {
+      invalid_exact_evm_payload_authorization_valid_before: 9,
+      "policy:maxPerRequest": 6,
+      [HOSTILE_CODE]: 1,
+    },
+    chain: {
+      startBlock: 12,
+      endBlock: 1_042,
+      settlements: paid,
+      settlementTransactions: 1_030,
+      gasUsed: "287391042",
+    },
+    thresholds: [
+      { expr: "e2e.p99 < 50ms", actual: 34.72, ok: true },
+      { expr: "errors.rate < 0.001", actual: 16 / requests, ok: false },
+      { expr: "throughput.paid > 100/s", actual: 167.1, ok: true },
+    ],
+    invariants: [
+      {
+        name: "money in equals money out",
+        ok: true,
+        detail: `${paid} payments × $0.001 moved from payers to payees`,
+      },
+      { name: "no authorization settled twice", ok: true, detail: `${paid} distinct nonces` },
+      { name: "every 200 matches one settlement", ok: true, detail: `${paid} of ${paid}` },
+      { name: "no agent exceeded its policy", ok: true, detail: "6 refusals, 0 overspends" },
+    ],
+    cases: [{ name: "expired authorization", expected: "402", observed: "402", ok: true }],
+    ok: false,
+  };
+}
+
+describe("HTML report in headless Chromium", () => {
+  let dir: string;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    await access(CHROMIUM, constants.X_OK).catch(() => {
+      throw new Error(`no Chromium at ${CHROMIUM}: run .ci/install-chromium (Debian's chromium package)`);
+    });
+    dir = await mkdtemp(join(tmpdir(), "x402-report-html-"));
+    try {
+      context = await chromium.launchPersistentContext(join(dir, "profile"), {
+        executablePath: CHROMIUM,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        viewport: { width: 1280, height: 900 },
+      });
+    } catch (error) {
+      throw new Error(
+        `Chromium at ${CHROMIUM} did not start, so the HTML report cannot be checked: ${error}`,
+      );
+    }
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Opens a rendered report and waits for its charts, recording every request and every error the page makes. */
+  async function open(report: RunReport, name: string) {
+    const file = join(dir, `${name}.html`);
+    await writeFile(file, renderHtmlReport(report));
+    const page = await context.newPage();
+    const requests: string[] = [];
+    const problems: string[] = [];
+    page.on("request", (request) => requests.push(request.url()));
+    page.on("console", (message) => {
+      if (message.type() === "error" || message.type() === "warning") problems.push(message.text());
+    });
+    page.on("pageerror", (error) => problems.push(error.message));
+    // A script error stops the charts for good: report it rather than wait out the timeout.
+    const crashed = new Promise<never>((_, reject) => page.once("pageerror", reject));
+    crashed.catch(() => {});
+    const url = pathToFileURL(file).href;
+    await page.goto(url);
+    await Promise.race([
+      page.waitForFunction(() => document.body.dataset.chartsReady === "true", null, { timeout: 15_000 }),
+      crashed,
+    ]);
+    return { page, url, requests, problems };
+  }
+
+  const canvasInk = (page: Page) =>
+    page.locator(".uplot canvas").evaluateAll((canvases: Canvas[]) =>
+      canvases.map((canvas) => {
+        const { data } = canvas.getContext("2d")?.getImageData(0, 0, canvas.width, canvas.height) ?? {
+          data: [],
+        };
+        let inked = 0;
+        let coloured = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const [r = 0, g = 0, b = 0, a = 0] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+          if (a === 0) continue;
+          inked += 1;
+          // Axes, grid and labels are grey and the area fills faint: only opaque colour is a drawn series.
+          if (a > 128 && Math.max(r, g, b) - Math.min(r, g, b) > 80) coloured += 1;
+        }
+        return {
+          chart: canvas.closest(".chart")?.id,
+          width: canvas.width,
+          height: canvas.height,
+          inked,
+          coloured,
+        };
+      }),
+    );
+
+  it("draws the three charts, shows the verdict and every check, and never touches the network", async () => {
+    const report = sampleReport();
+    const { page, url, requests, problems } = await open(report, "sample");
+
+    expect(await page.evaluate(() => document.body.dataset.charts)).toBe("3");
+    const canvases = await canvasInk(page);
+    expect(canvases.map((c) => c.chart)).toEqual(["chart-latency", "chart-throughput", "chart-distribution"]);
+    for (const canvas of canvases) {
+      expect(canvas.width, canvas.chart).toBeGreaterThan(300);
+      expect(canvas.height, canvas.chart).toBeGreaterThan(100);
+      expect(canvas.coloured, `${canvas.chart} has no series drawn`).toBeGreaterThan(300);
+    }
+
+    expect(await page.locator("#verdict").textContent()).toBe("FAIL");
+    const thresholds = page.locator("#thresholds tbody tr");
+    expect(await thresholds.count()).toBe(report.thresholds.length);
+    expect(await thresholds.nth(1).textContent()).toContain("errors.rate < 0.001");
+    expect(await page.locator("#thresholds tbody tr.failed").count()).toBe(1);
+    expect(await page.locator("#thresholds .mark.bad").count()).toBe(1);
+    expect(await page.locator("#invariants tbody tr").count()).toBe(report.invariants.length);
+    expect(await page.locator("#latency tbody tr").count()).toBe(6);
+
+    // Hostile text arrives as text: no element parsed from it, and the embedded data survives whole.
+    expect(await page.locator("#scenario").textContent()).toBe(HOSTILE_NAME);
+    expect(await page.title()).toContain(HOSTILE_NAME);
+    expect(await page.locator("#errors code", { hasText: "<img" }).textContent()).toBe(HOSTILE_CODE);
+    expect(await page.locator("b, img").count()).toBe(0);
+    expect(JSON.parse((await page.locator("#report-data").textContent()) ?? "")).toEqual(report);
+
+    expect(requests).toEqual([url]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("still reads when a run measured nothing", async () => {
+    const report: RunReport = {
+      ...sampleReport(),
+      scenario: "empty",
+      requests: 0,
+      outcomes: {},
+      latency: {},
+      throughput: { requests: 0, paid: 0, timeline: [] },
+      distribution: [],
+      errors: {},
+      thresholds: [{ expr: "e2e.p99 < 50ms", actual: null, ok: false }],
+      cases: undefined,
+    };
+    const { page, problems } = await open(report, "empty");
+
+    expect(await page.evaluate(() => document.body.dataset.charts)).toBe("0");
+    expect(await page.locator(".chart.no-data").count()).toBe(3);
+    expect(await page.locator("#errors").textContent()).toBe("No errors.");
+    expect(await page.locator("#thresholds tbody td.num").textContent()).toBe("—");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
