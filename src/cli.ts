@@ -1,5 +1,18 @@
+import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { DevnetError, PROFILES, type ProfileName, startDevnet } from "./chain/index.ts";
+import { DevnetError, PROFILES, type ProfileName } from "./chain/index.ts";
+import {
+  findCapacity,
+  formatSummary,
+  loadScenario,
+  type RunReport,
+  runScenario,
+  scenarioNames,
+  ThresholdSyntaxError,
+  UnknownScenarioError,
+} from "./scenario/index.ts";
+import { renderHtmlReport } from "./scenario/report-html.ts";
+import { startStack } from "./stack.ts";
 
 /** A mistake in how the CLI was called: reported with usage, exit code 2. */
 class UsageError extends Error {
@@ -9,10 +22,30 @@ class UsageError extends Error {
 const USAGE = `Usage: x402-devnet <command> [options]
 
 Commands:
-  up    Start a Base devnet (chain 8453) with USDC and Multicall3 at their Base addresses.
+  up    Start a Base devnet (chain 8453) with USDC and Multicall3 at their Base addresses, the
+        reference facilitator and the reference resource server (GET /weather for $0.001).
+
+  scenario [NAME]
+        Run a scenario (default per-request) on a fresh local stack, print a summary, and exit 0 when
+        every threshold and money invariant holds, 1 when one fails, 2 on a harness error.
+
+Options for scenario:
+  --list                list the scenarios with their descriptions
+  --agents N            number of agents (overrides the scenario)
+  --duration D          run time: 30s, 2m, 500ms (overrides the scenario)
+  --rate R              constant arrival rate per second (an open model)
+  --threshold EXPR      an extra threshold, e.g. "e2e.p99 < 50ms" (repeatable)
+  --seed N              seed of the arrival schedule and think times
+  --find-capacity       ramp the arrival rate (x1.5 per 5 s step, or --duration per step) until a
+                        threshold fails; report the highest rate that held and the latency curve
+  --json FILE           write the report as JSON
+  --html FILE           write the report as a self-contained HTML page
 
 Options for up:
   --port P              RPC port (default 8545)
+  --facilitator-port P  facilitator port (default 4022)
+  --server-port P       resource server port (default 4021)
+  --relayers N          settlement relayer keys (default 4)
   --profile NAME        instant (automine, default) | base (2 s blocks)
   --block-time S        seconds between blocks, fractions allowed (overrides --profile)
   --accounts N          funded wallets to derive (default 10)
@@ -31,12 +64,21 @@ function positiveNumber(flag: string, raw: string | undefined, integer: boolean)
   return value;
 }
 
+function portOption(flag: string, raw: string | undefined, fallback: number): number {
+  const port = positiveNumber(flag, raw, true) ?? fallback;
+  if (port > 65_535) throw new UsageError(`${flag} must be at most 65535, got ${port}`);
+  return port;
+}
+
 async function up(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
     options: {
       port: { type: "string" },
+      "facilitator-port": { type: "string" },
+      "server-port": { type: "string" },
+      relayers: { type: "string" },
       profile: { type: "string" },
       "block-time": { type: "string" },
       accounts: { type: "string" },
@@ -44,8 +86,9 @@ async function up(argv: string[]): Promise<void> {
       "fork-block": { type: "string" },
     },
   });
-  const port = positiveNumber("--port", values.port, true) ?? 8545;
-  if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const port = portOption("--port", values.port, 8545);
+  const facilitatorPort = portOption("--facilitator-port", values["facilitator-port"], 4022);
+  const serverPort = portOption("--server-port", values["server-port"], 4021);
   const profile = values.profile ?? "instant";
   if (!(profile in PROFILES)) {
     throw new UsageError(
@@ -55,14 +98,19 @@ async function up(argv: string[]): Promise<void> {
   const forkBlock = positiveNumber("--fork-block", values["fork-block"], true);
   if (forkBlock !== undefined && !values["fork-url"]) throw new UsageError("--fork-block needs --fork-url");
 
-  const devnet = await startDevnet({
-    port,
-    profile: profile as ProfileName,
-    blockTime: positiveNumber("--block-time", values["block-time"], false),
-    accounts: positiveNumber("--accounts", values.accounts, true) ?? 10,
-    forkUrl: values["fork-url"],
-    forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
+  const stack = await startStack({
+    devnet: {
+      port,
+      profile: profile as ProfileName,
+      blockTime: positiveNumber("--block-time", values["block-time"], false),
+      accounts: positiveNumber("--accounts", values.accounts, true) ?? 10,
+      forkUrl: values["fork-url"],
+      forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
+    },
+    facilitator: { port: facilitatorPort, relayers: positiveNumber("--relayers", values.relayers, true) },
+    server: { port: serverPort },
   });
+  const { devnet, facilitator, server } = stack;
 
   const ready = {
     event: "ready",
@@ -71,6 +119,9 @@ async function up(argv: string[]): Promise<void> {
     usdc: devnet.contracts.usdc,
     multicall3: devnet.contracts.multicall3,
     accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
+    facilitatorUrl: facilitator.url,
+    serverUrl: server.url,
+    routes: server.routes,
   };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
   process.stderr.write(
@@ -80,6 +131,8 @@ async function up(argv: string[]): Promise<void> {
       `  usdc       ${devnet.contracts.usdc}`,
       `  multicall3 ${devnet.contracts.multicall3}`,
       `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
+      `  facilitator ${facilitator.url}   (${facilitator.relayers.length} relayers)`,
+      `  server     ${server.url}   ${server.routes.map((r) => `${r.method} ${r.path} for ${r.price} USDC base units`).join(", ")}`,
       "Ctrl-C to stop.",
       "",
     ].join("\n"),
@@ -89,10 +142,107 @@ async function up(argv: string[]): Promise<void> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  await devnet.stop();
+  await stack.stop();
 }
 
-/** Runs the CLI; resolves to the process exit code (0 ok, 2 bad input or a harness error). */
+/** JSON has no bigint: amounts (USDC base units) are written as decimal strings. */
+const bigintJson = (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value);
+
+/** `30s`, `2m`, `500ms`, or a plain number of seconds, in ms. */
+function durationOption(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+  if (!match) throw new UsageError(`--duration must look like 30s, 2m or 500ms, got ${JSON.stringify(raw)}`);
+  const value = Number(match[1]);
+  const unit = match[2] ?? "s";
+  const ms = unit === "ms" ? value : unit === "m" ? value * 60_000 : value * 1000;
+  if (ms <= 0) throw new UsageError("--duration must be positive");
+  return ms;
+}
+
+async function scenario(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      list: { type: "boolean" },
+      agents: { type: "string" },
+      duration: { type: "string" },
+      rate: { type: "string" },
+      threshold: { type: "string", multiple: true },
+      seed: { type: "string" },
+      "find-capacity": { type: "boolean" },
+      json: { type: "string" },
+      html: { type: "string" },
+    },
+  });
+  if (values.list) {
+    for (const name of await scenarioNames()) {
+      const definition = await loadScenario(name);
+      process.stdout.write(`${name.padEnd(16)}${definition.description}\n`);
+    }
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`one scenario at a time, got ${positionals.join(", ")}`);
+  const definition = await loadScenario(positionals[0] ?? "per-request");
+  const abort = new AbortController();
+  const onSignal = () => {
+    process.stderr.write("\nstopping: finishing requests in flight, then reporting\n");
+    abort.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const common = {
+    agents: positiveNumber("--agents", values.agents, true),
+    thresholds: values.threshold,
+    seed: positiveNumber("--seed", values.seed, true),
+    signal: abort.signal,
+  };
+  if (values["find-capacity"]) {
+    try {
+      const capacity = await findCapacity(definition, {
+        ...common,
+        startRate: positiveNumber("--rate", values.rate, false),
+        stepDurationMs: durationOption(values.duration),
+      });
+      process.stdout.write(
+        [
+          `${definition.name}: highest rate that held ${capacity.highestRate ?? "none"}/s`,
+          "      rate  achieved    p50 ms    p99 ms",
+          ...capacity.steps.map(
+            (s) =>
+              `${String(s.rate).padStart(10)}${String(s.achieved).padStart(10)}${String(s.p50 ?? "-").padStart(10)}${String(s.p99 ?? "-").padStart(10)}  ${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}`,
+          ),
+          "",
+        ].join("\n"),
+      );
+      if (values.json) await writeFile(values.json, `${JSON.stringify(capacity, bigintJson, 2)}\n`);
+      if (values.html) await writeFile(values.html, renderHtmlReport(capacity.lastReport));
+      return capacity.highestRate === null ? 1 : 0;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  }
+  let report: RunReport;
+  try {
+    report = await runScenario(definition, {
+      ...common,
+      durationMs: durationOption(values.duration),
+      rate: positiveNumber("--rate", values.rate, false),
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  process.stdout.write(formatSummary(report));
+  if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
+  if (values.html) await writeFile(values.html, renderHtmlReport(report));
+  return report.ok ? 0 : 1;
+}
+
+/** Runs the CLI; resolves to the process exit code (0 ok, 1 a failed threshold or invariant, 2 bad input or a harness error). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -100,6 +250,8 @@ export async function main(argv: string[]): Promise<number> {
       case "up":
         await up(rest);
         return 0;
+      case "scenario":
+        return await scenario(rest);
       case undefined:
       case "help":
       case "--help":
@@ -110,7 +262,9 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
+    if (error instanceof ThresholdSyntaxError || error instanceof UnknownScenarioError) {
+      process.stderr.write(`x402-devnet: ${error.message}\n`);
+    } else if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
       process.stderr.write(`x402-devnet: ${error.message}\n\n${USAGE}`);
     } else if (error instanceof DevnetError) {
       process.stderr.write(`x402-devnet: ${error.message}\n`);

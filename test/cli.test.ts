@@ -33,8 +33,18 @@ function portIsFree(port: number): Promise<boolean> {
 
 describe("x402-devnet up", () => {
   it("prints one ready line, serves the devnet, and stops cleanly on SIGINT", async () => {
-    const port = await getPort();
-    const child = runCli(["up", "--port", String(port), "--accounts", "3"]);
+    const [port, facilitatorPort, serverPort] = [await getPort(), await getPort(), await getPort()];
+    const child = runCli([
+      "up",
+      "--port",
+      String(port),
+      "--facilitator-port",
+      String(facilitatorPort),
+      "--server-port",
+      String(serverPort),
+      "--accounts",
+      "3",
+    ]);
     const exit = exitOf(child);
     const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
     const ready = JSON.parse(line) as {
@@ -44,6 +54,9 @@ describe("x402-devnet up", () => {
       usdc: string;
       multicall3: string;
       accounts: { address: string; privateKey: string }[];
+      facilitatorUrl: string;
+      serverUrl: string;
+      routes: { method: string; path: string; price: string; payTo: string }[];
     };
     expect(ready).toMatchObject({
       event: "ready",
@@ -62,11 +75,22 @@ describe("x402-devnet up", () => {
     });
     expect(((await response.json()) as { result: string }).result).toBe("0x2105");
 
+    expect(ready.facilitatorUrl).toBe(`http://127.0.0.1:${facilitatorPort}`);
+    expect(ready.serverUrl).toBe(`http://127.0.0.1:${serverPort}`);
+    expect(ready.routes).toEqual([
+      { method: "GET", path: "/weather", price: "1000", payTo: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/) },
+    ]);
+    const supported = await fetch(`${ready.facilitatorUrl}/supported`);
+    expect(supported.status).toBe(200);
+    const unpaid = await fetch(`${ready.serverUrl}/weather`);
+    expect(unpaid.status).toBe(402);
+    expect(unpaid.headers.get("payment-required")).toBeTruthy();
+
     child.kill("SIGINT");
     const { code, stderr } = await exit;
     expect(code).toBe(0);
     expect(stderr).toMatch(/x402 devnet up/);
-    expect(await portIsFree(port)).toBe(true);
+    for (const p of [port, facilitatorPort, serverPort]) expect(await portIsFree(p)).toBe(true);
   });
 
   it.each([

@@ -81,7 +81,10 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const rpcUrl = `http://${host}:${port}`;
   const chainId = upstreamChainId ?? BASE_CHAIN_ID;
   const client = createDevnetClient(rpcUrl, chainId);
-  const funding = { ...DEFAULT_FUNDING, ...options.fund };
+  const funding = {
+    eth: options.fund?.eth ?? DEFAULT_FUNDING.eth,
+    usdc: options.fund?.usdc ?? DEFAULT_FUNDING.usdc,
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -98,7 +101,12 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     }
     const accounts = deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10);
     const fund = (addresses: readonly Address[], amounts: { eth?: bigint; usdc?: bigint } = {}) =>
-      fundAccounts(client, { accounts: addresses, ...funding, ...amounts, intervalMining });
+      fundAccounts(client, {
+        accounts: addresses,
+        eth: amounts.eth ?? funding.eth,
+        usdc: amounts.usdc ?? funding.usdc,
+        intervalMining,
+      });
     await fund(accounts.map((a) => a.address));
 
     let baseline = await client.snapshot();

@@ -1,0 +1,539 @@
+import type { Dispatcher } from "undici";
+import { type Address, getAddress, type Hex, type LocalAccount } from "viem";
+import {
+  addressFromPrivateKey,
+  decodePaymentRequiredHeader,
+  decodePaymentResponseHeader,
+  decodeXPaymentResponseHeader,
+  domainFromRequirements,
+  type Eip3009Domain,
+  type ExactEvmAuthorization,
+  encodePaymentSignatureHeader,
+  encodeXPaymentHeader,
+  type Network,
+  PAYMENT_REQUIRED_HEADER,
+  PAYMENT_RESPONSE_HEADER,
+  PAYMENT_SIGNATURE_HEADER,
+  type PaymentRequired,
+  type PaymentRequiredV1,
+  randomNonce,
+  type SettleResponse,
+  signTransferAuthorization,
+  transferWithAuthorizationPrimaryType,
+  transferWithAuthorizationTypes,
+  X_PAYMENT_HEADER,
+  X_PAYMENT_RESPONSE_HEADER,
+} from "../protocol/index.ts";
+import { type Behaviour, behaviours } from "./behaviours.ts";
+import {
+  type Challenge,
+  challengeFromPaymentRequired,
+  challengeFromResponse,
+  type Offer,
+} from "./challenge.ts";
+import {
+  header,
+  type PreparedRequest,
+  prepareRequest,
+  type ReadResponse,
+  redirectTarget,
+  send,
+  serverTimings,
+  sharedDispatcher,
+  toWhatwgResponse,
+} from "./http.ts";
+import { SpendLedger } from "./ledger.ts";
+import { compilePolicy, PolicyError, type SpendingPolicy } from "./policy.ts";
+
+/**
+ * How one request went.
+ * - `free`: the server answered without asking for payment (any status but 402).
+ * - `paid`: a payment was sent and the server served the request (status < 400); `transaction` is the
+ *   settlement hash when the server sent a receipt.
+ * - `refused_by_policy`: the agent's policy refused; nothing was signed. `errorCode` is the {@link PolicyError} reason.
+ * - `payment_failed`: a payment was sent and the server refused it or failed; `errorCode` is the x402 code
+ *   it gave (receipt `errorReason`, the 402's `error`, or a 4xx/5xx body's `error`), else `http_<status>`.
+ * - `error`: no usable answer (connection refused or dropped, timeout, abort); `errorCode` is the transport
+ *   error's code. If `amount` is set, a payment was already sent and may still settle.
+ */
+export type AgentOutcome = "paid" | "free" | "refused_by_policy" | "payment_failed" | "error";
+
+/** Milliseconds, from `performance.now()`. Each phase ends once the response body has been read. */
+export type AgentTimings = {
+  /** First request (and its redirects) until the 402 was read; absent when paying a cached challenge. */
+  challenge?: number;
+  /** Policy checks, budget reservation, signing and encoding the payment header. */
+  sign?: number;
+  /** Paid request until its response was read. */
+  paid?: number;
+  /** The whole call. */
+  e2e: number;
+  /** The server's facilitator verify / settle, from its `Server-Timing` header. */
+  verify?: number;
+  settle?: number;
+};
+
+/** The result of `agent.request()` / `agent.pay()`, which the scenario runner aggregates. */
+export type AgentResult = {
+  /** HTTP status of the last response, 0 when there was none. */
+  status: number;
+  outcome: AgentOutcome;
+  errorCode?: string;
+  /** What the sent payment was for, in atomic units of `asset`. */
+  amount?: bigint;
+  payTo?: Address;
+  asset?: Address;
+  network?: Network;
+  transaction?: Hex;
+  timings: AgentTimings;
+  /** The last response's body: parsed when it is JSON, else text; absent when empty. */
+  body?: unknown;
+  /** The URL of the last response, after redirects. */
+  url?: string;
+  /** The policy or transport error behind `refused_by_policy` / `error`. */
+  error?: Error;
+};
+
+/** A payment the server accepted. */
+export type PaymentRecord = {
+  url: string;
+  x402Version: 1 | 2;
+  amount: bigint;
+  asset: Address;
+  network: Network;
+  payTo: Address;
+  nonce: Hex;
+  /** Unix seconds. */
+  validBefore: bigint;
+  transaction?: Hex;
+  /** `Date.now()` when the server answered. */
+  at: number;
+};
+
+/** Anything that can sign the EIP-3009 message: a key (the fast path), or a viem account. */
+export type AgentAccount = { privateKey: Hex } | Pick<LocalAccount, "address" | "signTypedData">;
+
+export type AgentOptions = {
+  /** The payer's key; signs natively, ~60 µs a payment. */
+  privateKey?: Hex;
+  /** Instead of `privateKey`: a wallet-pool entry, or a viem account (signs through viem, slower). */
+  account?: AgentAccount;
+  policy?: SpendingPolicy;
+  /** How payments are made (default `behaviours.honest`). */
+  behaviour?: Behaviour;
+  /** Speak only this x402 version, like a client that knows no other (default: v2, else v1). */
+  x402Version?: 1 | 2;
+  /** Connection pool (default: one keep-alive pool shared by all agents). */
+  dispatcher?: Dispatcher;
+};
+
+export type PayOptions = RequestInit & {
+  /** A PaymentRequired (v2) or v1 402 body from an earlier response, e.g. `agent.probe()`'s. */
+  requirements: PaymentRequired | PaymentRequiredV1;
+};
+
+export type Agent = {
+  /** Checksummed payer address. */
+  readonly address: Address;
+  /**
+   * `fetch` with payments: a WHATWG Response (a refused payment answers its 402 or 400); throws the
+   * {@link PolicyError} when the policy refuses, and a TypeError when no response came.
+   */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response>;
+  /** Request → 402 → pay → paid response, measured; never throws. */
+  request(input: string | URL, init?: RequestInit): Promise<AgentResult>;
+  /** Pays a cached challenge on the first request, skipping the 402 round trip; never throws. */
+  pay(input: string | URL, options: PayOptions): Promise<AgentResult>;
+  /** The challenge a URL answers with (following redirects), undefined when it is free; throws on refusal. */
+  probe(input: string | URL, init?: RequestInit): Promise<PaymentRequired | PaymentRequiredV1 | undefined>;
+  /** Sum of payments the servers accepted. */
+  readonly spent: bigint;
+  /** Payments in flight, plus those whose outcome stayed unknown: the budgets count them. */
+  readonly reserved: bigint;
+  readonly payments: readonly PaymentRecord[];
+};
+
+type Signer = {
+  address: Address;
+  sign(domain: Eip3009Domain, authorization: ExactEvmAuthorization): Hex | Promise<Hex>;
+};
+
+function signerFor(options: AgentOptions): Signer {
+  const account = options.account ?? (options.privateKey ? { privateKey: options.privateKey } : undefined);
+  if (!account) throw new TypeError("createAgent needs a privateKey or an account");
+  if ("privateKey" in account) {
+    const { privateKey } = account;
+    return {
+      address: getAddress(addressFromPrivateKey(privateKey)),
+      sign: (domain, authorization) => signTransferAuthorization(privateKey, domain, authorization),
+    };
+  }
+  return {
+    address: getAddress(account.address),
+    sign: (domain, a) =>
+      account.signTypedData({
+        domain: {
+          ...domain,
+          chainId: Number(domain.chainId),
+          verifyingContract: domain.verifyingContract as Address,
+        },
+        types: transferWithAuthorizationTypes,
+        primaryType: transferWithAuthorizationPrimaryType,
+        message: {
+          from: a.from,
+          to: a.to,
+          value: BigInt(a.value),
+          validAfter: BigInt(a.validAfter),
+          validBefore: BigInt(a.validBefore),
+          nonce: a.nonce,
+        },
+      }),
+  };
+}
+
+type Verdict = {
+  receipt: SettleResponse | undefined;
+  /** Set when the server did not serve the paid request. */
+  errorCode: string | undefined;
+  /**
+   * The server said it will not take this payment, so the budget may forget it. A 5xx, another 4xx or a
+   * pending settlement says no such thing: the authorization may still be settled until it expires.
+   */
+  refused: boolean;
+};
+
+const SETTLEMENT_PENDING = "settlement_pending";
+
+/** The server's verdict on a payment, from its receipt, its status, and the code of a refusal. */
+function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
+  const receiptHeader = header(
+    response.headers,
+    (version === 1 ? X_PAYMENT_RESPONSE_HEADER : PAYMENT_RESPONSE_HEADER).toLowerCase(),
+  );
+  let receipt: SettleResponse | undefined;
+  try {
+    if (receiptHeader) {
+      receipt =
+        version === 1
+          ? decodeXPaymentResponseHeader(receiptHeader)
+          : decodePaymentResponseHeader(receiptHeader);
+    }
+  } catch {
+    receipt = undefined;
+  }
+  if (receipt && !receipt.success) {
+    const errorCode = receipt.errorReason ?? "settlement_failed";
+    return { receipt, errorCode, refused: errorCode !== SETTLEMENT_PENDING };
+  }
+  if (response.status < 400) return { receipt, errorCode: undefined, refused: false };
+
+  let code: unknown;
+  const required = header(response.headers, PAYMENT_REQUIRED_HEADER.toLowerCase());
+  if (response.status === 402 && required && version === 2) {
+    try {
+      code = decodePaymentRequiredHeader(required).error;
+    } catch {
+      code = undefined;
+    }
+  }
+  // v1 402s, and the 400 / 5xx answers of servers and the official middleware, say it in the body.
+  code ??= (parseBody(response) as { error?: unknown } | undefined)?.error;
+  return {
+    receipt,
+    errorCode: typeof code === "string" && code ? code : `http_${response.status}`,
+    refused: response.status === 402 || response.status === 400,
+  };
+}
+
+function parseBody(response: ReadResponse): unknown {
+  if (response.body.length === 0) return undefined;
+  const text = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength).toString(
+    "utf8",
+  );
+  const type = header(response.headers, "content-type");
+  if (type && /\bjson\b/i.test(type)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+function transportCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string") return code;
+  return error instanceof Error ? error.name : "unexpected_error";
+}
+
+/** Internal: how a call ended, before it is shaped for `request()` / `fetch()`. */
+type Exchange = {
+  result: AgentResult;
+  response: ReadResponse | undefined;
+};
+
+/** Creates an agent: one payer with its policy, budgets and behaviour. */
+export function createAgent(options: AgentOptions): Agent {
+  const signer = signerFor(options);
+  const policy = compilePolicy(options.policy);
+  const ledger = new SpendLedger(policy);
+  const behaviour = options.behaviour ?? behaviours.honest;
+  const dispatcher = options.dispatcher ?? sharedDispatcher();
+  const payments: PaymentRecord[] = [];
+  let previousHeader: string | undefined;
+
+  /** Sends the request, following redirects with every hop checked against the allowed hosts. */
+  const follow = async (url: URL, request: PreparedRequest): Promise<ReadResponse> => {
+    let current = { url, request };
+    for (let hops = 0; ; hops++) {
+      policy.checkHost(current.url);
+      const response = await send(dispatcher, current.url, current.request);
+      const next = redirectTarget(response, current.request);
+      if (!next) return response;
+      if (hops >= policy.maxRedirects) {
+        throw new PolicyError(
+          "too_many_redirects",
+          `more than ${policy.maxRedirects} redirects from ${url.href}`,
+        );
+      }
+      current = next;
+    }
+  };
+
+  /** Policy, reservation, behaviour, paid request and verdict, for a challenge from `url`. */
+  const payChallenge = async (
+    url: URL,
+    request: PreparedRequest,
+    challenge: Challenge,
+    started: number,
+    timings: AgentTimings,
+  ): Promise<Exchange> => {
+    const signStarted = performance.now();
+    const offer = policy.choose(challenge);
+    // The URL without its fragment: what the server charges for.
+    const resource = `${url.origin}${url.pathname}${url.search}`;
+    const reservation = ledger.reserve(resource, offer.amount);
+    const attempt = { amount: offer.amount, payTo: offer.payTo, asset: offer.requirements.asset as Address };
+    let paymentHeader: string;
+    let authorization: ExactEvmAuthorization;
+    try {
+      authorization = {
+        from: signer.address,
+        to: offer.payTo,
+        value: offer.requirements.amount,
+        validAfter: "0",
+        validBefore: String(Math.floor(Date.now() / 1000) + offer.requirements.maxTimeoutSeconds),
+        nonce: randomNonce(),
+      };
+      paymentHeader = await behaviour({
+        x402Version: offer.x402Version,
+        requirements: offer.requirements,
+        authorization,
+        previous: previousHeader,
+        sign: (signed) => encodePayment(challenge, offer, signed),
+      });
+    } catch (error) {
+      reservation.release();
+      throw error;
+    }
+    previousHeader = paymentHeader;
+    const paidStarted = performance.now();
+    timings.sign = paidStarted - signStarted;
+
+    const headerName = offer.x402Version === 1 ? X_PAYMENT_HEADER : PAYMENT_SIGNATURE_HEADER;
+    let response: ReadResponse;
+    try {
+      // Sent to the URL that asked for it, never through a redirect: the header must not reach another host.
+      response = await send(dispatcher, url, request, {
+        ...request.headers,
+        [headerName.toLowerCase()]: paymentHeader,
+      });
+    } catch (error) {
+      // The server may have received the payment and may still settle it.
+      reservation.hold();
+      const ended = performance.now();
+      timings.paid = ended - paidStarted;
+      timings.e2e = ended - started;
+      return {
+        result: {
+          status: 0,
+          outcome: "error",
+          errorCode: transportCode(error),
+          ...attempt,
+          network: offer.network,
+          timings,
+          error: error as Error,
+          url: url.href,
+        },
+        response: undefined,
+      };
+    }
+    const ended = performance.now();
+    timings.paid = ended - paidStarted;
+    timings.e2e = ended - started;
+    Object.assign(timings, serverTimings(response.headers));
+
+    const { receipt, errorCode, refused } = readVerdict(response, offer.x402Version);
+    const base = { status: response.status, ...attempt, network: offer.network, timings, url: url.href };
+    if (errorCode === undefined) {
+      reservation.commit();
+      const transaction = receipt?.transaction ? (receipt.transaction as Hex) : undefined;
+      payments.push({
+        url: resource,
+        x402Version: offer.x402Version,
+        amount: offer.amount,
+        asset: attempt.asset,
+        network: offer.network as Network,
+        payTo: offer.payTo,
+        nonce: authorization.nonce,
+        validBefore: BigInt(authorization.validBefore),
+        ...(transaction ? { transaction } : {}),
+        at: Date.now(),
+      });
+      return { result: { ...base, outcome: "paid", ...(transaction ? { transaction } : {}) }, response };
+    }
+    if (refused) reservation.release();
+    else reservation.hold();
+    return { result: { ...base, outcome: "payment_failed", errorCode }, response };
+  };
+
+  const encodePayment = (
+    challenge: Challenge,
+    offer: Offer,
+    authorization: ExactEvmAuthorization,
+  ): string | Promise<string> => {
+    const domain = domainFromRequirements(offer.requirements);
+    const finish = (signature: Hex) =>
+      offer.x402Version === 1
+        ? encodeXPaymentHeader({
+            x402Version: 1,
+            scheme: offer.requirements.scheme,
+            network: offer.v1Network as Network,
+            payload: { signature, authorization },
+          })
+        : encodePaymentSignatureHeader({
+            x402Version: 2,
+            ...(challenge.resource ? { resource: challenge.resource } : {}),
+            accepted: offer.requirements,
+            payload: { signature, authorization },
+            ...(challenge.extensions ? { extensions: challenge.extensions } : {}),
+          });
+    const signature = signer.sign(domain, authorization);
+    return typeof signature === "string" ? finish(signature) : signature.then(finish);
+  };
+
+  /** The whole flow for one call; throws PolicyError and transport errors for the caller to shape. */
+  const exchange = async (
+    input: string | URL,
+    init: RequestInit | undefined,
+    cached: PaymentRequired | PaymentRequiredV1 | undefined,
+    started: number,
+  ): Promise<Exchange> => {
+    const request = await prepareRequest(init);
+    const url = new URL(input);
+    const timings: AgentTimings = { e2e: 0 };
+    if (cached) {
+      policy.checkHost(url);
+      return payChallenge(url, request, challengeFromPaymentRequired(cached), started, timings);
+    }
+    const response = await follow(url, request);
+    if (response.status !== 402) {
+      timings.e2e = performance.now() - started;
+      Object.assign(timings, serverTimings(response.headers));
+      return {
+        result: { status: response.status, outcome: "free", timings, url: response.url.href },
+        response,
+      };
+    }
+    timings.challenge = performance.now() - started;
+    try {
+      const { challenge } = challengeFromResponse(response.headers, response.body, options.x402Version);
+      return await payChallenge(response.url, request, challenge, started, timings);
+    } catch (error) {
+      if (!(error instanceof PolicyError)) throw error;
+      timings.e2e = performance.now() - started;
+      const result: AgentResult = {
+        status: 402,
+        outcome: "refused_by_policy",
+        errorCode: error.reason,
+        timings,
+        error,
+        url: response.url.href,
+      };
+      return { result, response };
+    }
+  };
+
+  /** `exchange` that never throws: refusals and transport errors become results. */
+  const settled = async (
+    input: string | URL,
+    init: RequestInit | undefined,
+    cached: PaymentRequired | PaymentRequiredV1 | undefined,
+    started: number,
+  ): Promise<Exchange> => {
+    try {
+      return await exchange(input, init, cached, started);
+    } catch (error) {
+      const e2e = performance.now() - started;
+      if (error instanceof PolicyError) {
+        return {
+          result: {
+            status: 0,
+            outcome: "refused_by_policy",
+            errorCode: error.reason,
+            timings: { e2e },
+            error,
+          },
+          response: undefined,
+        };
+      }
+      return {
+        result: {
+          status: 0,
+          outcome: "error",
+          errorCode: transportCode(error),
+          timings: { e2e },
+          error: error as Error,
+        },
+        response: undefined,
+      };
+    }
+  };
+
+  const withBody = ({ result, response }: Exchange): AgentResult => {
+    if (!response) return result;
+    const body = parseBody(response);
+    return body === undefined ? result : { ...result, body };
+  };
+
+  return {
+    address: signer.address,
+    async fetch(input, init) {
+      const { result, response } = await settled(input, init, undefined, performance.now());
+      if (result.error instanceof PolicyError) throw result.error;
+      if (response) return toWhatwgResponse(response);
+      throw new TypeError("fetch failed", { cause: result.error });
+    },
+    async request(input, init) {
+      return withBody(await settled(input, init, undefined, performance.now()));
+    },
+    async pay(input, { requirements, ...init }) {
+      return withBody(await settled(input, init, requirements, performance.now()));
+    },
+    async probe(input, init) {
+      const response = await follow(new URL(input), await prepareRequest(init));
+      if (response.status !== 402) return undefined;
+      return challengeFromResponse(response.headers, response.body, options.x402Version).paymentRequired;
+    },
+    get spent() {
+      return ledger.spent;
+    },
+    get reserved() {
+      return ledger.reserved;
+    },
+    get payments() {
+      return payments;
+    },
+  };
+}

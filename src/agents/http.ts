@@ -1,0 +1,189 @@
+import { type Dispatcher, Agent as UndiciAgent } from "undici";
+import { PAYMENT_SIGNATURE_HEADER, X_PAYMENT_HEADER } from "../protocol/index.ts";
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** A request as the agent sends it, possibly several times (redirects, the paid retry): the body is bytes. */
+export type PreparedRequest = {
+  method: string;
+  /** Lowercase names. */
+  headers: Record<string, string>;
+  body: string | Uint8Array | undefined;
+  signal: AbortSignal | undefined;
+  redirect: "follow" | "manual" | "error";
+};
+
+/** A response with its body read. */
+export type ReadResponse = {
+  status: number;
+  statusText: string;
+  headers: ResponseHeaders;
+  body: Uint8Array;
+  url: URL;
+};
+
+let shared: Dispatcher | undefined;
+
+/**
+ * One keep-alive connection pool for every agent that is not given its own: a swarm of thousands of agents
+ * against one server opens as many connections as it has requests in flight, not one pool per agent.
+ */
+export function sharedDispatcher(): Dispatcher {
+  shared ??= new UndiciAgent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
+  return shared;
+}
+
+const PAYMENT_HEADERS = [PAYMENT_SIGNATURE_HEADER.toLowerCase(), X_PAYMENT_HEADER.toLowerCase()];
+
+/** Turns a fetch-style init into something that can be sent more than once. */
+export async function prepareRequest(init: RequestInit | undefined): Promise<PreparedRequest> {
+  const headers: Record<string, string> = {};
+  const source = init?.headers;
+  if (source instanceof Headers) {
+    source.forEach((value, name) => {
+      headers[name] = value;
+    });
+  } else if (Array.isArray(source)) {
+    for (const [name, value] of source) headers[String(name).toLowerCase()] = String(value);
+  } else if (source) {
+    for (const [name, value] of Object.entries(source)) headers[name.toLowerCase()] = String(value);
+  }
+  for (const name of PAYMENT_HEADERS) {
+    // A caller's own payment plus the agent's would pay twice; `pay()` is the way to pay without a 402.
+    if (name in headers) throw new TypeError(`the agent adds ${name} itself; do not set it`);
+  }
+
+  const raw = init?.body ?? undefined;
+  let body: string | Uint8Array | undefined;
+  let type: string | undefined;
+  if (raw === undefined || typeof raw === "string") {
+    body = raw;
+    type = "text/plain;charset=UTF-8";
+  } else if (raw instanceof URLSearchParams) {
+    body = raw.toString();
+    type = "application/x-www-form-urlencoded;charset=UTF-8";
+  } else if (raw instanceof ArrayBuffer) {
+    body = new Uint8Array(raw);
+  } else if (ArrayBuffer.isView(raw)) {
+    body = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  } else if (raw instanceof Blob) {
+    body = new Uint8Array(await raw.arrayBuffer());
+    type = raw.type || undefined;
+  } else {
+    throw new TypeError(
+      "the agent sends a request up to twice, so its body must be bytes, a string or a Blob",
+    );
+  }
+  if (body !== undefined && type && !("content-type" in headers)) headers["content-type"] = type;
+
+  return {
+    method: (init?.method ?? "GET").toUpperCase(),
+    headers,
+    body,
+    signal: init?.signal ?? undefined,
+    redirect: init?.redirect ?? "follow",
+  };
+}
+
+export async function send(
+  dispatcher: Dispatcher,
+  url: URL,
+  request: PreparedRequest,
+  headers: Record<string, string> = request.headers,
+): Promise<ReadResponse> {
+  const response = await dispatcher.request({
+    origin: url.origin,
+    path: `${url.pathname}${url.search}`,
+    method: request.method as Dispatcher.HttpMethod,
+    headers,
+    body: request.body,
+    signal: request.signal,
+  });
+  const body = await response.body.bytes();
+  return {
+    status: response.statusCode,
+    statusText: response.statusText,
+    headers: response.headers,
+    body,
+    url,
+  };
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+// Dropped when a redirect turns the request into a GET, as fetch does.
+const BODY_HEADERS = [
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "content-language",
+  "content-location",
+];
+// Dropped when a redirect leaves the origin, as fetch does.
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+
+/**
+ * Where a redirect leads, and the request to send there; undefined when `response` is not a redirect the
+ * request follows.
+ */
+export function redirectTarget(
+  response: ReadResponse,
+  request: PreparedRequest,
+): { url: URL; request: PreparedRequest } | undefined {
+  if (!REDIRECTS.has(response.status) || request.redirect === "manual") return undefined;
+  const location = response.headers.location;
+  if (typeof location !== "string") return undefined;
+  if (request.redirect === "error") throw new TypeError(`redirected to ${location} with redirect: "error"`);
+  const url = new URL(location, response.url);
+  const headers = { ...request.headers };
+  let { method, body } = request;
+  if (
+    (response.status === 303 && method !== "GET" && method !== "HEAD") ||
+    ((response.status === 301 || response.status === 302) && method === "POST")
+  ) {
+    method = "GET";
+    body = undefined;
+    for (const name of BODY_HEADERS) delete headers[name];
+  }
+  if (url.origin !== response.url.origin) {
+    for (const name of CREDENTIAL_HEADERS) delete headers[name];
+  }
+  return { url, request: { ...request, method, body, headers } };
+}
+
+/** The first value of a response header. */
+export function header(headers: ResponseHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const SERVER_TIMING = /(?:^|,)\s*(verify|settle)\s*;[^,]*?\bdur=([0-9.]+)/g;
+
+/** The `verify` and `settle` durations (ms) a server reports in `Server-Timing`. */
+export function serverTimings(headers: ResponseHeaders): { verify?: number; settle?: number } {
+  const raw = headers["server-timing"];
+  if (raw === undefined) return {};
+  const timings: { verify?: number; settle?: number } = {};
+  for (const match of (Array.isArray(raw) ? raw.join(",") : raw).matchAll(SERVER_TIMING)) {
+    const ms = Number(match[2]);
+    if (Number.isFinite(ms)) timings[match[1] as "verify" | "settle"] = ms;
+  }
+  return timings;
+}
+
+// Statuses a WHATWG Response may not carry a body with.
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/** The read response as a WHATWG Response, so the agent's fetch can stand in for the global one. */
+export function toWhatwgResponse(response: ReadResponse): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.append(name, value);
+  }
+  const body = NULL_BODY_STATUSES.has(response.status) || response.body.length === 0 ? null : response.body;
+  const whatwg = new Response(body, { status: response.status, statusText: response.statusText, headers });
+  // The constructor leaves `url` empty; callers resolve relative links against it.
+  Object.defineProperty(whatwg, "url", { value: response.url.href });
+  return whatwg;
+}

@@ -1,0 +1,183 @@
+import type { Address } from "viem";
+import { BASE_NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../chain/index.ts";
+import type { Network } from "../protocol/index.ts";
+import type { Challenge, Offer } from "./challenge.ts";
+
+/**
+ * Why an agent refused to pay (or to send a request at all). Every reason is decided before anything is
+ * signed, so a refusal never leaves a usable authorization behind.
+ */
+export type PolicyReason =
+  /** The 402 is not x402, does not decode, or carries an accept with an impossible field. */
+  | "malformed_402"
+  /** No accept uses a scheme this agent can pay: `exact` via EIP-3009, the authorization or upfront flow. */
+  | "scheme_not_supported"
+  | "network_not_allowed"
+  /** The token is not one of `policy.assets`, or its EIP-712 name/version differ from the known ones. */
+  | "asset_unknown"
+  | "recipient_not_allowed"
+  /** The accept wants an authorization valid for longer than `policy.maxAuthorizationSeconds`. */
+  | "authorization_too_long"
+  | "max_per_payment"
+  | "max_payments_per_url"
+  | "budget_run"
+  | "budget_day"
+  /** The URL, or a redirect's target, is not in `policy.allowedHosts` (or is not http/https). */
+  | "host_not_allowed"
+  | "too_many_redirects";
+
+/** A payment (or request) the agent's {@link SpendingPolicy} refused. Nothing was signed or sent for it. */
+export class PolicyError extends Error {
+  override name = "PolicyError";
+
+  constructor(
+    readonly reason: PolicyReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A token the agent is willing to sign for, with the EIP-712 domain it expects the 402 to name. */
+export type KnownAsset = { network: Network; address: Address; name: string; version: string };
+
+/** USDC on Base, which the devnet places at its canonical address. */
+export const BASE_USDC: KnownAsset = {
+  network: BASE_NETWORK,
+  address: USDC_ADDRESS,
+  name: USDC_NAME,
+  version: USDC_VERSION,
+};
+
+/**
+ * What an agent may pay. Amounts are atomic units of the payment's asset; when several assets are known
+ * they are assumed to share a unit (stablecoins with USDC's 6 decimals), because budgets add them up.
+ */
+export type SpendingPolicy = {
+  /** Largest single payment (default 1_000_000n, $1 of USDC: the official client's default cap). */
+  maxPerPayment?: bigint;
+  /** Total this agent may spend over its lifetime (default: unlimited). */
+  budgetPerRun?: bigint;
+  /** Total per UTC day (default: unlimited). */
+  budgetPerDay?: bigint;
+  /**
+   * Hosts the agent talks to at all, checked before every request including each redirect hop:
+   * `"api.example.com"` (any port), `"127.0.0.1:4021"` (that port only) or `"*.example.com"`.
+   * Default: any host.
+   */
+  allowedHosts?: readonly string[];
+  /** Addresses the agent pays (default: any). */
+  allowedRecipients?: readonly Address[];
+  /** CAIP-2 networks the agent pays on (default: the networks of `assets`). */
+  networks?: readonly Network[];
+  /** Tokens the agent signs for (default: {@link BASE_USDC}). */
+  assets?: readonly KnownAsset[];
+  /** Longest authorization the agent signs, i.e. the largest `maxTimeoutSeconds` it accepts (default 3600). */
+  maxAuthorizationSeconds?: number;
+  /** Most payments per URL over the agent's lifetime (default: unlimited). */
+  maxPaymentsPerUrl?: number;
+  /** Redirects followed before giving up (default 5). */
+  maxRedirects?: number;
+};
+
+export const DEFAULT_MAX_PER_PAYMENT = 1_000_000n;
+const DEFAULT_MAX_AUTHORIZATION_SECONDS = 3600;
+const DEFAULT_MAX_REDIRECTS = 5;
+
+/** The policy's decisions that need no state: which hosts, and which of a 402's accepts. */
+export type CompiledPolicy = {
+  readonly maxRedirects: number;
+  readonly budgetPerRun: bigint | undefined;
+  readonly budgetPerDay: bigint | undefined;
+  readonly maxPaymentsPerUrl: number | undefined;
+  /** Throws `host_not_allowed` unless the agent may send a request to `url`. */
+  checkHost(url: URL): void;
+  /** The accept to pay, or throws the reason the first accept (the server's preference) was refused. */
+  choose(challenge: Challenge): Offer;
+};
+
+const RECOGNISED_FLOWS = new Set([undefined, "authorization", "upfront"]);
+
+export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
+  const assets = policy.assets ?? [BASE_USDC];
+  const assetByKey = new Map(assets.map((a) => [`${a.network}|${a.address.toLowerCase()}`, a]));
+  const networks = new Set<string>(policy.networks ?? assets.map((a) => a.network));
+  const recipients =
+    policy.allowedRecipients && new Set(policy.allowedRecipients.map((r) => r.toLowerCase()));
+  const maxPerPayment = policy.maxPerPayment ?? DEFAULT_MAX_PER_PAYMENT;
+  const maxSeconds = policy.maxAuthorizationSeconds ?? DEFAULT_MAX_AUTHORIZATION_SECONDS;
+  const hosts = policy.allowedHosts?.map((h) => h.toLowerCase());
+
+  const hostAllowed = (url: URL): boolean => {
+    if (url.protocol !== "http:" && url.protocol !== "https:") return false;
+    if (!hosts) return true;
+    return hosts.some((entry) =>
+      entry.startsWith("*.")
+        ? url.hostname.endsWith(entry.slice(1))
+        : entry === url.host || entry === url.hostname,
+    );
+  };
+
+  /** The first rule `offer` breaks, or undefined when it may be paid. */
+  const refusal = (offer: Offer): [PolicyReason, string] | undefined => {
+    const { requirements } = offer;
+    const method = requirements.extra.assetTransferMethod;
+    if (requirements.scheme !== "exact" || (method !== undefined && method !== "eip3009")) {
+      return ["scheme_not_supported", `${requirements.scheme} (${String(method ?? "eip3009")})`];
+    }
+    if (!RECOGNISED_FLOWS.has(requirements.extra.paymentFlow as string | undefined)) {
+      return ["scheme_not_supported", `payment flow ${String(requirements.extra.paymentFlow)}`];
+    }
+    if (!offer.network || !networks.has(offer.network)) {
+      return ["network_not_allowed", `network ${offer.network ?? offer.v1Network}`];
+    }
+    const known = assetByKey.get(`${offer.network}|${requirements.asset.toLowerCase()}`);
+    if (!known || requirements.extra.name !== known.name || requirements.extra.version !== known.version) {
+      return [
+        "asset_unknown",
+        `asset ${requirements.asset} (${String(requirements.extra.name)} v${String(requirements.extra.version)}) on ${offer.network}`,
+      ];
+    }
+    if (recipients && !recipients.has(offer.payTo.toLowerCase())) {
+      return ["recipient_not_allowed", `recipient ${offer.payTo}`];
+    }
+    if (requirements.maxTimeoutSeconds > maxSeconds) {
+      return [
+        "authorization_too_long",
+        `an authorization valid for ${requirements.maxTimeoutSeconds} s (at most ${maxSeconds} s)`,
+      ];
+    }
+    if (offer.amount > maxPerPayment) {
+      return ["max_per_payment", `${offer.amount} (at most ${maxPerPayment} per payment)`];
+    }
+    return undefined;
+  };
+
+  return {
+    maxRedirects: policy.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
+    budgetPerRun: policy.budgetPerRun,
+    budgetPerDay: policy.budgetPerDay,
+    maxPaymentsPerUrl: policy.maxPaymentsPerUrl,
+    checkHost(url) {
+      if (!hostAllowed(url)) throw new PolicyError("host_not_allowed", `host not allowed: ${url.origin}`);
+    },
+    choose(challenge) {
+      let chosen: Offer | undefined;
+      let first: [PolicyReason, string] | undefined;
+      for (const offer of challenge.offers) {
+        const refused = refusal(offer);
+        if (refused) {
+          first ??= refused;
+          continue;
+        }
+        // Like the official client, prefer being charged after the handler succeeded over paying upfront.
+        if (offer.requirements.extra.paymentFlow !== "upfront") return offer;
+        chosen ??= offer;
+      }
+      if (chosen) return chosen;
+      const [reason, what] = first ?? ["malformed_402", "no accepts"];
+      throw new PolicyError(reason, `refused to pay ${what}`);
+    },
+  };
+}

@@ -1,0 +1,20 @@
+export { type CapacityOptions, type CapacityResult, type CapacityStep, findCapacity } from "./capacity.ts";
+export { type AgentsSpec, defineScenario, type ScenarioDefinition } from "./define.ts";
+export {
+  type BalanceSnapshot,
+  moneyInvariants,
+  type PaidRecord,
+  settlementsBetween,
+  usdcBalances,
+} from "./invariants.ts";
+export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from "./registry.ts";
+export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
+export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
+export { formatSummary } from "./summary.ts";
+export {
+  evaluateThresholds,
+  metricValue,
+  parseThreshold,
+  type Threshold,
+  ThresholdSyntaxError,
+} from "./thresholds.ts";

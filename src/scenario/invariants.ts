@@ -1,0 +1,122 @@
+import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem";
+import { type DevnetClient, USDC_ADDRESS } from "../chain/index.ts";
+import type { InvariantResult } from "./report.ts";
+
+/** A paid request as the invariants need it: who paid whom, how much, in which transaction. */
+export type PaidRecord = { payer: Address; payTo: Address; amount: bigint; transaction: Hash };
+
+export type BalanceSnapshot = Map<string, bigint>;
+
+const authorizationUsed = parseAbiItem(
+  "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
+);
+
+export async function usdcBalances(
+  client: DevnetClient,
+  addresses: readonly Address[],
+): Promise<BalanceSnapshot> {
+  const unique = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
+  const balances = await client.multicall({
+    allowFailure: false,
+    contracts: unique.map(
+      (address) =>
+        ({ address: USDC_ADDRESS, abi: erc20Abi, functionName: "balanceOf", args: [address] }) as const,
+    ),
+  });
+  return new Map(unique.map((address, i) => [address, balances[i] as bigint]));
+}
+
+export type Settlement = { authorizer: Address; nonce: Hex; transaction: Hash };
+
+/** Every EIP-3009 authorization the token consumed in the block range. */
+export async function settlementsBetween(
+  client: DevnetClient,
+  fromBlock: bigint,
+  toBlock: bigint,
+): Promise<Settlement[]> {
+  if (toBlock < fromBlock) return [];
+  const logs = await client.getLogs({ address: USDC_ADDRESS, event: authorizationUsed, fromBlock, toBlock });
+  return logs.map((log) => ({
+    authorizer: (log.args.authorizer ?? "0x") as Address,
+    nonce: (log.args.nonce ?? "0x") as Hex,
+    transaction: log.transactionHash as Hash,
+  }));
+}
+
+const sum = (values: Iterable<bigint>) => {
+  let total = 0n;
+  for (const v of values) total += v;
+  return total;
+};
+
+/**
+ * The money invariants, from chain state after the run: what payers lost, payees gained and paid responses
+ * claim must be the same amounts, and every paid response must stand for exactly one settlement on chain.
+ */
+export function moneyInvariants(input: {
+  payers: readonly Address[];
+  payees: readonly Address[];
+  before: BalanceSnapshot;
+  after: BalanceSnapshot;
+  paid: readonly PaidRecord[];
+  settlements: readonly Settlement[];
+}): InvariantResult[] {
+  const delta = (address: Address) =>
+    (input.after.get(address.toLowerCase()) ?? 0n) - (input.before.get(address.toLowerCase()) ?? 0n);
+  const payerSet = new Set(input.payers.map((a) => a.toLowerCase()));
+  const payeeSet = new Set(input.payees.map((a) => a.toLowerCase()));
+  const claimed = sum(input.paid.map((p) => p.amount));
+  const payersLost = -sum([...payerSet].map((a) => delta(a as Address)));
+  const payeesGained = sum([...payeeSet].map((a) => delta(a as Address)));
+
+  const perPayee = new Map<string, bigint>();
+  for (const p of input.paid)
+    perPayee.set(p.payTo.toLowerCase(), (perPayee.get(p.payTo.toLowerCase()) ?? 0n) + p.amount);
+  const payeeMismatches = [...payeeSet].filter((a) => delta(a as Address) !== (perPayee.get(a) ?? 0n));
+
+  const ours = input.settlements.filter((s) => payerSet.has(s.authorizer.toLowerCase()));
+  const keys = ours.map((s) => `${s.authorizer.toLowerCase()}:${s.nonce}`);
+  const duplicates = keys.length - new Set(keys).size;
+
+  // Each paid response names a transaction; that transaction must have consumed one of this payer's
+  // authorizations, and no settlement may be left over without a paid response (or counted twice).
+  const available = new Map<string, number>();
+  for (const s of ours) {
+    const key = `${s.authorizer.toLowerCase()}:${s.transaction}`;
+    available.set(key, (available.get(key) ?? 0) + 1);
+  }
+  let unmatched = 0;
+  for (const p of input.paid) {
+    const key = `${p.payer.toLowerCase()}:${p.transaction}`;
+    const left = available.get(key) ?? 0;
+    if (left === 0) unmatched += 1;
+    else available.set(key, left - 1);
+  }
+  const unclaimed = sum([...available.values()].map(BigInt));
+
+  return [
+    {
+      name: "money in equals money out",
+      ok: payersLost === payeesGained && payeesGained === claimed,
+      detail: `payers lost ${payersLost}, payees gained ${payeesGained}, paid responses claim ${claimed} (USDC base units)`,
+    },
+    {
+      name: "each payee received exactly what its routes were paid",
+      ok: payeeMismatches.length === 0,
+      detail:
+        payeeMismatches.length === 0
+          ? `${payeeSet.size} payees balanced`
+          : `mismatch for ${payeeMismatches.join(", ")}`,
+    },
+    {
+      name: "no authorization settled twice",
+      ok: duplicates === 0,
+      detail: `${ours.length} settlements, ${duplicates} duplicates`,
+    },
+    {
+      name: "every paid response matches exactly one settlement",
+      ok: unmatched === 0 && unclaimed === 0n,
+      detail: `${input.paid.length} paid responses, ${ours.length} settlements, ${unmatched} without a settlement, ${unclaimed} settlements without a paid response`,
+    },
+  ];
+}

@@ -1,0 +1,197 @@
+import { randomUUID } from "node:crypto";
+import type { Address, Hash } from "viem";
+import {
+  type Agent,
+  type AgentResult,
+  createAgent,
+  DEFAULT_MAX_PER_PAYMENT,
+  type SpendingPolicy,
+} from "../agents/index.ts";
+import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
+import { startStack } from "../stack.ts";
+import type { ScenarioDefinition } from "./define.ts";
+import { moneyInvariants, type PaidRecord, settlementsBetween, usdcBalances } from "./invariants.ts";
+import type { RunReport } from "./report.ts";
+import { evaluateThresholds, parseThreshold } from "./thresholds.ts";
+
+export type RunOverrides = {
+  agents?: number;
+  /** Total duration; an open model's stages are scaled to it. */
+  durationMs?: number;
+  /** A constant arrival rate (per second): turns the run into an open model. */
+  rate?: number;
+  /** More thresholds, on top of the scenario's. */
+  thresholds?: readonly string[];
+  seed?: number;
+  /** Ctrl-C: stop issuing requests, finish the run and report. */
+  signal?: AbortSignal;
+  /** Live progress on stderr (default true). */
+  progress?: boolean;
+};
+
+/** The load model after command-line overrides. */
+export function effectiveModel(model: LoadModel, overrides: RunOverrides): LoadModel {
+  const durationMs = overrides.durationMs ?? modelDurationMs(model);
+  if (overrides.rate !== undefined) {
+    return {
+      kind: "open",
+      stages: [{ durationMs, rate: overrides.rate }],
+      maxInFlight: model.kind === "open" ? model.maxInFlight : undefined,
+    };
+  }
+  if (model.kind === "closed") return { ...model, durationMs };
+  const scale = durationMs / modelDurationMs(model);
+  return { ...model, stages: model.stages.map((s) => ({ ...s, durationMs: s.durationMs * scale })) };
+}
+
+/**
+ * Runs one scenario on a fresh local stack (devnet → facilitator → server), then checks thresholds and
+ * the money invariants against chain state. The stack is torn down on success, failure and abort alike.
+ * Thresholds are parsed before anything starts, so a typo costs nothing.
+ */
+export async function runScenario(
+  scenario: ScenarioDefinition,
+  overrides: RunOverrides = {},
+): Promise<RunReport> {
+  const thresholds = [...(scenario.thresholds ?? []), ...(overrides.thresholds ?? [])].map(parseThreshold);
+  const agentCount = overrides.agents ?? scenario.agents.count;
+  const seed = overrides.seed ?? scenario.seed ?? 1;
+  const model = effectiveModel(scenario.load, overrides);
+
+  const stack = await startStack({
+    devnet: { ...scenario.devnet, accounts: agentCount, fund: { usdc: scenario.agents.usdc } },
+    facilitator: scenario.facilitator,
+    server: { payees: scenario.server?.payees, routes: scenario.server?.routes },
+  });
+  try {
+    const { devnet, server } = stack;
+    const agents = devnet.accounts.map((account) =>
+      createAgent({
+        privateKey: account.privateKey,
+        policy: scenario.agents.policy,
+        behaviour: scenario.agents.behaviour,
+      }),
+    );
+    const payers = devnet.accounts.map((a) => a.address);
+    const payees = stack.payees.map((p) => p.address);
+    const before = await usdcBalances(devnet.client, [...payers, ...payees]);
+    const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
+
+    const metrics = new RunMetrics();
+    const paid: PaidRecord[] = [];
+    const target = scenario.target;
+    const startedAt = new Date();
+    const stopProgress =
+      overrides.progress === false
+        ? () => {}
+        : startProgress(metrics, { totalMs: modelDurationMs(model), label: scenario.name });
+    const execution = await executeLoad(model, {
+      agents: agentCount,
+      seed,
+      signal: overrides.signal,
+      task: async (context) => {
+        const agent = agents[context.agent];
+        if (!agent) return;
+        const path = typeof target === "string" ? target : target(context);
+        const result: AgentResult = await agent.request(new URL(path, server.url).href);
+        metrics.record(result);
+        if (result.outcome === "paid" && result.transaction && result.payTo && result.amount !== undefined) {
+          paid.push({
+            payer: agent.address,
+            payTo: result.payTo as Address,
+            amount: result.amount,
+            transaction: result.transaction as Hash,
+          });
+        }
+      },
+    });
+    stopProgress();
+
+    const endBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
+    const after = await usdcBalances(devnet.client, [...payers, ...payees]);
+    const settlements = await settlementsBetween(devnet.client, startBlock + 1n, endBlock);
+    const transactions = [...new Set(settlements.map((s) => s.transaction))];
+    const receipts = await Promise.all(
+      transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
+    );
+    const gasUsed = receipts.reduce((total, r) => total + r.gasUsed, 0n);
+    const seconds = execution.durationMs / 1000;
+
+    const partial: Omit<RunReport, "thresholds" | "ok"> = {
+      scenario: scenario.name,
+      description: scenario.description,
+      config: {
+        agents: agentCount,
+        load: model,
+        devnet: { profile: scenario.devnet?.profile ?? "instant", blockTime: devnet.blockTime },
+        serverUrl: server.url,
+        facilitatorUrl: stack.facilitator.url,
+        routes: server.routes,
+        dropped: execution.dropped,
+      },
+      seed,
+      runId: randomUUID(),
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(execution.durationMs),
+      requests: metrics.requests,
+      outcomes: metrics.outcomes,
+      latency: metrics.latency(),
+      throughput: {
+        requests: round(metrics.requests / seconds),
+        paid: round((metrics.outcomes.paid ?? 0) / seconds),
+        timeline: metrics.timeline(),
+      },
+      distribution: metrics.distribution(),
+      errors: metrics.errors,
+      chain: {
+        startBlock: Number(startBlock),
+        endBlock: Number(endBlock),
+        settlements: settlements.length,
+        settlementTransactions: transactions.length,
+        gasUsed: gasUsed.toString(),
+      },
+      invariants: [
+        ...moneyInvariants({ payers, payees, before, after, paid, settlements }),
+        policyInvariant(agents, scenario.agents.policy ?? {}),
+      ],
+    };
+    const thresholdResults = evaluateThresholds(thresholds, partial);
+    return {
+      ...partial,
+      thresholds: thresholdResults,
+      ok: thresholdResults.every((t) => t.ok) && partial.invariants.every((i) => i.ok),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** No agent paid more per payment, per run or per URL than its spending policy allows. */
+function policyInvariant(agents: readonly Agent[], policy: SpendingPolicy) {
+  const maxPerPayment = policy.maxPerPayment ?? DEFAULT_MAX_PER_PAYMENT;
+  const violations: string[] = [];
+  agents.forEach((agent, i) => {
+    if (policy.budgetPerRun !== undefined && agent.spent > policy.budgetPerRun) {
+      violations.push(`agent ${i} spent ${agent.spent} > budget ${policy.budgetPerRun}`);
+    }
+    const perUrl = new Map<string, number>();
+    for (const payment of agent.payments) {
+      if (payment.amount > maxPerPayment)
+        violations.push(`agent ${i} paid ${payment.amount} > max ${maxPerPayment}`);
+      perUrl.set(payment.url, (perUrl.get(payment.url) ?? 0) + 1);
+    }
+    for (const [url, count] of perUrl) {
+      if (policy.maxPaymentsPerUrl !== undefined && count > policy.maxPaymentsPerUrl) {
+        violations.push(`agent ${i} paid ${url} ${count} times > ${policy.maxPaymentsPerUrl}`);
+      }
+    }
+  });
+  return {
+    name: "no agent exceeded its policy",
+    ok: violations.length === 0,
+    detail:
+      violations.length === 0 ? `${agents.length} agents within policy` : violations.slice(0, 5).join("; "),
+  };
+}

@@ -1,0 +1,42 @@
+import type { RunReport } from "./report.ts";
+
+const pad = (value: string, width: number) => value.padEnd(width);
+const mark = (ok: boolean) => (ok ? "✓" : "✗");
+
+/** The end-of-run summary for a terminal: latency per phase, outcomes, errors, thresholds, invariants. */
+export function formatSummary(report: RunReport): string {
+  const lines: string[] = [];
+  lines.push(
+    `${report.scenario}: ${report.ok ? "PASS" : "FAIL"}  (${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.throughput.requests}/s, ${report.throughput.paid} paid/s; blocks ${report.chain.startBlock}→${report.chain.endBlock}, ${report.chain.settlements} settlements in ${report.chain.settlementTransactions} transactions)`,
+    "",
+    `  ${pad("phase", 10)}${["p50", "p90", "p99", "p99.9", "max", "mean"].map((h) => h.padStart(9)).join("")}   (ms)`,
+  );
+  for (const [phase, s] of Object.entries(report.latency)) {
+    lines.push(
+      `  ${pad(phase, 10)}${[s.p50, s.p90, s.p99, s.p999, s.max, s.mean].map((v) => v.toFixed(2).padStart(9)).join("")}`,
+    );
+  }
+  lines.push(
+    "",
+    `  outcomes  ${
+      Object.entries(report.outcomes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ") || "none"
+    }`,
+  );
+  const errors = Object.entries(report.errors);
+  if (errors.length > 0) lines.push(`  errors    ${errors.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  if (report.thresholds.length > 0) {
+    lines.push("", "  thresholds");
+    for (const t of report.thresholds)
+      lines.push(`    ${mark(t.ok)} ${t.expr}  (actual ${t.actual ?? "none"})`);
+  }
+  lines.push("", "  invariants");
+  for (const i of report.invariants) lines.push(`    ${mark(i.ok)} ${i.name}: ${i.detail}`);
+  if (report.cases && report.cases.length > 0) {
+    lines.push("", "  cases");
+    for (const c of report.cases)
+      lines.push(`    ${mark(c.ok)} ${c.name}: expected ${c.expected}, observed ${c.observed}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

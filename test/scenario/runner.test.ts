@@ -1,0 +1,129 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { defineScenario, type RunReport, runScenario } from "../../src/scenario/index.ts";
+
+const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
+
+const small = defineScenario({
+  name: "small",
+  description: "a few agents for a moment",
+  agents: { count: 4 },
+  target: "/weather",
+  load: { kind: "closed", durationMs: 1_500 },
+  thresholds: ["errors.rate < 0.01"],
+});
+
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, "scenario", ...args], { stdio: "pipe" });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe("runScenario", () => {
+  it("runs agents against a fresh stack and checks the money invariants on chain", async () => {
+    const report = await runScenario(small, {
+      progress: false,
+      thresholds: ["outcomes.paid > 5", "e2e.p50 < 0.001ms"],
+    });
+    expect(report.outcomes.paid).toBeGreaterThan(5);
+    expect(report.requests).toBe(report.outcomes.paid);
+    expect(report.latency.e2e?.count).toBe(report.requests);
+    expect(report.latency.sign?.count).toBe(report.outcomes.paid);
+    expect(report.chain.settlements).toBe(report.outcomes.paid);
+    expect(report.chain.endBlock).toBeGreaterThan(report.chain.startBlock);
+    expect(report.invariants.length).toBeGreaterThanOrEqual(5);
+    expect(report.invariants.every((i) => i.ok)).toBe(true);
+    // The impossible threshold fails the run, the others hold.
+    expect(report.thresholds.map((t) => t.ok)).toEqual([true, true, false]);
+    expect(report.ok).toBe(false);
+    expect(report.throughput.timeline.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("gives the same arrival schedule for the same seed (open model)", async () => {
+    const open = { ...small, load: { kind: "open" as const, stages: [{ durationMs: 1_000, rate: 20 }] } };
+    const [a, b] = [
+      await runScenario(open, { progress: false, seed: 9 }),
+      await runScenario(open, { progress: false, seed: 9 }),
+    ];
+    expect(a.requests).toBe(b.requests);
+    expect(a.requests).toBeGreaterThan(5);
+  });
+});
+
+describe("npm run scenario", () => {
+  it("lists the scenarios", async () => {
+    const { code, stdout } = await cli(["--list"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^per-request\s+\S/m);
+  });
+
+  it("exits 0 when thresholds and invariants hold, and writes JSON and HTML reports", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "x402-report-"));
+    const { code, stdout } = await cli([
+      "per-request",
+      "--agents",
+      "3",
+      "--duration",
+      "1s",
+      "--json",
+      join(dir, "r.json"),
+      "--html",
+      join(dir, "r.html"),
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/per-request: PASS/);
+    const report = JSON.parse(await readFile(join(dir, "r.json"), "utf8")) as RunReport;
+    expect(report).toMatchObject({ scenario: "per-request", ok: true, seed: 1 });
+    for (const key of [
+      "config",
+      "startedAt",
+      "durationMs",
+      "requests",
+      "outcomes",
+      "latency",
+      "throughput",
+      "errors",
+      "chain",
+      "thresholds",
+      "invariants",
+    ]) {
+      expect(report).toHaveProperty(key);
+    }
+    expect(await readFile(join(dir, "r.html"), "utf8")).toMatch(/<html/);
+  });
+
+  it("exits 1 when a threshold fails", async () => {
+    const { code, stdout } = await cli([
+      "--agents",
+      "2",
+      "--duration",
+      "1s",
+      "--threshold",
+      "e2e.p99 < 0.001ms",
+    ]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/✗ e2e.p99 < 0.001ms/);
+  });
+
+  it.each([
+    [["--threshold", "e2e.p99 <<< 5"], /cannot read threshold/],
+    [["no-such-scenario"], /no scenario named "no-such-scenario"/],
+    [["--duration", "soon"], /--duration must look like/],
+  ])("exits 2 on a harness error %j", async (args, message) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+});
