@@ -50,7 +50,8 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
     const iterations = new Array<number>(options.agents).fill(0);
     for (const [index, at] of arrivalSchedule(model, options.seed).entries()) {
       await sleep(started + at - performance.now(), options.signal);
-      if (stopped()) break;
+      // Every scheduled arrival lies inside the duration; a late timer must not cut the seeded schedule short.
+      if (options.signal?.aborted) break;
       if (inFlight.size >= maxInFlight) {
         dropped += 1;
         continue;

@@ -4,6 +4,12 @@ pragma solidity ^0.8.24;
 /// @dev The cheatcodes these tests use, declared here because the machine has no forge-std.
 /// Signatures must match forge's exactly: the selector is all it dispatches on.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     // environment
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
@@ -29,6 +35,10 @@ interface Vm {
     function expectRevert() external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function assume(bool condition) external pure;
+
+    // logs, for asserting that nothing was emitted
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
 
     // messages
     function toString(uint256 value) external pure returns (string memory);
