@@ -58,6 +58,8 @@ function summarize(h: hdr.Histogram): LatencySummary {
  */
 export class RunMetrics {
   private readonly phases = new Map<Phase, hdr.Histogram>();
+  /** e2e per outcome: a paid request and one served through a session take different paths. */
+  private readonly byOutcome = new Map<string, hdr.Histogram>();
   private readonly seconds: { requests: number; paid: number; errors: number; e2e: hdr.Histogram }[] = [];
   readonly outcomes: Record<string, number> = {};
   readonly errors: Record<string, number> = {};
@@ -81,6 +83,15 @@ export class RunMetrics {
         this.phases.set(phase, h);
       }
       h.recordValue(Math.max(1, Math.round(value * 1000)));
+    }
+    const e2eMs = sample.timings.e2e;
+    if (e2eMs !== undefined && Number.isFinite(e2eMs) && e2eMs >= 0) {
+      let h = this.byOutcome.get(sample.outcome);
+      if (!h) {
+        h = histogram();
+        this.byOutcome.set(sample.outcome, h);
+      }
+      h.recordValue(Math.max(1, Math.round(e2eMs * 1000)));
     }
     const second = Math.max(0, Math.floor((at - this.startedAt) / 1000));
     while (this.seconds.length <= second)
@@ -107,6 +118,11 @@ export class RunMetrics {
       if (h && h.totalCount > 0) out[phase] = summarize(h);
     }
     return out;
+  }
+
+  /** End-to-end latency of each outcome (paid, session, payment_failed, …). */
+  latencyByOutcome(): Record<string, LatencySummary> {
+    return Object.fromEntries([...this.byOutcome].map(([outcome, h]) => [outcome, summarize(h)]));
   }
 
   /** End-to-end latency as a histogram: (upper bound in ms, count) in quarter-octave buckets. */

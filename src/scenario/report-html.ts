@@ -186,19 +186,22 @@ function measurements(report: RunReport): string {
       { label: "phase" },
       ...["count", "p50", "p90", "p99", "p99.9", "max", "mean"].map((label) => ({ label, numeric: true })),
     ],
-    PHASES.flatMap((phase) => {
-      const s = report.latency[phase];
-      if (!s) return [];
-      return [
-        {
-          cells: [
-            escapeHtml(PHASE_LABELS[phase]),
-            formatCount(s.count),
-            ...[s.p50, s.p90, s.p99, s.p999, s.max, s.mean].map((v) => escapeHtml(formatMs(v))),
-          ],
-        },
-      ];
-    }),
+    [
+      ...PHASES.flatMap((phase) => {
+        const s = report.latency[phase];
+        return s ? [[PHASE_LABELS[phase], s] as const] : [];
+      }),
+      // Paid and session requests (or failed ones) take different paths; their e2e is shown apart.
+      ...Object.entries(report.latencyByOutcome ?? {}).map(
+        ([outcome, s]) => [`end to end, ${outcome}`, s] as const,
+      ),
+    ].map(([label, s]) => ({
+      cells: [
+        escapeHtml(label),
+        formatCount(s.count),
+        ...[s.p50, s.p90, s.p99, s.p999, s.max, s.mean].map((v) => escapeHtml(formatMs(v))),
+      ],
+    })),
     "No latency samples.",
   );
   const share = (n: number) => (report.requests > 0 ? formatPercent(n / report.requests) : "—");

@@ -20,6 +20,8 @@ export type RunReport = {
   /** Requests by outcome: paid, free, refused_by_policy, payment_failed, error… */
   outcomes: Record<string, number>;
   latency: Partial<Record<Phase, LatencySummary>>;
+  /** End-to-end latency per outcome, e.g. `paid` against `session` requests. */
+  latencyByOutcome: Record<string, LatencySummary>;
   throughput: { requests: number; paid: number; timeline: TimelinePoint[] };
   /** e2e latency histogram: upper bound (ms) and count per bucket. */
   distribution: { le: number; count: number }[];

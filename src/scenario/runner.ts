@@ -136,6 +136,7 @@ export async function runScenario(
       requests: metrics.requests,
       outcomes: metrics.outcomes,
       latency: metrics.latency(),
+      latencyByOutcome: metrics.latencyByOutcome(),
       throughput: {
         requests: round(metrics.requests / seconds),
         paid: round((metrics.outcomes.paid ?? 0) / seconds),

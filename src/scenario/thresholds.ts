@@ -24,7 +24,8 @@ const GRAMMAR = /^\s*([a-z_][\w.()]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*
 
 /**
  * Parses k6-style thresholds: `e2e.p99 < 50ms`, `verify.p(99) <= 2ms`, `errors.rate < 0.001`,
- * `errors.rate < 0.1%`, `throughput.paid > 100/s`, `outcomes.paid >= 1000`, `errors.<code> == 0`.
+ * `errors.rate < 0.1%`, `throughput.paid > 100/s`, `outcomes.paid >= 1000`, `errors.<code> == 0`, and
+ * end-to-end latency of one outcome: `e2e.session.p99 < 5ms`.
  * Latencies compare in ms (`s` converts), rates as fractions (`%` converts).
  */
 export function parseThreshold(expr: string): Threshold {
@@ -44,7 +45,9 @@ export function parseThreshold(expr: string): Threshold {
 
 function validateMetric(metric: string, expr: string): void {
   const [head, tail] = metric.split(".", 2);
+  const parts = metric.split(".");
   const ok =
+    (parts.length === 3 && head === "e2e" && (STATS as readonly string[]).includes(parts[2] ?? "")) ||
     ((PHASES as readonly string[]).includes(head ?? "") &&
       (STATS as readonly string[]).includes(tail ?? "")) ||
     (head === "errors" && tail !== undefined) ||
@@ -53,7 +56,7 @@ function validateMetric(metric: string, expr: string): void {
     metric === "requests";
   if (!ok) {
     throw new ThresholdSyntaxError(
-      `unknown metric in threshold ${JSON.stringify(expr)}: use <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, outcomes.<outcome>, requests`,
+      `unknown metric in threshold ${JSON.stringify(expr)}: use <phase>.<stat> or e2e.<outcome>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, outcomes.<outcome>, requests`,
     );
   }
 }
@@ -61,6 +64,11 @@ function validateMetric(metric: string, expr: string): void {
 /** The value a metric took in a run; null when the run has no such measurement (which fails the threshold). */
 export function metricValue(report: Omit<RunReport, "thresholds" | "ok">, metric: string): number | null {
   const [head = "", tail = ""] = metric.split(".", 2);
+  const parts = metric.split(".");
+  if (parts.length === 3 && head === "e2e") {
+    const summary = report.latencyByOutcome?.[parts[1] ?? ""];
+    return summary ? summary[parts[2] as (typeof STATS)[number]] : null;
+  }
   const errorCount = Object.values(report.errors).reduce((a, b) => a + b, 0);
   if (metric === "requests") return report.requests;
   if (head === "errors") {

@@ -84,6 +84,7 @@ function sampleReport(): RunReport {
       settle: summary(6.1, paid),
       e2e: summary(11.2),
     },
+    latencyByOutcome: { paid: summary(11.0, paid), payment_failed: summary(3.2, 9) },
     throughput: { requests: 167.6, paid: 167.1, timeline },
     distribution,
     errors: {
@@ -223,7 +224,13 @@ describe("HTML report in headless Chromium", () => {
     expect(await page.locator("#thresholds tbody tr.failed").count()).toBe(1);
     expect(await page.locator("#thresholds .mark.bad").count()).toBe(1);
     expect(await page.locator("#invariants tbody tr").count()).toBe(report.invariants.length);
-    expect(await page.locator("#latency tbody tr").count()).toBe(6);
+    // Six phases, then end to end per outcome.
+    expect(await page.locator("#latency tbody tr").count()).toBe(
+      6 + Object.keys(report.latencyByOutcome).length,
+    );
+    expect(await page.locator("#latency tbody tr").last().textContent()).toContain(
+      "end to end, payment_failed",
+    );
 
     // Hostile text arrives as text: no element parsed from it, and the embedded data survives whole.
     expect(await page.locator("#scenario").textContent()).toBe(HOSTILE_NAME);
@@ -244,6 +251,7 @@ describe("HTML report in headless Chromium", () => {
       requests: 0,
       outcomes: {},
       latency: {},
+      latencyByOutcome: {},
       throughput: { requests: 0, paid: 0, timeline: [] },
       distribution: [],
       errors: {},
