@@ -8,6 +8,7 @@ import {
   startDevnet,
 } from "./chain/index.ts";
 import { type Facilitator, startFacilitator } from "./facilitator/index.ts";
+import { type FaultProxy, startFaultProxy } from "./faults/index.ts";
 import { type PaidRoute, type ResourceServer, startResourceServer } from "./server/index.ts";
 
 /** Settlement relayers and payees are derived far from the wallets' indices, so `--accounts N` never overlaps them. */
@@ -16,13 +17,19 @@ const PAYEE_INDEX = 200_000;
 
 export type StackOptions = {
   devnet?: DevnetOptions;
-  facilitator?: { port?: number; relayers?: number; maxBatch?: number };
+  facilitator?: { port?: number; relayers?: number; maxBatch?: number; receiptTimeoutMs?: number };
   server?: {
     port?: number;
     /** How many payees to derive for the routes (default 1). */
     payees?: number;
     routes?: (payees: readonly Address[]) => Record<string, PaidRoute>;
+    facilitatorTimeoutMs?: number;
   };
+  /**
+   * Put fault proxies on the two hops a user's deployment has: facilitator → chain RPC, and
+   * resource server → facilitator. Faults are then injected with `stack.proxies.*.setFaults(plan)`.
+   */
+  faults?: { rpc?: boolean; facilitator?: boolean };
 };
 
 export type Stack = {
@@ -31,6 +38,9 @@ export type Stack = {
   server: ResourceServer;
   /** Who the routes pay; the default route pays the first. */
   payees: readonly DevnetAccount[];
+  /** The settlement relayers' accounts (to drain their ETH, say). */
+  relayers: readonly DevnetAccount[];
+  proxies: { rpc?: FaultProxy; facilitator?: FaultProxy };
   stop(): Promise<void>;
 };
 
@@ -60,23 +70,34 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       relayers.map((r) => r.address),
       { usdc: 0n },
     );
+    const proxies: Stack["proxies"] = {};
+    if (options.faults?.rpc) {
+      proxies.rpc = await startFaultProxy({ target: devnet.rpcUrl });
+      started.push(proxies.rpc);
+    }
     const facilitator = await startFacilitator({
       port: options.facilitator?.port,
       exact: {
-        rpcUrl: devnet.rpcUrl,
+        rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
+        receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
         chainId: devnet.chainId,
         relayerKeys: relayers.map((r) => r.privateKey),
         maxBatch: options.facilitator?.maxBatch,
       },
     });
     started.push(facilitator);
+    if (options.faults?.facilitator) {
+      proxies.facilitator = await startFaultProxy({ target: facilitator.url });
+      started.push(proxies.facilitator);
+    }
     const server = await startResourceServer({
-      facilitatorUrl: facilitator.url,
+      facilitatorUrl: proxies.facilitator?.url ?? facilitator.url,
+      facilitatorTimeoutMs: options.server?.facilitatorTimeoutMs,
       port: options.server?.port,
       routes: options.server?.routes?.(payTo) ?? defaultRoutes(payTo[0] as Address),
     });
     started.push(server);
-    return { devnet, facilitator, server, payees, stop };
+    return { devnet, facilitator, server, payees, relayers, proxies, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -3,14 +3,30 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import getPort from "get-port";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { anvilInstance } from "../src/chain/index.ts";
 
 const BIN = new URL("../src/bin.js", import.meta.url).pathname;
 
+const children = new Set<ChildProcessWithoutNullStreams>();
+
 function runCli(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [BIN, ...args], { stdio: "pipe" });
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: "pipe" });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
 }
+
+// A failed assertion must not leave a devnet running: whatever a test started and did not stop goes here.
+afterEach(async () => {
+  await Promise.all(
+    [...children].map(async (child) => {
+      const exited = once(child, "exit");
+      child.kill("SIGINT");
+      await exited;
+    }),
+  );
+});
 
 async function exitOf(
   child: ChildProcessWithoutNullStreams,

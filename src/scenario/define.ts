@@ -1,8 +1,9 @@
 import type { Address } from "viem";
-import type { Behaviour, SpendingPolicy } from "../agents/index.ts";
+import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
 import type { ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { PaidRoute } from "../server/index.ts";
+import type { Stack } from "../stack.ts";
 
 /** What the scenario's agents are: how many, how they are funded, and what they may spend. */
 export type AgentsSpec = {
@@ -14,6 +15,25 @@ export type AgentsSpec = {
   behaviour?: Behaviour;
 };
 
+/** What a case can reach: the running stack (with its fault proxies), the funded agents, and a recorder. */
+export type CaseContext = {
+  stack: Stack;
+  agents: readonly Agent[];
+  /** Makes agent `agent` request `path` on the server and records the result like any load request. */
+  request(agent: number, path: string, init?: RequestInit): Promise<AgentResult>;
+};
+
+/**
+ * A named case with the outcome a user should see, e.g. `"502 unexpected_settle_error"`. `run` sets the
+ * stage (faults), makes its requests through `context.request`, and returns what it observed in the
+ * same words; faults are healed after every case.
+ */
+export type ScenarioCase = {
+  name: string;
+  expected: string;
+  run(context: CaseContext): Promise<string>;
+};
+
 /**
  * A scenario, in the vocabulary of k6 and Artillery: who (agents and their policy), against what (the
  * devnet profile and the server's paid routes), how hard (the load model), and what must hold
@@ -23,13 +43,22 @@ export type ScenarioDefinition = {
   name: string;
   description: string;
   devnet?: { profile?: ProfileName; blockTime?: number; gasLimit?: bigint };
-  facilitator?: { relayers?: number; maxBatch?: number };
+  facilitator?: { relayers?: number; maxBatch?: number; receiptTimeoutMs?: number };
   /** The paid routes, given the payees the runner derives (default: GET /weather for $0.001). */
-  server?: { payees?: number; routes?: (payees: readonly Address[]) => Record<string, PaidRoute> };
+  server?: {
+    payees?: number;
+    routes?: (payees: readonly Address[]) => Record<string, PaidRoute>;
+    facilitatorTimeoutMs?: number;
+  };
+  /** Fault proxies on the facilitator → RPC and server → facilitator hops (for `cases`). */
+  faults?: { rpc?: boolean; facilitator?: boolean };
   agents: AgentsSpec;
-  /** The path an agent requests on each iteration. */
-  target: string | ((context: TaskContext) => string);
-  load: LoadModel;
+  /** The path an agent requests on each iteration of the load. */
+  target?: string | ((context: TaskContext) => string);
+  /** The load, run after the cases; a scenario of cases alone may leave it out. */
+  load?: LoadModel;
+  /** Named cases, run one after the other before the load, each with its expected outcome. */
+  cases?: readonly ScenarioCase[];
   /** k6-style thresholds, e.g. `e2e.p99 < 50ms`, `errors.rate < 0.001`, `throughput.paid > 100/s`. */
   thresholds?: readonly string[];
   /** Seed of the arrival schedule and think times (default 1). */

@@ -7,8 +7,9 @@ import {
   DEFAULT_MAX_PER_PAYMENT,
   type SpendingPolicy,
 } from "../agents/index.ts";
+import { resumeMining } from "../faults/index.ts";
 import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
-import { startStack } from "../stack.ts";
+import { type Stack, startStack } from "../stack.ts";
 import type { ScenarioDefinition } from "./define.ts";
 import { moneyInvariants, type PaidRecord, settlementsBetween, usdcBalances } from "./invariants.ts";
 import type { RunReport } from "./report.ts";
@@ -30,7 +31,8 @@ export type RunOverrides = {
 };
 
 /** The load model after command-line overrides. */
-export function effectiveModel(model: LoadModel, overrides: RunOverrides): LoadModel {
+export function effectiveModel(model: LoadModel | undefined, overrides: RunOverrides): LoadModel | undefined {
+  if (!model) return undefined;
   const durationMs = overrides.durationMs ?? modelDurationMs(model);
   if (overrides.rate !== undefined) {
     return {
@@ -61,7 +63,12 @@ export async function runScenario(
   const stack = await startStack({
     devnet: { ...scenario.devnet, accounts: agentCount, fund: { usdc: scenario.agents.usdc } },
     facilitator: scenario.facilitator,
-    server: { payees: scenario.server?.payees, routes: scenario.server?.routes },
+    server: {
+      payees: scenario.server?.payees,
+      routes: scenario.server?.routes,
+      facilitatorTimeoutMs: scenario.server?.facilitatorTimeoutMs,
+    },
+    faults: scenario.faults,
   });
   try {
     const { devnet, server } = stack;
@@ -79,33 +86,62 @@ export async function runScenario(
 
     const metrics = new RunMetrics();
     const paid: PaidRecord[] = [];
-    const target = scenario.target;
+    const request = async (index: number, path: string, init?: RequestInit): Promise<AgentResult> => {
+      const agent = agents[index];
+      if (!agent) throw new RangeError(`no agent ${index}: the scenario has ${agents.length}`);
+      const result = await agent.request(new URL(path, server.url).href, init);
+      metrics.record(result);
+      if (result.outcome === "paid" && result.transaction && result.payTo && result.amount !== undefined) {
+        paid.push({
+          payer: agent.address,
+          payTo: result.payTo as Address,
+          amount: result.amount,
+          transaction: result.transaction as Hash,
+        });
+      }
+      return result;
+    };
     const startedAt = new Date();
-    const stopProgress =
-      overrides.progress === false
-        ? () => {}
-        : startProgress(metrics, { totalMs: modelDurationMs(model), label: scenario.name });
-    const execution = await executeLoad(model, {
-      agents: agentCount,
-      seed,
-      signal: overrides.signal,
-      task: async (context) => {
-        const agent = agents[context.agent];
-        if (!agent) return;
-        const path = typeof target === "string" ? target : target(context);
-        const result: AgentResult = await agent.request(new URL(path, server.url).href);
-        metrics.record(result);
-        if (result.outcome === "paid" && result.transaction && result.payTo && result.amount !== undefined) {
-          paid.push({
-            payer: agent.address,
-            payTo: result.payTo as Address,
-            amount: result.amount,
-            transaction: result.transaction as Hash,
-          });
-        }
-      },
-    });
-    stopProgress();
+    const started = performance.now();
+
+    const cases: NonNullable<RunReport["cases"]> = [];
+    for (const testCase of scenario.cases ?? []) {
+      if (overrides.signal?.aborted) break;
+      let observed: string;
+      try {
+        observed = await testCase.run({ stack, agents, request });
+      } catch (error) {
+        observed = `threw ${error instanceof Error ? error.message : String(error)}`;
+      } finally {
+        await healFaults(stack);
+      }
+      cases.push({
+        name: testCase.name,
+        expected: testCase.expected,
+        observed,
+        ok: observed === testCase.expected,
+      });
+    }
+
+    let dropped = 0;
+    if (model) {
+      const target = scenario.target ?? "/weather";
+      const stopProgress =
+        overrides.progress === false
+          ? () => {}
+          : startProgress(metrics, { totalMs: modelDurationMs(model), label: scenario.name });
+      const execution = await executeLoad(model, {
+        agents: agentCount,
+        seed,
+        signal: overrides.signal,
+        task: async (context) => {
+          await request(context.agent, typeof target === "string" ? target : target(context));
+        },
+      });
+      stopProgress();
+      dropped = execution.dropped;
+    }
+    const durationMs = performance.now() - started;
 
     const endBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
     const after = await usdcBalances(devnet.client, [...payers, ...payees]);
@@ -115,7 +151,7 @@ export async function runScenario(
       transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
     );
     const gasUsed = receipts.reduce((total, r) => total + r.gasUsed, 0n);
-    const seconds = execution.durationMs / 1000;
+    const seconds = durationMs / 1000;
 
     const partial: Omit<RunReport, "thresholds" | "ok"> = {
       scenario: scenario.name,
@@ -127,12 +163,12 @@ export async function runScenario(
         serverUrl: server.url,
         facilitatorUrl: stack.facilitator.url,
         routes: server.routes,
-        dropped: execution.dropped,
+        dropped,
       },
       seed,
       runId: randomUUID(),
       startedAt: startedAt.toISOString(),
-      durationMs: Math.round(execution.durationMs),
+      durationMs: Math.round(durationMs),
       requests: metrics.requests,
       outcomes: metrics.outcomes,
       latency: metrics.latency(),
@@ -151,6 +187,7 @@ export async function runScenario(
         settlementTransactions: transactions.length,
         gasUsed: gasUsed.toString(),
       },
+      ...(cases.length > 0 ? { cases } : {}),
       invariants: [
         ...moneyInvariants({ payers, payees, before, after, paid, settlements }),
         policyInvariant(agents, scenario.agents.policy ?? {}),
@@ -160,7 +197,10 @@ export async function runScenario(
     return {
       ...partial,
       thresholds: thresholdResults,
-      ok: thresholdResults.every((t) => t.ok) && partial.invariants.every((i) => i.ok),
+      ok:
+        thresholdResults.every((t) => t.ok) &&
+        partial.invariants.every((i) => i.ok) &&
+        (partial.cases ?? []).every((c) => c.ok),
     };
   } finally {
     await stack.stop();
@@ -168,6 +208,17 @@ export async function runScenario(
 }
 
 const round = (value: number) => Math.round(value * 100) / 100;
+
+/** Back to no faults and a mining chain after a case, whatever the case left behind. */
+async function healFaults(stack: Stack): Promise<void> {
+  const { blockTime, client } = stack.devnet;
+  await Promise.all([
+    stack.proxies.rpc?.setFaults({}),
+    stack.proxies.facilitator?.setFaults({}),
+    // Interval mining can only be restored in whole seconds over RPC; a fractional block time stays as started.
+    blockTime === undefined || Number.isInteger(blockTime) ? resumeMining(client, blockTime) : undefined,
+  ]);
+}
 
 /** No agent paid more per payment, per run or per URL than its spending policy allows. */
 function policyInvariant(agents: readonly Agent[], policy: SpendingPolicy) {

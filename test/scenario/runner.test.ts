@@ -127,3 +127,49 @@ describe("npm run scenario", () => {
     expect(stderr).toMatch(message);
   });
 });
+
+describe("scenario cases", () => {
+  it("runs named cases with fault proxies, heals between them, and compares expected with observed", async () => {
+    const report = await runScenario(
+      defineScenario({
+        name: "cases",
+        description: "two cases around a facilitator outage",
+        agents: { count: 2 },
+        faults: { facilitator: true },
+        cases: [
+          {
+            name: "facilitator down",
+            expected: "502 unexpected_verify_error",
+            run: async ({ stack, request }) => {
+              await stack.proxies.facilitator?.setFaults({ down: true });
+              const result = await request(0, "/weather");
+              return `${result.status} ${result.errorCode}`;
+            },
+          },
+          {
+            name: "healed afterwards",
+            expected: "200 paid",
+            run: async ({ request }) => {
+              const result = await request(1, "/weather");
+              return `${result.status} ${result.outcome}`;
+            },
+          },
+          { name: "a case that is wrong on purpose", expected: "200 paid", run: async () => "402 nothing" },
+        ],
+      }),
+      { progress: false },
+    );
+    expect(report.cases).toEqual([
+      {
+        name: "facilitator down",
+        expected: "502 unexpected_verify_error",
+        observed: "502 unexpected_verify_error",
+        ok: true,
+      },
+      { name: "healed afterwards", expected: "200 paid", observed: "200 paid", ok: true },
+      { name: "a case that is wrong on purpose", expected: "200 paid", observed: "402 nothing", ok: false },
+    ]);
+    expect(report.invariants.every((i) => i.ok)).toBe(true);
+    expect(report.ok).toBe(false);
+  });
+});
