@@ -4,6 +4,7 @@ import type { ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { PaidRoute } from "../server/index.ts";
 import type { Stack } from "../stack.ts";
+import type { PaidRecord } from "./invariants.ts";
 
 /** What the scenario's agents are: how many, how they are funded, and what they may spend. */
 export type AgentsSpec = {
@@ -19,8 +20,13 @@ export type AgentsSpec = {
 export type CaseContext = {
   stack: Stack;
   agents: readonly Agent[];
-  /** Makes agent `agent` request `path` on the server and records the result like any load request. */
-  request(agent: number, path: string, init?: RequestInit): Promise<AgentResult>;
+  /**
+   * Makes an agent (an index into `agents`, or one the case made for a funded account) request `path` on
+   * the server, and records the result like any load request.
+   */
+  request(agent: number | Agent, path: string, init?: RequestInit): Promise<AgentResult>;
+  /** Records a paid response the case obtained by hand (a raw header sent to a second server, say). */
+  recordPaid(record: PaidRecord): void;
 };
 
 /**

@@ -86,9 +86,9 @@ export async function runScenario(
 
     const metrics = new RunMetrics();
     const paid: PaidRecord[] = [];
-    const request = async (index: number, path: string, init?: RequestInit): Promise<AgentResult> => {
-      const agent = agents[index];
-      if (!agent) throw new RangeError(`no agent ${index}: the scenario has ${agents.length}`);
+    const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
+      const agent = typeof who === "number" ? agents[who] : who;
+      if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
       const result = await agent.request(new URL(path, server.url).href, init);
       metrics.record(result);
       if (result.outcome === "paid" && result.transaction && result.payTo && result.amount !== undefined) {
@@ -109,7 +109,7 @@ export async function runScenario(
       if (overrides.signal?.aborted) break;
       let observed: string;
       try {
-        observed = await testCase.run({ stack, agents, request });
+        observed = await testCase.run({ stack, agents, request, recordPaid: (record) => paid.push(record) });
       } catch (error) {
         observed = `threw ${error instanceof Error ? error.message : String(error)}`;
       } finally {
