@@ -22,7 +22,11 @@ export type StackOptions = {
     port?: number;
     /** How many payees to derive for the routes (default 1). */
     payees?: number;
-    routes?: (payees: readonly Address[]) => Record<string, PaidRoute>;
+    /** The paid routes; may deploy what they pay (a payout splitter, say) on the devnet first. */
+    routes?: (
+      payees: readonly Address[],
+      devnet: Devnet,
+    ) => Record<string, PaidRoute> | Promise<Record<string, PaidRoute>>;
     facilitatorTimeoutMs?: number;
   };
   /**
@@ -94,7 +98,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       facilitatorUrl: proxies.facilitator?.url ?? facilitator.url,
       facilitatorTimeoutMs: options.server?.facilitatorTimeoutMs,
       port: options.server?.port,
-      routes: options.server?.routes?.(payTo) ?? defaultRoutes(payTo[0] as Address),
+      routes: (await options.server?.routes?.(payTo, devnet)) ?? defaultRoutes(payTo[0] as Address),
     });
     started.push(server);
     return { devnet, facilitator, server, payees, relayers, proxies, stop };

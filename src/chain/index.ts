@@ -1,10 +1,17 @@
 export { type AnvilParameters, anvilInstance, resolveAnvilBinary } from "./anvil.ts";
-export { mockUsdcAbi, multicall3Abi } from "./artifacts.generated.ts";
+export { mockUsdcAbi, multicall3Abi, payoutSplitterAbi } from "./artifacts.generated.ts";
 export * from "./base-profile.ts";
 export { createDevnetClient, type DevnetClient } from "./client.ts";
 export { DEFAULT_FUNDING, type Devnet, type DevnetOptions, startDevnet } from "./devnet.ts";
 export * from "./errors.ts";
 export { type FundingParameters, fundAccounts } from "./funding.ts";
+export {
+  deployPayoutSplitter,
+  readPayoutSplitter,
+  type Split,
+  splitPayout,
+  TOTAL_SHARES,
+} from "./payout-splitter.ts";
 export { MOCK_USDC_ADMIN } from "./placement.ts";
 export type { ChainStatus, StallWatchOptions } from "./stall.ts";
 export { type DevnetAccount, deriveAccounts } from "./wallets.ts";

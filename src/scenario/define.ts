@@ -1,6 +1,6 @@
 import type { Address } from "viem";
 import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
-import type { ProfileName } from "../chain/index.ts";
+import type { Devnet, ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { PaidRoute } from "../server/index.ts";
 import type { Stack } from "../stack.ts";
@@ -53,7 +53,11 @@ export type ScenarioDefinition = {
   /** The paid routes, given the payees the runner derives (default: GET /weather for $0.001). */
   server?: {
     payees?: number;
-    routes?: (payees: readonly Address[]) => Record<string, PaidRoute>;
+    /** The paid routes, given the derived payees and the devnet (to deploy a payout splitter, say). */
+    routes?: (
+      payees: readonly Address[],
+      devnet: Devnet,
+    ) => Record<string, PaidRoute> | Promise<Record<string, PaidRoute>>;
     facilitatorTimeoutMs?: number;
   };
   /** Fault proxies on the facilitator → RPC and server → facilitator hops (for `cases`). */

@@ -1,5 +1,5 @@
 import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem";
-import { type DevnetClient, USDC_ADDRESS } from "../chain/index.ts";
+import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
 import type { InvariantResult } from "./report.ts";
 
 /** A paid request as the invariants need it: who paid whom, how much, in which transaction. */
@@ -60,6 +60,8 @@ export function moneyInvariants(input: {
   after: BalanceSnapshot;
   paid: readonly PaidRecord[];
   settlements: readonly Settlement[];
+  /** Payout splitters among the `payTo` addresses: what they receive is owed to their payees by share. */
+  splits?: ReadonlyMap<string, Split>;
 }): InvariantResult[] {
   const delta = (address: Address) =>
     (input.after.get(address.toLowerCase()) ?? 0n) - (input.before.get(address.toLowerCase()) ?? 0n);
@@ -101,7 +103,7 @@ export function moneyInvariants(input: {
       detail: `payers lost ${payersLost}, payees gained ${payeesGained}, paid responses claim ${claimed} (USDC base units)`,
     },
     {
-      name: "each payee received exactly what its routes were paid",
+      name: "each payee received exactly its share of what its routes were paid",
       ok: payeeMismatches.length === 0,
       detail:
         payeeMismatches.length === 0

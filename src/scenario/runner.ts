@@ -7,6 +7,7 @@ import {
   DEFAULT_MAX_PER_PAYMENT,
   type SpendingPolicy,
 } from "../agents/index.ts";
+import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
 import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
 import { type Stack, startStack } from "../stack.ts";
@@ -146,6 +147,7 @@ export async function runScenario(
     const endBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
     const after = await usdcBalances(devnet.client, [...payers, ...payees]);
     const settlements = await settlementsBetween(devnet.client, startBlock + 1n, endBlock);
+    const splits = await payoutSplits(devnet.client, paid);
     const transactions = [...new Set(settlements.map((s) => s.transaction))];
     const receipts = await Promise.all(
       transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
@@ -189,7 +191,8 @@ export async function runScenario(
       },
       ...(cases.length > 0 ? { cases } : {}),
       invariants: [
-        ...moneyInvariants({ payers, payees, before, after, paid, settlements }),
+        ...moneyInvariants({ payers, payees, before, after, paid, settlements, splits }),
+        ...(await splitterInvariant(devnet.client, splits)),
         policyInvariant(agents, scenario.agents.policy ?? {}),
       ],
     };
@@ -208,6 +211,33 @@ export async function runScenario(
 }
 
 const round = (value: number) => Math.round(value * 100) / 100;
+
+/** The payout splitters among the addresses that were paid (their payees must be among the stack's payees). */
+async function payoutSplits(client: DevnetClient, paid: readonly PaidRecord[]): Promise<Map<string, Split>> {
+  const splits = new Map<string, Split>();
+  for (const payTo of new Set(paid.map((p) => p.payTo.toLowerCase()))) {
+    const split = await readPayoutSplitter(client, payTo as Address);
+    if (split) splits.set(payTo, split);
+  }
+  return splits;
+}
+
+/** Every payee was credited or none was: a splitter paid out in the settling transaction holds nothing. */
+async function splitterInvariant(client: DevnetClient, splits: ReadonlyMap<string, Split>) {
+  if (splits.size === 0) return [];
+  const balances = await usdcBalances(client, [...splits.keys()] as Address[]);
+  const holding = [...balances].filter(([, balance]) => balance !== 0n);
+  return [
+    {
+      name: "payout splitters hold no funds",
+      ok: holding.length === 0,
+      detail:
+        holding.length === 0
+          ? `${splits.size} splitter(s) paid out everything they received`
+          : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
+    },
+  ];
+}
 
 /** Back to no faults and a mining chain after a case, whatever the case left behind. */
 async function healFaults(stack: Stack): Promise<void> {
