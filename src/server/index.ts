@@ -6,6 +6,12 @@ export { type PaywallAsset, type PaywallOptions, USDC_ASSET, x402Paywall } from 
 export { type Price, toAtomicAmount } from "./price.ts";
 export type { PaidRoute, PaymentFlow, PayTo } from "./routes.ts";
 export {
+  type SessionRoute,
+  type SessionsOptions,
+  SIWX_CHALLENGE_HEADER,
+  type SiwxChallenge,
+} from "./siwx.ts";
+export {
   type ListedRoute,
   type ResourceServer,
   type ResourceServerOptions,

@@ -30,6 +30,15 @@ import {
   v1Requirements,
 } from "./requirements.ts";
 import { type CompiledRoute, compileRoutes, type PaidRoute, resolvePayTo } from "./routes.ts";
+import {
+  encodeSiwxChallenge,
+  publicResource,
+  type SessionsOptions,
+  SIGN_IN_WITH_X,
+  SIWX_CHALLENGE_HEADER,
+  SIWX_HEADER,
+  SiwxSessions,
+} from "./siwx.ts";
 
 /** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
 export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };
@@ -46,6 +55,8 @@ export type PaywallOptions = {
   acceptV1?: boolean;
   /** Per facilitator call (default 10 s). */
   facilitatorTimeoutMs?: number;
+  /** Settings shared by the routes that take SIWX sessions (`PaidRoute.sessions`). */
+  sessions?: SessionsOptions;
 };
 
 export const USDC_ASSET: PaywallAsset = {
@@ -100,6 +111,10 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
   const facilitator = new FacilitatorClient(options.facilitatorUrl, options.facilitatorTimeoutMs ?? 10_000);
   const claims = new PaymentClaims();
   const pending = new WeakMap<FastifyRequest, Pending>();
+  const sessions = new SiwxSessions(network, options.sessions);
+  const sessionOrigin = options.sessions?.origin ? publicOrigin(options.sessions.origin) : undefined;
+  /** Requests served on a SIWX proof, with the offer their next challenge is made for. */
+  const signedIn = new WeakMap<FastifyRequest, Offer>();
   const sweeper = setInterval(() => claims.sweep(Date.now() / 1000), SWEEP_INTERVAL_MS).unref();
 
   // A priced route that was never registered is usually a typo, and the real route would then be free.
@@ -115,6 +130,18 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     clearInterval(sweeper);
     await facilitator.close();
   });
+
+  const sessionsFor = (route: CompiledRoute, request: FastifyRequest): Offer["sessions"] => {
+    if (!route.sessions) return undefined;
+    let origin = sessionOrigin;
+    try {
+      origin ??= new URL(`${request.protocol}://${request.host}`);
+    } catch {
+      // A Host that makes no origin (`a b`) cannot be signed in to; the request pays like any other.
+      return undefined;
+    }
+    return { route: route.sessions, resource: publicResource(origin, request.url) };
+  };
 
   const offerFor = async (route: CompiledRoute, request: FastifyRequest): Promise<Offer> => ({
     requirements: {
@@ -133,14 +160,20 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       mimeType: route.mimeType,
     },
     v1Network,
+    sessions: sessionsFor(route, request),
   });
+
+  const challengeFor = (offer: Offer) =>
+    offer.sessions && sessions.challenge(offer.sessions.resource, offer.sessions.route);
 
   const paymentRequiredResponse = (offer: Offer, error: string, timings: Timings = {}): Response => {
     const timing = serverTiming(timings);
+    const challenge = challengeFor(offer);
+    const extensions = challenge ? { [SIGN_IN_WITH_X]: challenge } : {};
     return {
       status: 402,
       headers: {
-        [PAYMENT_REQUIRED_HEADER]: encodePaymentRequiredHeader(paymentRequired(offer, error)),
+        [PAYMENT_REQUIRED_HEADER]: encodePaymentRequiredHeader(paymentRequired(offer, error, extensions)),
         "cache-control": "no-store",
         ...(timing ? { "server-timing": timing } : {}),
       },
@@ -263,8 +296,15 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
             ...(settlement.payer ? { payer: settlement.payer } : {}),
           };
         }
-        if (settlement.success) claim.spend();
-        else if (settlement.errorReason === SETTLEMENT_PENDING) claim.leaveUncertain();
+        if (settlement.success) {
+          claim.spend();
+          if (state.offer.sessions) {
+            sessions.recordPayment(
+              state.offer.sessions.resource.pathname,
+              settlement.payer ?? payment.exact.authorization.from,
+            );
+          }
+        } else if (settlement.errorReason === SETTLEMENT_PENDING) claim.leaveUncertain();
         else claim.release();
         return settlement;
       }
@@ -283,6 +323,27 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     const route = routes.get(`${method} ${request.routeOptions.url}`);
     if (!route) return;
     const offer = await offerFor(route, request);
+    const proof = request.headers[SIWX_HEADER];
+    if (offer.sessions && typeof proof === "string") {
+      const verdict = await sessions.verify(proof, offer.sessions.resource);
+      if (verdict.kind === "granted") {
+        signedIn.set(request, offer);
+        return;
+      }
+      // A proof that fails never stands in the way of a payment sent with it.
+      const paying =
+        request.headers[PAYMENT_SIGNATURE_HEADER.toLowerCase()] !== undefined ||
+        (v1Network !== undefined && request.headers[X_PAYMENT_HEADER.toLowerCase()] !== undefined);
+      if (!paying && verdict.kind === "refused")
+        return send(reply, paymentRequiredResponse(offer, verdict.code));
+      if (!paying && verdict.kind === "malformed") {
+        return send(reply, {
+          status: 400,
+          headers: {},
+          body: { error: "invalid_payload", details: { header: SIGN_IN_WITH_X, message: verdict.message } },
+        });
+      }
+    }
     const payment = readPayment(request, offer);
     if ("status" in payment) return send(reply, payment);
 
@@ -325,6 +386,13 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
   });
 
   app.addHook("onSend", async (request, reply, payload) => {
+    const sessionOffer = signedIn.get(request);
+    if (sessionOffer) {
+      signedIn.delete(request);
+      keepPrivate(reply);
+      nextChallenge(reply, sessionOffer);
+      return payload;
+    }
     const state = pending.get(request);
     if (!state) return payload;
     pending.delete(request);
@@ -370,10 +438,16 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     payload: unknown,
   ): unknown {
     reply.headers(receiptHeader(state.payment, settlement));
-    const cacheControl = reply.getHeader("cache-control");
-    reply.header("cache-control", withPrivate(typeof cacheControl === "string" ? cacheControl : undefined));
+    keepPrivate(reply);
+    nextChallenge(reply, state.offer);
     appendServerTiming(reply, state.timings);
     return payload;
+  }
+
+  /** A route with sessions hands out the challenge for the next proof with what it serves. */
+  function nextChallenge(reply: FastifyReply, offer: Offer): void {
+    const challenge = challengeFor(offer);
+    if (challenge) reply.header(SIWX_CHALLENGE_HEADER, encodeSiwxChallenge(challenge));
   }
 
   /** Replaces the handler's response, headers included, with `response`; nothing of the handler's is sent. */
@@ -390,6 +464,28 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       .header("content-type", "application/json; charset=utf-8");
     return JSON.stringify(response.body);
   }
+}
+
+/** The response was for one payer only: its receipt, or what its session unlocked. */
+function keepPrivate(reply: FastifyReply): void {
+  const cacheControl = reply.getHeader("cache-control");
+  reply.header("cache-control", withPrivate(typeof cacheControl === "string" ? cacheControl : undefined));
+}
+
+/** A configured public origin, refused unless it is only scheme, host and port (as @x402/extensions does). */
+function publicOrigin(origin: string): URL {
+  const url = new URL(origin);
+  if (
+    (url.protocol !== "http:" && url.protocol !== "https:") ||
+    url.username ||
+    url.password ||
+    url.pathname !== "/" ||
+    url.search ||
+    url.hash
+  ) {
+    throw new TypeError(`x402 paywall: sessions.origin ${JSON.stringify(origin)} is not an http(s) origin`);
+  }
+  return url;
 }
 
 function appendServerTiming(reply: FastifyReply, timings: Timings): void {

@@ -7,6 +7,7 @@ import type {
   PaymentRequirementsV1,
   ResourceInfo,
 } from "../protocol/index.ts";
+import type { SessionRoute } from "./siwx.ts";
 
 /** What one request to a paid route is offered: the requirements and the resource they pay for. */
 export type Offer = {
@@ -14,10 +15,16 @@ export type Offer = {
   resource: ResourceInfo & { description: string; mimeType: string };
   /** The network's v1 name (`base`), when v1 payments are accepted. */
   v1Network: string | undefined;
+  /** Set when the route takes SIWX sessions: its settings, and the resource as proofs must name it. */
+  sessions?: { route: SessionRoute; resource: URL };
 };
 
-export function paymentRequired(offer: Offer, error: string): PaymentRequired {
-  return { x402Version: 2, error, resource: offer.resource, accepts: [offer.requirements], extensions: {} };
+export function paymentRequired(
+  offer: Offer,
+  error: string,
+  extensions: Record<string, unknown> = {},
+): PaymentRequired {
+  return { x402Version: 2, error, resource: offer.resource, accepts: [offer.requirements], extensions };
 }
 
 /** The requirements in v1's shape: a network name, `maxAmountRequired`, and the resource inline. */

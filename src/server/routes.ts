@@ -1,6 +1,7 @@
 import type { FastifyRequest } from "fastify";
 import { type Address, getAddress } from "viem";
 import { type Price, toAtomicAmount } from "./price.ts";
+import type { SessionRoute } from "./siwx.ts";
 
 /**
  * `authorization` (the default): verify, run the handler, settle only if it succeeded.
@@ -23,6 +24,11 @@ export type PaidRoute = {
   /** How long the payer's authorization must stay valid (default 300 s). */
   maxTimeoutSeconds?: number;
   flow?: PaymentFlow;
+  /**
+   * Sign-In-With-X: the 402 declares `sign-in-with-x`, and a payer who paid for the path once is served
+   * again on a signed SIWX proof, without paying. `true` takes the defaults.
+   */
+  sessions?: boolean | SessionRoute;
 };
 
 export type CompiledRoute = {
@@ -34,6 +40,7 @@ export type CompiledRoute = {
   mimeType: string;
   maxTimeoutSeconds: number;
   flow: PaymentFlow;
+  sessions: SessionRoute | undefined;
 };
 
 const ROUTE_KEY = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\/\S*)$/;
@@ -52,6 +59,11 @@ export function compileRoutes(
     if (!Number.isSafeInteger(maxTimeoutSeconds) || maxTimeoutSeconds <= 0) {
       throw new RangeError(`x402 route ${key}: maxTimeoutSeconds must be a positive integer`);
     }
+    const sessions = route.sessions === true ? {} : route.sessions || undefined;
+    const expiration = sessions?.expirationSeconds;
+    if (expiration !== undefined && !(Number.isFinite(expiration) && expiration > 0)) {
+      throw new RangeError(`x402 route ${key}: sessions.expirationSeconds must be a positive number`);
+    }
     compiled.set(`${method} ${path}`, {
       method,
       path,
@@ -61,6 +73,7 @@ export function compileRoutes(
       mimeType: route.mimeType ?? "",
       maxTimeoutSeconds,
       flow: route.flow ?? "authorization",
+      sessions,
     });
   }
   return compiled;

@@ -1,0 +1,38 @@
+import type { Address } from "viem";
+import { defineScenario } from "../src/scenario/index.ts";
+import type { PaidRoute } from "../src/server/index.ts";
+
+const RESOURCES = ["/weather", "/news", "/quotes"] as const;
+
+/**
+ * V2 wallet sessions (Sign-In-With-X): each agent pays once for each resource, then signs in with its
+ * wallet for every further request, with no payment and no chain work. Each resource pays its own payee.
+ * The policy allows one payment per URL, so an agent whose session failed is refused rather than paying
+ * twice, and the refusal fails `errors.count`: every request after the first three must be a session.
+ */
+export default defineScenario({
+  name: "sessions",
+  description: `20 agents each pay $0.001 once for ${RESOURCES.join(", ")}, then reuse access through SIWX (closed loop, 10 s)`,
+  server: {
+    payees: RESOURCES.length,
+    routes: (payees) =>
+      Object.fromEntries(
+        RESOURCES.map((path, i): [string, PaidRoute] => [
+          `GET ${path}`,
+          { price: "$0.001", payTo: payees[i] as Address, sessions: true },
+        ]),
+      ),
+  },
+  agents: { count: 20, policy: { maxPaymentsPerUrl: 1 } },
+  target: ({ iteration }) => RESOURCES[iteration % RESOURCES.length] as string,
+  load: { kind: "closed", durationMs: 10_000 },
+  thresholds: [
+    "errors.count == 0",
+    "outcomes.refused_by_policy == 0",
+    // Sessions dominate: 60 payments (20 agents × 3 resources) against hundreds of sessions a second.
+    "outcomes.session > 600",
+    // No facilitator call, no chain work: even with every agent in flight at once, a session answers in a
+    // fraction of a payment's time (a paid request's p50 is 100 ms and more here).
+    "e2e.session.p50 < 50ms",
+  ],
+});
