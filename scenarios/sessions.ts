@@ -30,7 +30,7 @@ export default defineScenario({
     "errors.count == 0",
     "outcomes.refused_by_policy == 0",
     // Sessions dominate: 60 payments (20 agents × 3 resources) against hundreds of sessions a second.
-    "outcomes.session > 600",
+    "outcomes.session.share > 90%",
     // No facilitator call, no chain work: even with every agent in flight at once, a session answers in a
     // fraction of a payment's time (a paid request's p50 is 100 ms and more here).
     "e2e.session.p50 < 50ms",

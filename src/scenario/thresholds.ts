@@ -25,7 +25,8 @@ const GRAMMAR = /^\s*([a-z_][\w.()]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*
 /**
  * Parses k6-style thresholds: `e2e.p99 < 50ms`, `verify.p(99) <= 2ms`, `errors.rate < 0.001`,
  * `errors.rate < 0.1%`, `throughput.paid > 100/s`, `outcomes.paid >= 1000`, `errors.<code> == 0`, and
- * end-to-end latency of one outcome: `e2e.session.p99 < 5ms`.
+ * end-to-end latency of one outcome: `e2e.session.p99 < 5ms`, and an outcome's share of all requests:
+ * `outcomes.session.share > 90%`.
  * Latencies compare in ms (`s` converts), rates as fractions (`%` converts).
  */
 export function parseThreshold(expr: string): Threshold {
@@ -48,6 +49,7 @@ function validateMetric(metric: string, expr: string): void {
   const parts = metric.split(".");
   const ok =
     (parts.length === 3 && head === "e2e" && (STATS as readonly string[]).includes(parts[2] ?? "")) ||
+    (parts.length === 3 && head === "outcomes" && parts[2] === "share") ||
     ((PHASES as readonly string[]).includes(head ?? "") &&
       (STATS as readonly string[]).includes(tail ?? "")) ||
     (head === "errors" && tail !== undefined) ||
@@ -56,7 +58,7 @@ function validateMetric(metric: string, expr: string): void {
     metric === "requests";
   if (!ok) {
     throw new ThresholdSyntaxError(
-      `unknown metric in threshold ${JSON.stringify(expr)}: use <phase>.<stat> or e2e.<outcome>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, outcomes.<outcome>, requests`,
+      `unknown metric in threshold ${JSON.stringify(expr)}: use <phase>.<stat>, e2e.<outcome>.<stat> or outcomes.<outcome>.share (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, outcomes.<outcome>, requests`,
     );
   }
 }
@@ -65,6 +67,9 @@ function validateMetric(metric: string, expr: string): void {
 export function metricValue(report: Omit<RunReport, "thresholds" | "ok">, metric: string): number | null {
   const [head = "", tail = ""] = metric.split(".", 2);
   const parts = metric.split(".");
+  if (parts.length === 3 && head === "outcomes") {
+    return report.requests === 0 ? null : (report.outcomes[parts[1] ?? ""] ?? 0) / report.requests;
+  }
   if (parts.length === 3 && head === "e2e") {
     const summary = report.latencyByOutcome?.[parts[1] ?? ""];
     return summary ? summary[parts[2] as (typeof STATS)[number]] : null;

@@ -21,6 +21,8 @@ describe("thresholds", () => {
     ["outcomes.paid >= 998", true, 998],
     ["errors.invalid_exact_evm_insufficient_balance == 0", false, 2],
     ["requests > 10", true, 1000],
+    ["outcomes.paid.share > 99%", true, 0.998],
+    ["outcomes.payment_failed.share < 0.1%", false, 0.002],
   ])("%s → %s", (expr, ok, actual) => {
     const [result] = evaluateThresholds([parseThreshold(expr)], report);
     expect(result).toEqual({ expr, ok, actual });
