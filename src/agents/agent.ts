@@ -18,14 +18,15 @@ import {
   type PaymentRequiredV1,
   randomNonce,
   type SettleResponse,
+  SIWX_HEADER,
   signDigest,
   signTransferAuthorization,
+  siweDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
   X_PAYMENT_HEADER,
   X_PAYMENT_RESPONSE_HEADER,
 } from "../protocol/index.ts";
-import { SIWX_HEADER, siweDigest } from "../server/siwx.ts";
 import { type Behaviour, behaviours } from "./behaviours.ts";
 import {
   type Challenge,

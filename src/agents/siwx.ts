@@ -11,7 +11,7 @@ import {
   SIWX_MAX_AGE_MS,
   type SiwxChallenge,
   siweMessage,
-} from "../server/siwx.ts";
+} from "../protocol/index.ts";
 import { header, type ResponseHeaders } from "./http.ts";
 
 /** Signs a SIWE message (EIP-191 `personal_sign`). */

@@ -54,4 +54,15 @@ export {
   signTransferAuthorization,
   splitSignature,
 } from "./signature.ts";
+export {
+  MalformedSiweError,
+  SIGN_IN_WITH_X,
+  SIWX_CHALLENGE_HEADER,
+  SIWX_HEADER,
+  SIWX_MAX_AGE_MS,
+  type SiweFields,
+  type SiwxChallenge,
+  siweDigest,
+  siweMessage,
+} from "./siwx.ts";
 export type * from "./types.ts";

@@ -1,5 +1,5 @@
 import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem";
-import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
+import { type DevnetClient, type Split, USDC_ADDRESS } from "../chain/index.ts";
 import type { InvariantResult } from "./report.ts";
 
 /** A paid request as the invariants need it: who paid whom, how much, in which transaction. */

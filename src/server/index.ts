@@ -2,15 +2,12 @@
  * The reference x402 resource server: a fastify paywall that prices routes, verifies and settles through a
  * facilitator, and serves each payment at most once.
  */
+
+export { SIWX_CHALLENGE_HEADER, type SiwxChallenge } from "../protocol/index.ts";
 export { type PaywallAsset, type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
 export { type Price, toAtomicAmount } from "./price.ts";
 export type { PaidRoute, PaymentFlow, PayTo } from "./routes.ts";
-export {
-  type SessionRoute,
-  type SessionsOptions,
-  SIWX_CHALLENGE_HEADER,
-  type SiwxChallenge,
-} from "./siwx.ts";
+export type { SessionRoute, SessionsOptions } from "./siwx.ts";
 export {
   type ListedRoute,
   type ResourceServer,

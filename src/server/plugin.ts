@@ -14,6 +14,9 @@ import {
   PAYMENT_SIGNATURE_HEADER,
   parseExactEvmPayload,
   type SettleResponse,
+  SIGN_IN_WITH_X,
+  SIWX_CHALLENGE_HEADER,
+  SIWX_HEADER,
   v1NetworkName,
   X_PAYMENT_HEADER,
   X_PAYMENT_RESPONSE_HEADER,
@@ -30,15 +33,7 @@ import {
   v1Requirements,
 } from "./requirements.ts";
 import { type CompiledRoute, compileRoutes, type PaidRoute, resolvePayTo } from "./routes.ts";
-import {
-  encodeSiwxChallenge,
-  publicResource,
-  type SessionsOptions,
-  SIGN_IN_WITH_X,
-  SIWX_CHALLENGE_HEADER,
-  SIWX_HEADER,
-  SiwxSessions,
-} from "./siwx.ts";
+import { encodeSiwxChallenge, publicResource, type SessionsOptions, SiwxSessions } from "./siwx.ts";
 
 /** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
 export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };

@@ -2,35 +2,24 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import {
   buildSIWxSchema,
   parseSIWxHeader,
-  SIGN_IN_WITH_X,
   type SIWxErrorCode,
   type SIWxExtension,
   type SIWxExtensionInfo,
   type SIWxPayload,
   validateSIWxMessage,
 } from "@x402/extensions/sign-in-with-x";
-import { type Address, getAddress, type Hex, isAddress } from "viem";
+import { type Address, getAddress, type Hex } from "viem";
 import {
   InvalidSignatureError,
-  keccak256,
+  MalformedSiweError,
   type Network,
   randomNonce,
   recoverAddress,
+  SIWX_MAX_AGE_MS,
+  type SiwxChallenge,
+  siweDigest,
+  siweMessage,
 } from "../protocol/index.ts";
-
-/** The extension's key in `PaymentRequired.extensions`, and its request header (node lowercases names). */
-export { SIGN_IN_WITH_X };
-export const SIWX_HEADER = SIGN_IN_WITH_X.toLowerCase();
-
-/**
- * Response header of ours carrying the next challenge (`{ info, supportedChains }`, base64 JSON) on every
- * response a session route serves. With nonces accepted once, each request needs a fresh server nonce; this
- * hands the client one without the 402 round trip the official flow spends on it.
- */
-export const SIWX_CHALLENGE_HEADER = "sign-in-with-x-challenge";
-
-/** What a client signs and what it gets back: the 402's extension without its JSON schema. */
-export type SiwxChallenge = Pick<SIWxExtension, "info" | "supportedChains">;
 
 /** Sessions on one paid route: after paying once, a payer signs in with its wallet instead of paying. */
 export type SessionRoute = {
@@ -52,9 +41,6 @@ export type SessionsOptions = {
   maxUsedNonces?: number;
 };
 
-/** `@x402/extensions`' default `maxAge`, passed explicitly because the nonce store's lifetime relies on it. */
-export const SIWX_MAX_AGE_MS = 5 * 60_000;
-
 /** How a SIGN-IN-WITH-X header was judged. */
 export type SiwxVerdict =
   /** Signed by a payer who paid for the path: serve without payment. */
@@ -65,67 +51,7 @@ export type SiwxVerdict =
   /** Not a SIWX payload, or one whose fields cannot form a SIWE message. */
   | { kind: "malformed"; message: string };
 
-/** A payload field that would change the message's line structure or that is not what EIP-4361 names. */
-export class MalformedSiweError extends Error {
-  override name = "MalformedSiweError";
-}
-
-/** The signed payload without what signing adds, as the message is built from it. */
-export type SiweFields = Omit<SIWxPayload, "signature" | "signatureScheme">;
-
 const EIP155 = /^eip155:(\d+)$/;
-const LINE_BREAK = /[\r\n]/;
-
-/**
- * The EIP-4361 message `formatSIWEMessage` (@x402/extensions, through the `siwe` library) builds, byte for
- * byte (a test holds the two together). Written out because the library re-parses every message it builds
- * with its ABNF parser: 0.8 ms a message against 2 µs here, paid by the server on every session request
- * and by the agent on every signature. Fields that the library's parser would refuse because they break
- * the line structure are refused here too, so one message never reads as another.
- */
-export function siweMessage(fields: SiweFields): string {
-  const chain = EIP155.exec(fields.chainId);
-  if (!chain) throw new MalformedSiweError(`chainId ${JSON.stringify(fields.chainId)} is not eip155:<id>`);
-  if (!isAddress(fields.address, { strict: true })) {
-    throw new MalformedSiweError(`address ${JSON.stringify(fields.address)} is not an EIP-55 address`);
-  }
-  const lines = [
-    fields.domain,
-    fields.uri,
-    fields.version,
-    fields.nonce,
-    fields.issuedAt,
-    fields.statement,
-    fields.expirationTime,
-    fields.notBefore,
-    fields.requestId,
-    ...(fields.resources ?? []),
-  ];
-  if (lines.some((value) => value !== undefined && LINE_BREAK.test(value))) {
-    throw new MalformedSiweError("a SIWX field holds a line break");
-  }
-  const head = `${fields.domain} wants you to sign in with your Ethereum account:\n${getAddress(fields.address)}`;
-  const body = [
-    `URI: ${fields.uri}`,
-    `Version: ${fields.version}`,
-    `Chain ID: ${Number(chain[1])}`,
-    `Nonce: ${fields.nonce}`,
-  ];
-  if (fields.issuedAt) body.push(`Issued At: ${fields.issuedAt}`);
-  if (fields.expirationTime) body.push(`Expiration Time: ${fields.expirationTime}`);
-  if (fields.notBefore) body.push(`Not Before: ${fields.notBefore}`);
-  if (fields.requestId !== undefined) body.push(`Request ID: ${fields.requestId}`);
-  if (fields.resources) body.push(["Resources:", ...fields.resources.map((r) => `- ${r}`)].join("\n"));
-  const intro = fields.statement === undefined ? `${head}\n\n` : `${head}\n\n${fields.statement}\n`;
-  return `${intro}\n${body.join("\n")}`;
-}
-
-/** The EIP-191 `personal_sign` digest of `message`, what viem's `hashMessage` gives. */
-export function siweDigest(message: string): Uint8Array {
-  const bytes = Buffer.from(message, "utf8");
-  return keccak256(Buffer.concat([Buffer.from(`\x19Ethereum Signed Message:\n${bytes.length}`), bytes]));
-}
-
 const SCHEMA = buildSIWxSchema();
 const NONCE = /^[0-9a-f]{32}$/;
 

@@ -22,15 +22,16 @@ import { type Hex, hashMessage } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { BASE_NETWORK } from "../../src/chain/index.ts";
-import { encodePaymentSignatureHeader, toHex } from "../../src/protocol/index.ts";
-import { type ResourceServerOptions, startResourceServer } from "../../src/server/index.ts";
 import {
+  encodePaymentSignatureHeader,
   MalformedSiweError,
   SIWX_CHALLENGE_HEADER,
-  SiwxSessions,
   siweDigest,
   siweMessage,
-} from "../../src/server/siwx.ts";
+  toHex,
+} from "../../src/protocol/index.ts";
+import { type ResourceServerOptions, startResourceServer } from "../../src/server/index.ts";
+import { SiwxSessions } from "../../src/server/siwx.ts";
 import { signPayment } from "../support/payments.ts";
 import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
 
