@@ -1,9 +1,7 @@
-import type { Address } from "viem";
 import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
-import type { Devnet, ProfileName } from "../chain/index.ts";
+import type { ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
-import type { PaidRoute } from "../server/index.ts";
-import type { Stack } from "../stack.ts";
+import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
 
 /** What the scenario's agents are: how many, how they are funded, and what they may spend. */
@@ -49,19 +47,11 @@ export type ScenarioDefinition = {
   name: string;
   description: string;
   devnet?: { profile?: ProfileName; blockTime?: number; gasLimit?: bigint };
-  facilitator?: { relayers?: number; maxBatch?: number; receiptTimeoutMs?: number };
-  /** The paid routes, given the payees the runner derives (default: GET /weather for $0.001). */
-  server?: {
-    payees?: number;
-    /** The paid routes, given the derived payees and the devnet (to deploy a payout splitter, say). */
-    routes?: (
-      payees: readonly Address[],
-      devnet: Devnet,
-    ) => Record<string, PaidRoute> | Promise<Record<string, PaidRoute>>;
-    facilitatorTimeoutMs?: number;
-  };
+  facilitator?: Omit<NonNullable<StackOptions["facilitator"]>, "port">;
+  /** How many payees to derive, and the paid routes given them (default: GET /weather for $0.001). */
+  server?: Omit<NonNullable<StackOptions["server"]>, "port">;
   /** Fault proxies on the facilitator → RPC and server → facilitator hops (for `cases`). */
-  faults?: { rpc?: boolean; facilitator?: boolean };
+  faults?: StackOptions["faults"];
   agents: AgentsSpec;
   /** The path an agent requests on each iteration of the load. */
   target?: string | ((context: TaskContext) => string);

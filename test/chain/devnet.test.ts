@@ -18,6 +18,7 @@ import {
   startDevnet,
   USDC_ADDRESS,
 } from "../../src/chain/index.ts";
+import { transferWithAuthorizationTypes } from "../../src/protocol/index.ts";
 
 /** Resolves when the port can be bound again, i.e. nothing (no leftover anvil) listens on it. */
 function portIsFree(port: number): Promise<boolean> {
@@ -94,16 +95,7 @@ describe("startDevnet (mock USDC, instant profile)", () => {
         chainId: 8453,
         verifyingContract: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
       },
-      types: {
-        TransferWithAuthorization: [
-          { name: "from", type: "address" },
-          { name: "to", type: "address" },
-          { name: "value", type: "uint256" },
-          { name: "validAfter", type: "uint256" },
-          { name: "validBefore", type: "uint256" },
-          { name: "nonce", type: "bytes32" },
-        ],
-      },
+      types: transferWithAuthorizationTypes,
       primaryType: "TransferWithAuthorization",
       message: authorization,
     });
