@@ -187,6 +187,13 @@ describe("verify parity with the official x402Facilitator + ExactEvmScheme on th
       build: () => pay(req({ extra: { name: "USDC", version: "2" } })),
     },
     {
+      // The token would accept this transfer (it is signed over the token's real domain), but `extra`
+      // names another domain: only a signature check against `extra` catches it, as the reference's does.
+      name: "signed over the token's domain, while extra names another",
+      expected: { isValid: false, invalidReason: "invalid_exact_evm_signature" },
+      build: () => pay(req({ extra: { name: "USDC", version: "2" } }), { domain: { name: "USD Coin" } }),
+    },
+    {
       name: "a wrong token version",
       expected: { isValid: false, invalidReason: "invalid_exact_evm_token_version_mismatch" },
       build: () => pay(req({ extra: { name: "USD Coin", version: "1" } })),

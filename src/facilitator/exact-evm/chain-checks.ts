@@ -1,8 +1,19 @@
-import { type Address, decodeErrorResult, decodeFunctionResult, encodeFunctionData, type Hex } from "viem";
-import { MULTICALL3_ADDRESS, mockUsdcAbi, multicall3Abi } from "../../chain/index.ts";
+import { type Address, decodeErrorResult, decodeFunctionResult, type Hex } from "viem";
+import { MULTICALL3_ADDRESS, mockUsdcAbi } from "../../chain/index.ts";
 import type { ExactEvmPayload, X402ErrorCode } from "../../protocol/index.ts";
+import {
+  aggregate3CallData,
+  authorizationStateCall,
+  balanceOfCall,
+  type Call3Result,
+  DOMAIN_SEPARATOR_CALL,
+  decodeAggregate3,
+  NAME_CALL,
+  transferCallData,
+  VERSION_CALL,
+} from "./abi.ts";
 import type { RelayerClient } from "./relayer.ts";
-import { transferCallData } from "./settlement-batcher.ts";
+import { type JsonRpcBatcher, JsonRpcError } from "./rpc.ts";
 
 const ERC1271_MAGIC = "0x1626ba7e";
 const erc1271Abi = [
@@ -24,15 +35,24 @@ export type ChainVerdict = { ok: true } | { ok: false; reason: X402ErrorCode; me
 const ASSET_CODE_TTL_MS = 15 * 60_000;
 
 /**
- * The chain-facing half of verification. Everything the reference facilitator learns from the chain on the
- * happy path (is the asset a contract, would `transferWithAuthorization` succeed, and if not, why) is asked
- * in one `eth_call`: a Multicall3 `aggregate3` of `authorizationState`, `balanceOf`, `name`, `version` and,
- * last so the reads see the state before it, the transfer itself.
+ * The chain-facing half of verification: what the reference facilitator learns from the chain (is the
+ * asset a contract, would `transferWithAuthorization` succeed, and if not, why), asked as it asks it: the
+ * transfer simulated with an `eth_call`, and only when that fails, its diagnosis reads (`authorizationState`,
+ * `balanceOf`, `name`, `version`) in one Multicall3 `aggregate3`. The happy path's calls go out through a
+ * {@link JsonRpcBatcher}, so the node sees a few JSON-RPC batches, not one request per verification.
  */
 export class ChainChecks {
   private readonly assetCode = new Map<string, number>();
+  private readonly separators = new Map<string, Promise<Hex | undefined>>();
 
-  constructor(private readonly client: RelayerClient) {}
+  /**
+   * `client` serves the occasional reads (code, ERC-1271); `rpc` the one `eth_call` every verification
+   * makes, batched with the concurrent ones.
+   */
+  constructor(
+    private readonly client: RelayerClient,
+    private readonly rpc: JsonRpcBatcher,
+  ) {}
 
   async hasCode(address: Address): Promise<boolean> {
     const code = await this.client.getCode({ address });
@@ -65,34 +85,62 @@ export class ChainChecks {
   }
 
   /**
-   * Simulates the transfer and, in the same call, reads what the reference facilitator's failure diagnosis
-   * reads, mapped in its order: authorizationState reverts → not EIP-3009; nonce used; token name or
+   * Simulates the transfer with an `eth_call` of `transferWithAuthorization`, as the reference facilitator
+   * does, and reads the token's `DOMAIN_SEPARATOR()` beside it: a transfer the token accepts under the
+   * very domain the digest was computed with proves the signature, so the caller can skip recovering it.
+   * The separator is read once per asset for all verifications sent in the same JSON-RPC batch. The
+   * diagnosis reads are only made when the transfer would fail (see {@link diagnose}).
+   */
+  async simulate(asset: Address, payload: ExactEvmPayload): Promise<Simulation> {
+    const separator = this.domainSeparator(asset);
+    try {
+      await this.ethCall(asset, transferCallData(payload));
+    } catch (error) {
+      // The node answered: the call reverted (or failed in the EVM), which the diagnosis explains.
+      if (error instanceof JsonRpcError && error.fromNode) {
+        return { ok: false, revertData: typeof error.data === "string" ? (error.data as Hex) : undefined };
+      }
+      return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
+    return { ok: true, domainSeparator: await separator };
+  }
+
+  /** `DOMAIN_SEPARATOR()` of `asset`, shared by the calls of one event-loop turn; undefined if unreadable. */
+  private domainSeparator(asset: Address): Promise<Hex | undefined> {
+    const key = asset.toLowerCase();
+    let read = this.separators.get(key);
+    if (!read) {
+      read = this.ethCall(asset, DOMAIN_SEPARATOR_CALL).then(
+        (data) => (data.length === 66 ? data : undefined),
+        () => undefined,
+      );
+      this.separators.set(key, read);
+      setImmediate(() => this.separators.delete(key));
+    }
+    return read;
+  }
+
+  /**
+   * Why a simulated transfer fails, as the reference facilitator's diagnosis reads it (one Multicall3
+   * batch), mapped in its order: authorizationState reverts → not EIP-3009; nonce used; token name or
    * version differs from `extra`; balance below the amount; anything else → simulation failed.
    */
-  async simulateTransfer(
+  async diagnose(
     asset: Address,
     payload: ExactEvmPayload,
     expected: { name: string; version: string; amount: bigint },
-  ): Promise<ChainVerdict> {
+    failure: Extract<Simulation, { ok: false }>,
+  ): Promise<Extract<ChainVerdict, { ok: false }>> {
+    if (failure.error !== undefined) {
+      return { ok: false, reason: "invalid_exact_evm_transaction_simulation_failed", message: failure.error };
+    }
     const { from, nonce } = payload.authorization;
-    const reads = [
-      encodeFunctionData({ abi: mockUsdcAbi, functionName: "authorizationState", args: [from, nonce] }),
-      encodeFunctionData({ abi: mockUsdcAbi, functionName: "balanceOf", args: [from] }),
-      encodeFunctionData({ abi: mockUsdcAbi, functionName: "name" }),
-      encodeFunctionData({ abi: mockUsdcAbi, functionName: "version" }),
-    ];
-    const calls = [...reads, transferCallData(payload)].map((callData) => ({
-      target: asset,
-      allowFailure: true,
-      callData,
-    }));
-    let results: readonly { success: boolean; returnData: Hex }[];
+    const calls = [authorizationStateCall(from, nonce), balanceOfCall(from), NAME_CALL, VERSION_CALL].map(
+      (callData) => ({ target: asset, allowFailure: true, callData }),
+    );
+    let results: readonly Call3Result[];
     try {
-      const { data } = await this.client.call({
-        to: MULTICALL3_ADDRESS,
-        data: encodeFunctionData({ abi: multicall3Abi, functionName: "aggregate3", args: [calls] }),
-      });
-      results = decodeFunctionResult({ abi: multicall3Abi, functionName: "aggregate3", data: data ?? "0x" });
+      results = decodeAggregate3(await this.ethCall(MULTICALL3_ADDRESS, aggregate3CallData(calls)));
     } catch (error) {
       return {
         ok: false,
@@ -100,8 +148,7 @@ export class ChainChecks {
         message: error instanceof Error ? error.message : String(error),
       };
     }
-    const [state, balance, name, version, transfer] = results;
-    if (transfer?.success) return { ok: true };
+    const [state, balance, name, version] = results;
 
     // A read that reverted or returned garbage counts as unknown, as in the reference's diagnosis.
     const decode = <T>(result: { success: boolean; returnData: Hex } | undefined, read: (data: Hex) => T) => {
@@ -138,10 +185,24 @@ export class ChainChecks {
     return {
       ok: false,
       reason: "invalid_exact_evm_transaction_simulation_failed",
-      message: revertText(transfer?.returnData),
+      message: revertText(failure.revertData),
     };
   }
+
+  private async ethCall(to: Address, data: Hex): Promise<Hex> {
+    const result = await this.rpc.request("eth_call", `[{"to":"${to}","data":"${data}"},"latest"]`);
+    if (typeof result !== "string") throw new Error(`eth_call returned ${JSON.stringify(result)}`);
+    return result as Hex;
+  }
 }
+
+/**
+ * A simulated transfer: it would succeed (with the token's domain separator, when it has a readable
+ * one), or it would revert (with the revert data), or the node could not be asked (`error`).
+ */
+export type Simulation =
+  | { ok: true; domainSeparator: Hex | undefined }
+  | { ok: false; revertData?: Hex; error?: string };
 
 /** The revert reason in `data` (viem decodes `Error(string)` and panics), for `invalidMessage`. */
 function revertText(data: Hex | undefined): string | undefined {

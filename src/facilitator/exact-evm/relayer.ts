@@ -2,14 +2,17 @@ import {
   type Address,
   type Chain,
   type Client,
+  formatTransactionReceipt,
   type Hash,
   type Hex,
-  keccak256,
   type PublicActions,
+  type RpcTransactionReceipt,
   type TransactionReceipt,
   type Transport,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import type { JsonRpcBatcher } from "./rpc.ts";
+import { signEip1559Call } from "./transaction.ts";
 
 export type RelayerClient = Client<Transport, Chain> & PublicActions<Transport, Chain>;
 
@@ -28,7 +31,7 @@ export class ReceiptTimeoutError extends Error {
   }
 }
 
-type Key = { account: PrivateKeyAccount; nonce: number | undefined };
+type Key = { account: PrivateKeyAccount; privateKey: Hex; nonce: number | undefined };
 
 /**
  * The settlement relayers: N keys, each with its own nonce counter and at most one transaction in flight.
@@ -48,9 +51,15 @@ export class RelayerPool {
     private readonly client: RelayerClient,
     privateKeys: readonly Hex[],
     private readonly options: { receiptTimeoutMs: number; feeCacheMs?: number },
+    /** Sends raw transactions (`eth_sendRawTransactionSync`); one request each, on keep-alive connections. */
+    private readonly rpc: JsonRpcBatcher,
   ) {
     if (privateKeys.length === 0) throw new Error("the relayer pool needs at least one key");
-    this.idle = privateKeys.map((key) => ({ account: privateKeyToAccount(key), nonce: undefined }));
+    this.idle = privateKeys.map((key) => ({
+      account: privateKeyToAccount(key),
+      privateKey: key,
+      nonce: undefined,
+    }));
     this.addresses = this.idle.map((key) => key.account.address);
   }
 
@@ -73,8 +82,7 @@ export class RelayerPool {
         blockTag: "pending",
       });
       const fees = await this.currentFees();
-      const serialized = await key.account.signTransaction({
-        type: "eip1559",
+      const { serialized, hash } = signEip1559Call(key.privateKey, {
         chainId: this.client.chain.id,
         nonce: key.nonce,
         to: tx.to,
@@ -82,11 +90,11 @@ export class RelayerPool {
         gas: tx.gas,
         ...fees,
       });
-      const hash = keccak256(serialized);
       // anvil takes no timeout parameter on the sync call, so the wait is bounded here.
       const receipt = withTimeout(
-        this.client
-          .sendRawTransactionSync({ serializedTransaction: serialized })
+        this.rpc
+          .request("eth_sendRawTransactionSync", `["${serialized}"]`)
+          .then((raw) => formatTransactionReceipt(raw as RpcTransactionReceipt))
           .catch((error: unknown) => this.receiptAfterSyncFailure(hash, error)),
         this.options.receiptTimeoutMs,
         () => new ReceiptTimeoutError(hash),

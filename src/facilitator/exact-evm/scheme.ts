@@ -12,6 +12,7 @@ import {
 import type { FacilitatorScheme, SchemeRequest } from "../scheme.ts";
 import { ChainChecks } from "./chain-checks.ts";
 import { RelayerPool } from "./relayer.ts";
+import { JsonRpcBatcher } from "./rpc.ts";
 import { SettlementBatcher, type SettlementOutcome } from "./settlement-batcher.ts";
 import { SettlementLedger } from "./settlement-ledger.ts";
 import { verifyExactEvm } from "./verify.ts";
@@ -47,6 +48,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
   private readonly batcher: SettlementBatcher;
   private readonly ledger = new SettlementLedger();
   private readonly client;
+  private readonly rpc: JsonRpcBatcher;
+  private readonly sendRpc: JsonRpcBatcher;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: ExactEvmSchemeOptions) {
@@ -62,11 +65,22 @@ export class ExactEvmScheme implements FacilitatorScheme {
       transport: http(options.rpcUrl, { batch: { wait: 0, batchSize: 200 }, retryCount: 0 }),
       pollingInterval: DEVNET_POLLING_MS,
     });
-    const relayers = new RelayerPool(this.client, options.relayerKeys, {
-      receiptTimeoutMs: options.receiptTimeoutMs ?? 15_000,
+    // Transactions go out one per request (a node works through a JSON-RPC batch in order), on their own
+    // connections so that a block being mined never holds up a verification's read.
+    this.sendRpc = new JsonRpcBatcher(options.rpcUrl, {
+      maxBatch: 1,
+      maxInFlight: options.relayerKeys.length + 1,
+      timeoutMs: (options.receiptTimeoutMs ?? 15_000) + 5_000,
     });
+    const relayers = new RelayerPool(
+      this.client,
+      options.relayerKeys,
+      { receiptTimeoutMs: options.receiptTimeoutMs ?? 15_000 },
+      this.sendRpc,
+    );
     this.signers = { "eip155:*": relayers.addresses };
-    this.chain = new ChainChecks(this.client);
+    this.rpc = new JsonRpcBatcher(options.rpcUrl);
+    this.chain = new ChainChecks(this.client, this.rpc);
     this.batcher = new SettlementBatcher(this.client, relayers, { maxBatch: options.maxBatch ?? 100 });
     this.sweeper = setInterval(
       () => this.ledger.sweep(BigInt(Math.floor(Date.now() / 1000))),
@@ -141,6 +155,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    await Promise.all([this.rpc.close(), this.sendRpc.close()]);
   }
 
   /**

@@ -1,6 +1,5 @@
 import {
   type Address,
-  encodeFunctionData,
   type Hash,
   type Hex,
   hexToBigInt,
@@ -8,9 +7,12 @@ import {
   type TransactionReceipt,
   toHex,
 } from "viem";
-import { MULTICALL3_ADDRESS, mockUsdcAbi, multicall3Abi } from "../../chain/index.ts";
+import { MULTICALL3_ADDRESS } from "../../chain/index.ts";
 import { type ExactEvmPayload, errorCodeFromRevert, type X402ErrorCode } from "../../protocol/index.ts";
+import { aggregate3CallData, transferCallData } from "./abi.ts";
 import { ReceiptTimeoutError, type RelayerClient, type RelayerLease, type RelayerPool } from "./relayer.ts";
+
+export { transferCallData } from "./abi.ts";
 
 export type SettlementOutcome =
   | { ok: true; transaction: Hash }
@@ -34,26 +36,6 @@ const GAS_PER_TRANSACTION = 40_000n;
 
 const AUTHORIZATION_USED = keccak256(toHex("AuthorizationUsed(address,bytes32)"));
 const TRANSFER = keccak256(toHex("Transfer(address,address,uint256)"));
-
-/** `transferWithAuthorization` calldata: the v,r,s overload for 65-byte ECDSA, the bytes overload otherwise (ERC-1271). */
-export function transferCallData({ authorization: a, signature }: ExactEvmPayload): Hex {
-  const base = [a.from, a.to, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce] as const;
-  if (signature.length === 132) {
-    // v goes to the token as signed, as the reference does: a 0/1 parity byte is the signer's to get
-    // right, and USDC refuses it on chain.
-    const v = Number.parseInt(signature.slice(130), 16);
-    return encodeFunctionData({
-      abi: mockUsdcAbi,
-      functionName: "transferWithAuthorization",
-      args: [...base, v, `0x${signature.slice(2, 66)}`, `0x${signature.slice(66, 130)}`],
-    });
-  }
-  return encodeFunctionData({
-    abi: mockUsdcAbi,
-    functionName: "transferWithAuthorization",
-    args: [...base, signature],
-  });
-}
 
 /**
  * Settles EIP-3009 authorizations on chain. A settlement that finds a relayer key free goes at once, alone,
@@ -101,11 +83,9 @@ export class SettlementBatcher {
         ? { to: first.asset, data: first.callData, gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT }
         : {
             to: MULTICALL3_ADDRESS,
-            data: encodeFunctionData({
-              abi: multicall3Abi,
-              functionName: "aggregate3",
-              args: [batch.map((job) => ({ target: job.asset, allowFailure: true, callData: job.callData }))],
-            }),
+            data: aggregate3CallData(
+              batch.map((job) => ({ target: job.asset, allowFailure: true, callData: job.callData })),
+            ),
             gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT * BigInt(batch.length),
           };
     let hash: Hash | "" = "";

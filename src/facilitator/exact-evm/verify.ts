@@ -25,8 +25,10 @@ export type VerifyOptions = {
 /**
  * Verifies an `exact` EIP-3009 payment with the reference facilitator's checks, in its order and with its
  * codes (`@x402/evm` 2.27 `verifyEIP3009`), so that `isValid`/`invalidReason` agree with it on any payload.
- * The difference is cost: the digest is hashed and the signature recovered in-process, the payer's code is
- * only fetched when ECDSA recovery does not already prove the signer, and the chain is asked once.
+ * The difference is cost. The digest is hashed by hand and the signature recovered in-process, and the
+ * payer's code is only fetched when ECDSA recovery does not already prove the signer. With simulation on,
+ * the chain is asked once, and an ECDSA signature is not even recovered when the token accepts the
+ * simulated transfer under the domain separator computed here from `extra` (see {@link Signature}).
  * Time checks use the host clock, as the reference does.
  */
 export async function verifyExactEvm(
@@ -58,34 +60,71 @@ export async function verifyExactEvm(
     chainId: chainIdFromNetwork(requirements.network),
     verifyingContract: asset,
   });
-  const digest = toHex(transferAuthorizationDigest(separator, authorization));
-  const signatureVerdict = await checkSignature(chain, authorization.from, digest, exact.signature);
-  if (signatureVerdict) return signatureVerdict;
+  const signature = new Signature(chain, separator, exact);
+  // With simulation on, an ECDSA signature is checked last: the token's own check may prove it (below).
+  // Every verdict the reference only reaches after its signature check still waits for this one.
+  const deferred = options.simulate && exact.signature.length === 132;
+  if (!deferred) {
+    const invalid = await signature.check();
+    if (invalid) return invalid;
+  }
 
-  if (authorization.to.toLowerCase() !== requirements.payTo.toLowerCase()) {
-    return { ok: false, reason: "invalid_exact_evm_recipient_mismatch" };
-  }
+  let failure: Verdict | undefined;
   const now = Math.floor(Date.now() / 1000);
-  if (BigInt(authorization.validBefore) < BigInt(now + options.validBeforeBufferSeconds)) {
-    return { ok: false, reason: "invalid_exact_evm_payload_authorization_valid_before" };
+  if (authorization.to.toLowerCase() !== requirements.payTo.toLowerCase()) {
+    failure = { ok: false, reason: "invalid_exact_evm_recipient_mismatch" };
+  } else if (BigInt(authorization.validBefore) < BigInt(now + options.validBeforeBufferSeconds)) {
+    failure = { ok: false, reason: "invalid_exact_evm_payload_authorization_valid_before" };
+  } else if (BigInt(authorization.validAfter) > BigInt(now)) {
+    failure = { ok: false, reason: "invalid_exact_evm_payload_authorization_valid_after" };
+  } else if (BigInt(authorization.value) !== BigInt(requirements.amount)) {
+    failure = { ok: false, reason: "invalid_exact_evm_payload_authorization_value_mismatch" };
+  } else if (!(await assetCheck)) {
+    failure = { ok: false, reason: "asset_not_deployed_contract" };
   }
-  if (BigInt(authorization.validAfter) > BigInt(now)) {
-    return { ok: false, reason: "invalid_exact_evm_payload_authorization_valid_after" };
-  }
-  if (BigInt(authorization.value) !== BigInt(requirements.amount)) {
-    return { ok: false, reason: "invalid_exact_evm_payload_authorization_value_mismatch" };
-  }
-  if (!(await assetCheck)) return { ok: false, reason: "asset_not_deployed_contract" };
+  if (failure) return (deferred && (await signature.check())) || failure;
 
   if (options.simulate) {
-    const simulated = await chain.simulateTransfer(asset, exact, {
-      name,
-      version,
-      amount: BigInt(requirements.amount),
-    });
-    if (!simulated.ok) return simulated;
+    const simulated = await chain.simulate(asset, exact);
+    // The token checked the signature itself, over a digest built on its DOMAIN_SEPARATOR(): when that is
+    // the separator computed here, the digests are the same and its acceptance proves the signature.
+    const proven = simulated.ok && simulated.domainSeparator?.toLowerCase() === toHex(separator);
+    if (deferred && !proven) {
+      const invalid = await signature.check();
+      if (invalid) return invalid;
+    }
+    if (!simulated.ok) {
+      return chain.diagnose(asset, exact, { name, version, amount: BigInt(requirements.amount) }, simulated);
+    }
   }
-  return { ok: true, digest };
+  // Settle keys its ledger on the digest; verify never reads it, so it is only hashed on demand.
+  return {
+    ok: true,
+    get digest() {
+      return signature.digest();
+    },
+  };
+}
+
+/** The signature of one payment: its digest, hashed at most once, and the reference's rule applied to it. */
+class Signature {
+  private hash: Hex | undefined;
+
+  constructor(
+    private readonly chain: ChainChecks,
+    private readonly separator: Uint8Array,
+    private readonly exact: ExactEvmPayload,
+  ) {}
+
+  digest(): Hex {
+    this.hash ??= toHex(transferAuthorizationDigest(this.separator, this.exact.authorization));
+    return this.hash;
+  }
+
+  /** Undefined when the signature holds, else the verdict that refuses it. */
+  check(): Promise<Verdict | undefined> {
+    return checkSignature(this.chain, this.exact.authorization.from, this.digest(), this.exact.signature);
+  }
 }
 
 /**

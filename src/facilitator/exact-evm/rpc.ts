@@ -1,0 +1,155 @@
+import { Pool } from "undici";
+
+/**
+ * A call that failed. `fromNode` is true when the node answered it with a JSON-RPC error (a revert, for
+ * an `eth_call`), false when no answer came (transport failure, HTTP error, malformed response).
+ */
+export class JsonRpcError extends Error {
+  override name = "JsonRpcError";
+  constructor(
+    message: string,
+    readonly fromNode = false,
+    readonly code?: number,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+type Answer = { result?: unknown; error?: { code?: number; message?: string; data?: unknown } };
+
+type Pending = {
+  id: number;
+  body: string;
+  resolve: (result: unknown) => void;
+  reject: (error: Error) => void;
+};
+
+export type JsonRpcBatcherOptions = {
+  /** Most calls in one JSON-RPC batch (default 100). */
+  maxBatch?: number;
+  /** Batches in flight at once; later calls wait and go out together in the next one (default 4). */
+  maxInFlight?: number;
+  /** Per HTTP request (default 15 s). */
+  timeoutMs?: number;
+};
+
+/**
+ * A JSON-RPC client for the verification hot path: keep-alive connections (undici `Pool`), and every call
+ * made in the same event-loop turn, or while `maxInFlight` batches are already out, sent together as one
+ * JSON-RPC batch. Requests are written as text and answers parsed once, so a verification costs the node
+ * one batch entry and this process a few microseconds, where viem's transport (fetch, a timer per batch,
+ * request formatting) cost a few hundred.
+ */
+export class JsonRpcBatcher {
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private readonly timeoutMs: number;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private inFlight = 0;
+  private nextId = 1;
+
+  constructor(url: string, options: JsonRpcBatcherOptions = {}) {
+    const parsed = new URL(url);
+    this.maxBatch = options.maxBatch ?? 100;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.pool = new Pool(parsed.origin, { connections: this.maxInFlight, pipelining: 1 });
+    this.path = `${parsed.pathname}${parsed.search}`;
+  }
+
+  /** Calls `method` with `params`, already JSON text (`[...]`). Rejects with {@link JsonRpcError}. */
+  request(method: string, params: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      if (this.nextId > 0x7fff_ffff) this.nextId = 1;
+      const body = `{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`;
+      this.queue.push({ id, body, resolve, reject });
+      if (!this.scheduled && this.inFlight < this.maxInFlight) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    // A node works through one batch on one thread, so the waiting calls are spread over every free
+    // connection rather than sent as one long batch behind which the others idle.
+    const free = this.maxInFlight - this.inFlight;
+    const size = Math.min(this.maxBatch, Math.ceil(this.queue.length / Math.max(free, 1)));
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.length <= size ? this.queue : this.queue.slice(0, size);
+      this.queue = this.queue.length <= size ? [] : this.queue.slice(size);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0 && !this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => this.flush());
+        }
+      });
+    }
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    const single = batch.length === 1 ? batch[0] : undefined;
+    let answers: unknown;
+    try {
+      const response = await this.pool.request({
+        path: this.path,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: single ? single.body : `[${batch.map((p) => p.body).join(",")}]`,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      const text = await response.body.text();
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        throw new JsonRpcError(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      }
+      answers = JSON.parse(text);
+    } catch (error) {
+      const failure =
+        error instanceof Error ? error : new JsonRpcError(`JSON-RPC request failed: ${String(error)}`);
+      for (const pending of batch) pending.reject(failure);
+      return;
+    }
+    if (!single && !Array.isArray(answers)) {
+      // The node refused the batch as a whole (no batching, a size limit): no call was run.
+      const refusal = (answers as Answer | null)?.error?.message ?? "the node did not answer the batch";
+      for (const pending of batch) pending.reject(new JsonRpcError(`JSON-RPC batch refused: ${refusal}`));
+      return;
+    }
+    const list = Array.isArray(answers) ? answers : [answers];
+    const byId = new Map<number, Answer>();
+    for (const answer of list) {
+      if (answer && typeof answer === "object" && typeof (answer as { id?: unknown }).id === "number") {
+        byId.set((answer as { id: number }).id, answer as Answer);
+      }
+    }
+    for (const pending of batch) {
+      // A lone call's answer is taken whatever its id (some nodes answer a parse error with id null).
+      const answer: Answer | undefined =
+        byId.get(pending.id) ?? (single && list.length === 1 ? (list[0] as Answer) : undefined);
+      if (!answer) pending.reject(new JsonRpcError("the node sent no answer for this call"));
+      else if (answer.error) {
+        pending.reject(
+          new JsonRpcError(
+            answer.error.message ?? "JSON-RPC error",
+            true,
+            answer.error.code,
+            answer.error.data,
+          ),
+        );
+      } else pending.resolve(answer.result);
+    }
+  }
+}
