@@ -81,21 +81,33 @@ export class RelayerPool {
         address: key.account.address,
         blockTag: "pending",
       });
-      const fees = await this.currentFees();
-      const { serialized, hash } = signEip1559Call(key.privateKey, {
-        chainId: this.client.chain.id,
-        nonce: key.nonce,
-        to: tx.to,
-        data: tx.data,
-        gas: tx.gas,
-        ...fees,
-      });
-      // anvil takes no timeout parameter on the sync call, so the wait is bounded here.
-      const receipt = withTimeout(
+      const nonce = key.nonce;
+      const sign = async (refreshFees: boolean) =>
+        signEip1559Call(key.privateKey, {
+          chainId: this.client.chain.id,
+          nonce,
+          to: tx.to,
+          data: tx.data,
+          gas: tx.gas,
+          ...(await this.currentFees(refreshFees)),
+        });
+      const send = ({ serialized, hash }: { serialized: Hex; hash: Hash }) =>
         this.rpc
           .request("eth_sendRawTransactionSync", `["${serialized}"]`)
           .then((raw) => formatTransactionReceipt(raw as RpcTransactionReceipt))
-          .catch((error: unknown) => this.receiptAfterSyncFailure(hash, error)),
+          .catch((error: unknown) => this.receiptAfterSyncFailure(hash, error));
+      const first = await sign(false);
+      let hash = first.hash;
+      // anvil takes no timeout parameter on the sync call, so the wait is bounded here.
+      const receipt = withTimeout(
+        send(first).catch(async (error: unknown) => {
+          // The base fee jumped past the cached price: price again from the pending block, send once more
+          // with the same nonce (the refused transaction never entered the pool).
+          if (!FEE_TOO_LOW.test(error instanceof Error ? error.message : String(error))) throw error;
+          const second = await sign(true);
+          hash = second.hash;
+          return send(second);
+        }),
         this.options.receiptTimeoutMs,
         () => new ReceiptTimeoutError(hash),
       );
@@ -113,7 +125,7 @@ export class RelayerPool {
           throw error;
         },
       );
-      return { hash, from: key.account.address, receipt: settled };
+      return { hash: first.hash, from: key.account.address, receipt: settled };
     } catch (error) {
       if (!broadcast) {
         key.nonce = undefined;
@@ -137,10 +149,11 @@ export class RelayerPool {
     }
   }
 
-  private async currentFees() {
+  private async currentFees(refresh: boolean) {
     const now = Date.now();
-    if (!this.fees || now - this.fees.at > (this.options.feeCacheMs ?? 1_000)) {
-      const block = await this.client.getBlock({ blockTag: "latest" });
+    if (refresh || !this.fees || now - this.fees.at > (this.options.feeCacheMs ?? 1_000)) {
+      // The pending block's base fee is what the transaction must meet; the latest block's may be far below it.
+      const block = await this.client.getBlock({ blockTag: "pending" });
       const base = block.baseFeePerGas ?? 1_000_000_000n;
       // Double the base fee: a few blocks of rising fees do not strand a settlement in the pool.
       this.fees = { maxFeePerGas: base * 2n + 1_000_000n, maxPriorityFeePerGas: 1_000_000n, at: now };
@@ -160,6 +173,10 @@ export class RelayerPool {
     else this.idle.push(key);
   }
 }
+
+/** How nodes refuse a transaction priced under the base fee (anvil, geth, reth). */
+const FEE_TOO_LOW =
+  /fee per gas less than block base fee|fee cap less than block base fee|underpriced|max fee too low/i;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
