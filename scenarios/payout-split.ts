@@ -27,7 +27,8 @@ export default defineScenario({
         devnet.blockTime !== undefined,
       );
       return {
-        "GET /bundle": { price: "$0.01", payTo: splitter, description: "A bundle from three sellers" },
+        // 10,007 base units: not divisible by the shares, so the remainder rule is exercised on every sale.
+        "GET /bundle": { price: 10_007n, payTo: splitter, description: "A bundle from three sellers" },
         "GET /market/fee": { price: "$0.0005", payTo: marketplace, description: "Marketplace fee" },
         "GET /market/:seller": {
           price: "$0.002",

@@ -1,5 +1,5 @@
 import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem";
-import { type DevnetClient, type Split, USDC_ADDRESS } from "../chain/index.ts";
+import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
 import type { InvariantResult } from "./report.ts";
 
 /** A paid request as the invariants need it: who paid whom, how much, in which transaction. */
@@ -72,8 +72,18 @@ export function moneyInvariants(input: {
   const payeesGained = sum([...payeeSet].map((a) => delta(a as Address)));
 
   const perPayee = new Map<string, bigint>();
-  for (const p of input.paid)
-    perPayee.set(p.payTo.toLowerCase(), (perPayee.get(p.payTo.toLowerCase()) ?? 0n) + p.amount);
+  const owe = (payee: string, amount: bigint) => perPayee.set(payee, (perPayee.get(payee) ?? 0n) + amount);
+  for (const p of input.paid) {
+    const split = input.splits?.get(p.payTo.toLowerCase());
+    if (!split) {
+      owe(p.payTo.toLowerCase(), p.amount);
+      continue;
+    }
+    const parts = splitPayout(p.amount, split.shares);
+    split.payees.forEach((payee, i) => {
+      owe(payee.toLowerCase(), parts[i] ?? 0n);
+    });
+  }
   const payeeMismatches = [...payeeSet].filter((a) => delta(a as Address) !== (perPayee.get(a) ?? 0n));
 
   const ours = input.settlements.filter((s) => payerSet.has(s.authorizer.toLowerCase()));
@@ -108,7 +118,9 @@ export function moneyInvariants(input: {
       detail:
         payeeMismatches.length === 0
           ? `${payeeSet.size} payees balanced`
-          : `mismatch for ${payeeMismatches.join(", ")}`,
+          : `mismatch: ${payeeMismatches
+              .map((a) => `${a} received ${delta(a as Address)}, owed ${perPayee.get(a) ?? 0n}`)
+              .join("; ")}`,
     },
     {
       name: "no authorization settled twice",

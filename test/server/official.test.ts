@@ -11,7 +11,7 @@ import express from "express";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { BASE_NETWORK } from "../../src/chain/index.ts";
+import { BASE_NETWORK, deployPayoutSplitter } from "../../src/chain/index.ts";
 import { startResourceServer } from "../../src/server/index.ts";
 import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
 
@@ -57,6 +57,29 @@ describe("official x402 packages", () => {
       before[0] - 1000n,
       before[1] + 1000n,
     ]);
+  });
+
+  it("the official client pays a PayoutSplitter unchanged; each payee gets its share in the same transaction", async () => {
+    const payer = account(0);
+    const payees = [account(1).address, account(2).address, account(3).address];
+    const shares = [5_000, 3_000, 2_000];
+    const splitter = await deployPayoutSplitter(stack.devnet.client, { payees, shares });
+    const server = await startResourceServer({
+      facilitatorUrl: stack.facilitator.url,
+      routes: { "GET /bundle": { price: 10_007n, payTo: splitter } },
+    });
+    onTestFinished(() => server.stop());
+    const before = await usdcBalances(stack.devnet, [payer.address, splitter, ...payees]);
+
+    const response = await officialFetch(payer.privateKey)(`${server.url}/bundle`);
+    expect(response.status).toBe(200);
+    const receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
+    const after = await usdcBalances(stack.devnet, [payer.address, splitter, ...payees]);
+    // 5,003 + 1 remainder, 3,002, 2,001: the rounding rule, and nothing left in the splitter.
+    expect(after.map((b, i) => b - (before[i] as bigint))).toEqual([-10_007n, 0n, 5_004n, 3_002n, 2_001n]);
+    const mined = await stack.devnet.client.getTransactionReceipt({ hash: receipt.transaction as Hex });
+    const distributed = mined.logs.filter((log) => log.address.toLowerCase() === splitter.toLowerCase());
+    expect(distributed).toHaveLength(1);
   });
 
   it("the official client pays an upfront route", async () => {

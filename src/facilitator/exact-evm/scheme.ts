@@ -1,5 +1,5 @@
-import { createPublicClient, getAddress, type Hash, type Hex, http } from "viem";
-import { DEVNET_POLLING_MS, devnetChain } from "../../chain/index.ts";
+import { type Address, createPublicClient, getAddress, type Hash, type Hex, http } from "viem";
+import { DEVNET_POLLING_MS, devnetChain, payoutSplitterAbi } from "../../chain/index.ts";
 import {
   type ExactEvmPayload,
   type Network,
@@ -48,6 +48,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
   private readonly batcher: SettlementBatcher;
   private readonly ledger = new SettlementLedger();
   private readonly client;
+  private readonly splitters = new Map<Address, Promise<Address | undefined>>();
   private readonly rpc: JsonRpcBatcher;
   private readonly sendRpc: JsonRpcBatcher;
   private readonly sweeper: NodeJS.Timeout;
@@ -109,6 +110,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
       };
     }
     const asset = getAddress(request.paymentRequirements.asset);
+    // Looked up before the ledger: between reading and recording the ledger nothing may await.
+    const splitter = await this.splitterOf(getAddress(exact.authorization.to));
     const earlier = this.ledger.get(verdict.digest);
     let outcome: SettlementOutcome;
     if (earlier) {
@@ -116,12 +119,16 @@ export class ExactEvmScheme implements FacilitatorScheme {
       if (!outcome.ok && outcome.reason === "settlement_pending" && outcome.transaction) {
         outcome = await this.ledger.resolvePending(
           verdict.digest,
-          this.recheck(outcome.transaction, asset, exact),
+          this.recheck(outcome.transaction, asset, exact, splitter),
         );
       }
     } else {
       const validBefore = BigInt(exact.authorization.validBefore);
-      outcome = await this.ledger.record(verdict.digest, validBefore, this.batcher.settle(asset, exact));
+      outcome = await this.ledger.record(
+        verdict.digest,
+        validBefore,
+        this.batcher.settle(asset, exact, splitter),
+      );
     }
     const amount = request.paymentRequirements.amount;
     const response: SettleResponse = outcome.ok
@@ -167,12 +174,31 @@ export class ExactEvmScheme implements FacilitatorScheme {
     transaction: Hash,
     asset: `0x${string}`,
     exact: ExactEvmPayload,
+    splitter: Address | undefined,
   ): Promise<SettlementOutcome> {
     const receipt = await this.client.getTransactionReceipt({ hash: transaction }).catch(() => undefined);
     if (receipt) return this.batcher.outcomeOf(receipt, asset, exact);
     const known = await this.client.getTransaction({ hash: transaction }).catch(() => undefined);
     if (known) return { ok: false, reason: "settlement_pending", transaction };
-    return this.batcher.settle(asset, exact);
+    return this.batcher.settle(asset, exact, splitter);
+  }
+
+  /**
+   * Whether a payee is a PayoutSplitter (it answers `payees()`), remembered per address: such a payment is
+   * settled together with its distribution, so the clients need not know.
+   */
+  private splitterOf(payTo: Address): Promise<Address | undefined> {
+    let known = this.splitters.get(payTo);
+    if (!known) {
+      known = this.client
+        .readContract({ address: payTo, abi: payoutSplitterAbi, functionName: "payees" })
+        .then(
+          (payees) => (payees.length > 0 ? payTo : undefined),
+          () => undefined,
+        );
+      this.splitters.set(payTo, known);
+    }
+    return known;
   }
 
   private responseNetwork(request: SchemeRequest): Network {

@@ -1,5 +1,6 @@
 import {
   type Address,
+  encodeFunctionData,
   type Hash,
   type Hex,
   hexToBigInt,
@@ -7,12 +8,16 @@ import {
   type TransactionReceipt,
   toHex,
 } from "viem";
-import { MULTICALL3_ADDRESS } from "../../chain/index.ts";
+import { MULTICALL3_ADDRESS, payoutSplitterAbi } from "../../chain/index.ts";
 import { type ExactEvmPayload, errorCodeFromRevert, type X402ErrorCode } from "../../protocol/index.ts";
 import { aggregate3CallData, transferCallData } from "./abi.ts";
 import { ReceiptTimeoutError, type RelayerClient, type RelayerLease, type RelayerPool } from "./relayer.ts";
 
 export { transferCallData } from "./abi.ts";
+
+function distributeCallData(asset: Address): Hex {
+  return encodeFunctionData({ abi: payoutSplitterAbi, functionName: "distribute", args: [asset] });
+}
 
 export type SettlementOutcome =
   | { ok: true; transaction: Hash }
@@ -22,6 +27,8 @@ type Job = {
   asset: Address;
   payload: ExactEvmPayload;
   callData: Hex;
+  /** A PayoutSplitter being paid: its `distribute(asset)` goes in the same transaction. */
+  splitter?: Address;
   resolve: (outcome: SettlementOutcome) => void;
 };
 
@@ -33,6 +40,8 @@ export type BatcherOptions = {
 /** Gas one `transferWithAuthorization` takes inside a batch, with headroom for a fresh recipient and 1271. */
 const GAS_PER_SETTLEMENT = 80_000n;
 const GAS_PER_TRANSACTION = 40_000n;
+/** A splitter's distribution to up to a handful of payees (~12k gas each). */
+const GAS_PER_DISTRIBUTION = 150_000n;
 
 const AUTHORIZATION_USED = keccak256(toHex("AuthorizationUsed(address,bytes32)"));
 const TRANSFER = keccak256(toHex("Transfer(address,address,uint256)"));
@@ -54,9 +63,14 @@ export class SettlementBatcher {
     private readonly options: BatcherOptions,
   ) {}
 
-  settle(asset: Address, payload: ExactEvmPayload): Promise<SettlementOutcome> {
+  /**
+   * Settles one authorization. With `splitter`, the payment goes to a PayoutSplitter and its distribution
+   * rides in the same transaction with failure not allowed: every payee is credited, or the whole
+   * transaction reverts and nobody (the payer included) is touched.
+   */
+  settle(asset: Address, payload: ExactEvmPayload, splitter?: Address): Promise<SettlementOutcome> {
     return new Promise((resolve) => {
-      this.queue.push({ asset, payload, callData: transferCallData(payload), resolve });
+      this.queue.push({ asset, payload, callData: transferCallData(payload), splitter, resolve });
       void this.pump();
     });
   }
@@ -78,15 +92,25 @@ export class SettlementBatcher {
   private async send(lease: RelayerLease, batch: Job[]): Promise<void> {
     const [first] = batch;
     if (!first) return;
+    // A split payment's distribution follows its own transfer, so each payment is rounded by itself exactly
+    // as the splitter's rule (and the payees' expectation) says, not as one sum per batch.
+    const calls = batch.flatMap((job) => [
+      { target: job.asset, allowFailure: true, callData: job.callData },
+      ...(job.splitter
+        ? [{ target: job.splitter, allowFailure: false, callData: distributeCallData(job.asset) }]
+        : []),
+    ]);
+    const distributions = calls.length - batch.length;
     const tx =
-      batch.length === 1
+      calls.length === 1
         ? { to: first.asset, data: first.callData, gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT }
         : {
             to: MULTICALL3_ADDRESS,
-            data: aggregate3CallData(
-              batch.map((job) => ({ target: job.asset, allowFailure: true, callData: job.callData })),
-            ),
-            gas: GAS_PER_TRANSACTION + GAS_PER_SETTLEMENT * BigInt(batch.length),
+            data: aggregate3CallData(calls),
+            gas:
+              GAS_PER_TRANSACTION +
+              GAS_PER_SETTLEMENT * BigInt(batch.length) +
+              GAS_PER_DISTRIBUTION * BigInt(distributions),
           };
     let hash: Hash | "" = "";
     try {
