@@ -26,13 +26,19 @@ export type ExactEvmSchemeOptions = {
   relayerKeys: readonly Hex[];
   /** Most authorizations per settlement transaction (default 100). */
   maxBatch?: number;
-  /** How long a settle waits for its receipt before answering `settlement_pending` (default 15 s). */
+  /** How long a settle waits for its receipt before answering `settlement_pending` (default 5 s). */
   receiptTimeoutMs?: number;
   /** Simulate the transfer during verify, as the reference does (default true). */
   simulate?: boolean;
   /** Simulate again during settle (default false, as the reference). */
   simulateInSettle?: boolean;
 };
+
+/**
+ * Under the resource server's default facilitator timeout (10 s), so a slow block yields an answer the
+ * server can act on (`settlement_pending`, retried once) rather than a timeout of its own.
+ */
+const DEFAULT_RECEIPT_TIMEOUT_MS = 5_000;
 
 /** How often expired authorizations are dropped from the settlement ledger. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -71,12 +77,12 @@ export class ExactEvmScheme implements FacilitatorScheme {
     this.sendRpc = new JsonRpcBatcher(options.rpcUrl, {
       maxBatch: 1,
       maxInFlight: options.relayerKeys.length + 1,
-      timeoutMs: (options.receiptTimeoutMs ?? 15_000) + 5_000,
+      timeoutMs: (options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS) + 5_000,
     });
     const relayers = new RelayerPool(
       this.client,
       options.relayerKeys,
-      { receiptTimeoutMs: options.receiptTimeoutMs ?? 15_000 },
+      { receiptTimeoutMs: options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS },
       this.sendRpc,
     );
     this.signers = { "eip155:*": relayers.addresses };
