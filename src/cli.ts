@@ -36,6 +36,7 @@ Options for scenario:
   --rate R              constant arrival rate per second (an open model)
   --threshold EXPR      an extra threshold, e.g. "e2e.p99 < 50ms" (repeatable)
   --seed N              seed of the arrival schedule and think times
+  --fork-url URL        run on a fork of this chain (real Base) instead of the mock USDC
   --find-capacity       ramp the arrival rate (x1.5 per 5 s step, or --duration per step) until a
                         threshold fails; report the highest rate that held and the latency curve
   --json FILE           write the report as JSON
@@ -172,6 +173,7 @@ async function scenario(argv: string[]): Promise<number> {
       rate: { type: "string" },
       threshold: { type: "string", multiple: true },
       seed: { type: "string" },
+      "fork-url": { type: "string" },
       "find-capacity": { type: "boolean" },
       json: { type: "string" },
       html: { type: "string" },
@@ -197,6 +199,7 @@ async function scenario(argv: string[]): Promise<number> {
     agents: positiveNumber("--agents", values.agents, true),
     thresholds: values.threshold,
     seed: positiveNumber("--seed", values.seed, true),
+    forkUrl: values["fork-url"],
     signal: abort.signal,
   };
   if (values["find-capacity"]) {

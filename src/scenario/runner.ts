@@ -27,6 +27,8 @@ export type RunOverrides = {
   seed?: number;
   /** Ctrl-C: stop issuing requests, finish the run and report. */
   signal?: AbortSignal;
+  /** Fork this chain (real Base, say) instead of placing the mock USDC. */
+  forkUrl?: string;
   /** Live progress on stderr (default true). */
   progress?: boolean;
 };
@@ -62,7 +64,12 @@ export async function runScenario(
   const model = effectiveModel(scenario.load, overrides);
 
   const stack = await startStack({
-    devnet: { ...scenario.devnet, accounts: agentCount, fund: { usdc: scenario.agents.usdc } },
+    devnet: {
+      ...scenario.devnet,
+      accounts: agentCount,
+      fund: { usdc: scenario.agents.usdc },
+      forkUrl: overrides.forkUrl,
+    },
     facilitator: scenario.facilitator,
     server: {
       payees: scenario.server?.payees,

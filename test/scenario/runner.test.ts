@@ -4,6 +4,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { startDevnet } from "../../src/chain/index.ts";
 import { defineScenario, type RunReport, runScenario } from "../../src/scenario/index.ts";
 
 const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
@@ -171,5 +172,26 @@ describe("scenario cases", () => {
     ]);
     expect(report.invariants.every((i) => i.ok)).toBe(true);
     expect(report.ok).toBe(false);
+  });
+});
+
+describe("scenario on a fork", () => {
+  it("runs against a fork of another chain (a local devnet standing in for Base)", async () => {
+    const upstream = await startDevnet({ accounts: 1 });
+    try {
+      const report = await runScenario(small, {
+        progress: false,
+        forkUrl: upstream.rpcUrl,
+        durationMs: 1_000,
+      });
+      expect(report.outcomes.paid).toBeGreaterThan(0);
+      expect(report.invariants.every((i) => i.ok)).toBe(true);
+      // The fork settled; the upstream did not move.
+      expect(await upstream.client.getBlockNumber({ cacheTime: 0 })).toBeLessThan(
+        report.chain.startBlock + 1,
+      );
+    } finally {
+      await upstream.stop();
+    }
   });
 });
