@@ -34,6 +34,7 @@ import {
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
 } from "../src/protocol/index.ts";
+import { officialChainStub } from "../test/support/official-facilitator.ts";
 import { usdcRequirements } from "../test/support/payments.ts";
 import { benchDevnet, type SignedPayment, signPayments } from "./lib/devnet.ts";
 import { benchArgs, isMain, log, type Results, sideBySide, table } from "./lib/report.ts";
@@ -53,21 +54,6 @@ async function measure(time: number, tasks: Record<string, () => unknown>): Prom
     out[task.name] = 1000 / result.period;
   }
   return out;
-}
-
-/** An official facilitator chain stub: the payer is an EOA, the asset deployed, every simulation succeeds. */
-function stubSigner(asset: string): FacilitatorEvmSigner {
-  const unused = () => Promise.reject(new Error("not used by verify"));
-  return {
-    getAddresses: () => ["0x0000000000000000000000000000000000000001"],
-    getCode: async ({ address }: { address: Address }) =>
-      address.toLowerCase() === asset.toLowerCase() ? "0x6080" : "0x",
-    readContract: async () => undefined,
-    verifyTypedData: unused,
-    writeContract: unused,
-    sendTransaction: unused,
-    waitForTransactionReceipt: unused,
-  } as unknown as FacilitatorEvmSigner;
 }
 
 /** Our verification with the chain stubbed the same way: asset deployed, no simulation. */
@@ -118,7 +104,7 @@ export async function benchVerify(options: VerifyBenchOptions): Promise<Results>
   });
 
   log("verify: pure verification");
-  const official = new OfficialExactEvmScheme(stubSigner(requirements.asset));
+  const official = new OfficialExactEvmScheme(officialChainStub(requirements.asset));
   const pure = await measure(time, {
     ours: () => {
       const p = at(payments, i++);

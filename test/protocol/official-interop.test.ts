@@ -22,6 +22,7 @@ import {
   signTransferAuthorization,
   transferAuthorizationDigest,
 } from "../../src/protocol/index.ts";
+import { officialChainStub } from "../support/official-facilitator.ts";
 import { BASE_USDC } from "./helpers.ts";
 
 const PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
@@ -76,21 +77,6 @@ describe("official client → our decoder and recovery", () => {
   });
 });
 
-/** A chain where the payer is an EOA, the asset is deployed and every simulation succeeds. */
-function mockChain(asset: string): FacilitatorEvmSigner {
-  const unused = () => Promise.reject(new Error("not used by verify"));
-  return {
-    getAddresses: () => ["0x0000000000000000000000000000000000000001"],
-    getCode: async ({ address }: { address: Address }) =>
-      address.toLowerCase() === asset.toLowerCase() ? "0x6080" : "0x",
-    readContract: async () => undefined,
-    verifyTypedData: unused,
-    writeContract: unused,
-    sendTransaction: unused,
-    waitForTransactionReceipt: unused,
-  } as unknown as FacilitatorEvmSigner;
-}
-
 describe("our signer → official facilitator verify", () => {
   const key = generatePrivateKey();
   const from = getAddress(addressFromPrivateKey(key));
@@ -115,7 +101,7 @@ describe("our signer → official facilitator verify", () => {
   }
 
   it("accepts our payload after a trip through our encoder and core's decoder", async () => {
-    const facilitator = new ExactEvmFacilitator(mockChain(requirements.asset));
+    const facilitator = new ExactEvmFacilitator(officialChainStub(requirements.asset));
     const payload = coreHttp.decodePaymentSignatureHeader(encodePaymentSignatureHeader(ourPayload()));
     await expect(facilitator.verify(payload, requirements)).resolves.toMatchObject({
       isValid: true,
@@ -130,7 +116,7 @@ describe("our signer → official facilitator verify", () => {
       return `${r}${(n - BigInt(s)).toString(16).padStart(64, "0")}${yParity ? "1b" : "1c"}`;
     };
     const payload = ourPayload(highS);
-    const facilitator = new ExactEvmFacilitator(mockChain(requirements.asset));
+    const facilitator = new ExactEvmFacilitator(officialChainStub(requirements.asset));
     await expect(facilitator.verify(payload, requirements)).resolves.toMatchObject({ isValid: true });
     const exact = parseExactEvmPayload(payload.payload);
     const digest = transferAuthorizationDigest(

@@ -1,7 +1,7 @@
 import { x402Facilitator } from "@x402/core/facilitator";
-import { toFacilitatorEvmSigner } from "@x402/evm";
+import { type FacilitatorEvmSigner, toFacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
-import { type Abi, createWalletClient, type Hex, http, publicActions } from "viem";
+import { type Abi, type Address, createWalletClient, type Hex, http, publicActions } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { DEVNET_POLLING_MS, devnetChain } from "../../src/chain/index.ts";
 
@@ -35,4 +35,22 @@ export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey:
   const facilitator = new x402Facilitator();
   registerExactEvmScheme(facilitator, { signer, networks: [`eip155:${chainId}`] });
   return facilitator;
+}
+
+/**
+ * A chain for the official facilitator's verify with no node behind it: the payer is an EOA, the asset is
+ * deployed, every simulation succeeds. It measures and checks the verifier's own work, nothing else.
+ */
+export function officialChainStub(asset: string): FacilitatorEvmSigner {
+  const unused = () => Promise.reject(new Error("not used by verify"));
+  return {
+    getAddresses: () => ["0x0000000000000000000000000000000000000001"],
+    getCode: async ({ address }: { address: Address }) =>
+      address.toLowerCase() === asset.toLowerCase() ? "0x6080" : "0x",
+    readContract: async () => undefined,
+    verifyTypedData: unused,
+    writeContract: unused,
+    sendTransaction: unused,
+    waitForTransactionReceipt: unused,
+  } as unknown as FacilitatorEvmSigner;
 }
