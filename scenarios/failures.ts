@@ -745,7 +745,7 @@ const cases: ScenarioCase[] = [
     run: async ({ stack, recordPaid }) => {
       const account = accountOf(stack, AGENT.twoServers);
       const second = await startResourceServer({
-        facilitatorUrl: stack.facilitator.url,
+        facilitatorUrl: stack.facilitatorUrl,
         routes: routes(stack.payees.map((p) => p.address)),
       });
       try {

@@ -2,12 +2,14 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { DevnetError, PROFILES, type ProfileName } from "./chain/index.ts";
 import {
+  DEFAULT_ATTACH_RPC_URL,
   findCapacity,
   formatSummary,
   loadScenario,
   type RunReport,
   runScenario,
   scenarioNames,
+  TargetError,
   ThresholdSyntaxError,
   UnknownScenarioError,
 } from "./scenario/index.ts";
@@ -26,8 +28,9 @@ Commands:
         reference facilitator and the reference resource server (GET /weather for $0.001).
 
   scenario [NAME]
-        Run a scenario (default per-request) on a fresh local stack, print a summary, and exit 0 when
-        every threshold and money invariant holds, 1 when one fails, 2 on a harness error.
+        Run a scenario (default per-request) on a fresh local stack, or against your own server or
+        facilitator, print a summary, and exit 0 when every threshold and money invariant holds, 1 when
+        one fails, 2 on a harness error.
 
 Options for scenario:
   --list                list the scenarios with their descriptions
@@ -37,6 +40,13 @@ Options for scenario:
   --threshold EXPR      an extra threshold, e.g. "e2e.p99 < 50ms" (repeatable)
   --seed N              seed of the arrival schedule and think times
   --fork-url URL        run on a fork of this chain (real Base) instead of the mock USDC
+  --server-url URL      pay your resource server instead of ours: a paid route's URL (loaded as is)
+                        or an origin (the scenario's paths); it must settle on the --rpc-url chain
+  --facilitator-url URL have our server verify and settle through your facilitator, which settles on
+                        the --rpc-url chain
+  --rpc-url URL         the running devnet to fund the agents on and check the money on (default
+                        ${DEFAULT_ATTACH_RPC_URL}, what \`x402-devnet up\` starts, with --server-url
+                        or --facilitator-url); alone, our facilitator and server run on that chain
   --find-capacity       ramp the arrival rate (x1.5 per 5 s step, or --duration per step) until a
                         threshold fails; report the highest rate that held and the latency curve
   --json FILE           write the report as JSON
@@ -111,7 +121,7 @@ async function up(argv: string[]): Promise<void> {
     facilitator: { port: facilitatorPort, relayers: positiveNumber("--relayers", values.relayers, true) },
     server: { port: serverPort },
   });
-  const { devnet, facilitator, server } = stack;
+  const { devnet, facilitatorUrl, relayers, server } = stack;
 
   const ready = {
     event: "ready",
@@ -120,7 +130,7 @@ async function up(argv: string[]): Promise<void> {
     usdc: devnet.contracts.usdc,
     multicall3: devnet.contracts.multicall3,
     accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
-    facilitatorUrl: facilitator.url,
+    facilitatorUrl,
     serverUrl: server.url,
     routes: server.routes,
   };
@@ -132,7 +142,7 @@ async function up(argv: string[]): Promise<void> {
       `  usdc       ${devnet.contracts.usdc}`,
       `  multicall3 ${devnet.contracts.multicall3}`,
       `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
-      `  facilitator ${facilitator.url}   (${facilitator.relayers.length} relayers)`,
+      `  facilitator ${facilitatorUrl}   (${relayers.length} relayers)`,
       `  server     ${server.url}   ${server.routes.map((r) => `${r.method} ${r.path} for ${r.price} USDC base units`).join(", ")}`,
       "Ctrl-C to stop.",
       "",
@@ -174,6 +184,9 @@ async function scenario(argv: string[]): Promise<number> {
       threshold: { type: "string", multiple: true },
       seed: { type: "string" },
       "fork-url": { type: "string" },
+      "rpc-url": { type: "string" },
+      "server-url": { type: "string" },
+      "facilitator-url": { type: "string" },
       "find-capacity": { type: "boolean" },
       json: { type: "string" },
       html: { type: "string" },
@@ -200,6 +213,9 @@ async function scenario(argv: string[]): Promise<number> {
     thresholds: values.threshold,
     seed: positiveNumber("--seed", values.seed, true),
     forkUrl: values["fork-url"],
+    rpcUrl: values["rpc-url"],
+    serverUrl: values["server-url"],
+    facilitatorUrl: values["facilitator-url"],
     signal: abort.signal,
   };
   if (values["find-capacity"]) {
@@ -265,7 +281,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof ThresholdSyntaxError || error instanceof UnknownScenarioError) {
+    if (
+      error instanceof ThresholdSyntaxError ||
+      error instanceof UnknownScenarioError ||
+      error instanceof TargetError
+    ) {
       process.stderr.write(`x402-devnet: ${error.message}\n`);
     } else if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
       process.stderr.write(`x402-devnet: ${error.message}\n\n${USAGE}`);

@@ -1,5 +1,6 @@
 import type { Address } from "viem";
 import {
+  connectDevnet,
   DEFAULT_MNEMONIC,
   type Devnet,
   type DevnetAccount,
@@ -11,12 +12,25 @@ import { type Facilitator, startFacilitator } from "./facilitator/index.ts";
 import { type FaultProxy, startFaultProxy } from "./faults/index.ts";
 import { type PaidRoute, type ResourceServer, startResourceServer } from "./server/index.ts";
 
-/** Settlement relayers and payees are derived far from the wallets' indices, so `--accounts N` never overlaps them. */
-const RELAYER_INDEX = 100_000;
-const PAYEE_INDEX = 200_000;
+/**
+ * Settlement relayers and payees are derived far from the wallets' indices, so `--accounts N` never
+ * overlaps them; a stack attached to a running devnet takes its own, so its relayers never race the
+ * nonces of the facilitator already running there.
+ */
+const INDICES = {
+  started: { relayers: 100_000, payees: 200_000 },
+  attached: { relayers: 150_000, payees: 250_000 },
+};
 
 export type StackOptions = {
   devnet?: DevnetOptions;
+  /**
+   * Attach to this running devnet (`x402-devnet up`'s, say) instead of starting anvil; of `devnet`, only
+   * `accounts`, `mnemonic` and `fund` apply. Stopping the stack leaves the chain running.
+   */
+  rpcUrl?: string;
+  /** Use this facilitator (settling on the same chain) instead of starting ours. */
+  facilitatorUrl?: string;
   facilitator?: { port?: number; relayers?: number; maxBatch?: number; receiptTimeoutMs?: number };
   server?: {
     port?: number;
@@ -38,11 +52,14 @@ export type StackOptions = {
 
 export type Stack = {
   devnet: Devnet;
-  facilitator: Facilitator;
+  /** Ours, or undefined when `facilitatorUrl` named the user's. */
+  facilitator: Facilitator | undefined;
+  /** Where the server verifies and settles (before any fault proxy). */
+  facilitatorUrl: string;
   server: ResourceServer;
   /** Who the routes pay; the default route pays the first. */
   payees: readonly DevnetAccount[];
-  /** The settlement relayers' accounts (to drain their ETH, say). */
+  /** Our facilitator's settlement relayers' accounts (to drain their ETH, say); none with the user's. */
   relayers: readonly DevnetAccount[];
   proxies: { rpc?: FaultProxy; facilitator?: FaultProxy };
   stop(): Promise<void>;
@@ -57,51 +74,61 @@ export function defaultRoutes(payTo: Address): Record<string, PaidRoute> {
 
 /**
  * The whole local payment system, devnet → facilitator → resource server, started in that order and
- * stopped in the reverse; a failure half way stops what already runs.
+ * stopped in the reverse; a failure half way stops what already runs. Given `rpcUrl` or
+ * `facilitatorUrl`, the user's chain or facilitator stands in for ours.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const devnet = await startDevnet(options.devnet);
+  const devnet = options.rpcUrl
+    ? await connectDevnet({ ...options.devnet, rpcUrl: options.rpcUrl })
+    : await startDevnet(options.devnet);
   const started: { stop(): Promise<void> }[] = [devnet];
   const stop = async () => {
     for (const part of started.reverse()) await part.stop();
   };
   try {
     const mnemonic = options.devnet?.mnemonic ?? DEFAULT_MNEMONIC;
-    const relayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, RELAYER_INDEX);
-    const payees = deriveAccounts(mnemonic, options.server?.payees ?? 1, PAYEE_INDEX);
+    const indices = options.rpcUrl ? INDICES.attached : INDICES.started;
+    const payees = deriveAccounts(mnemonic, options.server?.payees ?? 1, indices.payees);
     const payTo = payees.map((p) => p.address);
-    await devnet.fund(
-      relayers.map((r) => r.address),
-      { usdc: 0n },
-    );
     const proxies: Stack["proxies"] = {};
-    if (options.faults?.rpc) {
-      proxies.rpc = await startFaultProxy({ target: devnet.rpcUrl });
-      started.push(proxies.rpc);
+    let facilitator: Facilitator | undefined;
+    let relayers: DevnetAccount[] = [];
+    let facilitatorUrl = options.facilitatorUrl;
+    if (!facilitatorUrl) {
+      relayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, indices.relayers);
+      await devnet.fund(
+        relayers.map((r) => r.address),
+        { usdc: 0n },
+      );
+      if (options.faults?.rpc) {
+        proxies.rpc = await startFaultProxy({ target: devnet.rpcUrl });
+        started.push(proxies.rpc);
+      }
+      facilitator = await startFacilitator({
+        port: options.facilitator?.port,
+        exact: {
+          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
+          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
+          chainId: devnet.chainId,
+          relayerKeys: relayers.map((r) => r.privateKey),
+          maxBatch: options.facilitator?.maxBatch,
+        },
+      });
+      started.push(facilitator);
+      facilitatorUrl = facilitator.url;
     }
-    const facilitator = await startFacilitator({
-      port: options.facilitator?.port,
-      exact: {
-        rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
-        receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
-        chainId: devnet.chainId,
-        relayerKeys: relayers.map((r) => r.privateKey),
-        maxBatch: options.facilitator?.maxBatch,
-      },
-    });
-    started.push(facilitator);
     if (options.faults?.facilitator) {
-      proxies.facilitator = await startFaultProxy({ target: facilitator.url });
+      proxies.facilitator = await startFaultProxy({ target: facilitatorUrl });
       started.push(proxies.facilitator);
     }
     const server = await startResourceServer({
-      facilitatorUrl: proxies.facilitator?.url ?? facilitator.url,
+      facilitatorUrl: proxies.facilitator?.url ?? facilitatorUrl,
       facilitatorTimeoutMs: options.server?.facilitatorTimeoutMs,
       port: options.server?.port,
       routes: (await options.server?.routes?.(payTo, devnet)) ?? defaultRoutes(payTo[0] as Address),
     });
     started.push(server);
-    return { devnet, facilitator, server, payees, relayers, proxies, stop };
+    return { devnet, facilitator, facilitatorUrl, server, payees, relayers, proxies, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -10,9 +10,9 @@ import {
   USDC_ADDRESS,
 } from "./base-profile.ts";
 import { createDevnetClient, type DevnetClient } from "./client.ts";
-import { probeForkUrl } from "./fork.ts";
 import { fundAccounts } from "./funding.ts";
 import { assertCanonicalUsdc, placeCanonicalContracts, placeMulticall3 } from "./placement.ts";
+import { FORK_ROLE, probeRpcUrl } from "./rpc-probe.ts";
 import { type ChainStatus, readChainStatus, type StallWatchOptions, watchForStall } from "./stall.ts";
 import { type DevnetAccount, deriveAccounts } from "./wallets.ts";
 
@@ -38,7 +38,8 @@ export type DevnetOptions = {
 export type Devnet = {
   rpcUrl: string;
   chainId: number;
-  mode: "mock" | "fork";
+  /** `attached`: a chain someone else runs (`connectDevnet`); stopping the handle leaves it running. */
+  mode: "mock" | "fork" | "attached";
   /** Seconds between blocks, or undefined under automine. */
   blockTime: number | undefined;
   contracts: { usdc: Address; multicall3: Address };
@@ -64,7 +65,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const blockTime = options.blockTime ?? PROFILES[options.profile ?? "instant"].blockTime;
   const intervalMining = blockTime !== undefined;
   const mode = options.forkUrl ? "fork" : "mock";
-  const upstreamChainId = options.forkUrl ? await probeForkUrl(options.forkUrl) : undefined;
+  const upstreamChainId = options.forkUrl ? await probeRpcUrl(options.forkUrl, FORK_ROLE) : undefined;
 
   const port = options.port ?? (await getPort({ host }));
   const instance = anvilInstance({
@@ -81,10 +82,6 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const rpcUrl = `http://${host}:${port}`;
   const chainId = upstreamChainId ?? BASE_CHAIN_ID;
   const client = createDevnetClient(rpcUrl, chainId);
-  const funding = {
-    eth: options.fund?.eth ?? DEFAULT_FUNDING.eth,
-    usdc: options.fund?.usdc ?? DEFAULT_FUNDING.usdc,
-  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -99,41 +96,67 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     } else {
       await placeCanonicalContracts(client, intervalMining);
     }
-    const accounts = deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10);
-    const fund = (addresses: readonly Address[], amounts: { eth?: bigint; usdc?: bigint } = {}) =>
-      fundAccounts(client, {
-        accounts: addresses,
-        eth: amounts.eth ?? funding.eth,
-        usdc: amounts.usdc ?? funding.usdc,
-        intervalMining,
-      });
-    await fund(accounts.map((a) => a.address));
-
-    let baseline = await client.snapshot();
-    return {
+    return await fundedDevnet(client, {
       rpcUrl,
       chainId,
       mode,
       blockTime,
-      contracts: { usdc: USDC_ADDRESS, multicall3: MULTICALL3_ADDRESS },
-      accounts,
-      client,
-      fund,
-      snapshot: () => client.snapshot(),
-      revert: async (id) => {
-        await client.revert({ id });
-      },
-      reset: async () => {
-        await client.revert({ id: baseline });
-        // anvil consumes a snapshot when reverting to it, so the baseline is taken again.
-        baseline = await client.snapshot();
-      },
-      status: () => readChainStatus(client),
-      watchForStall: (watchOptions) => watchForStall(client, watchOptions),
+      accounts: deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10),
+      fund: options.fund,
+      mineOnDemand: intervalMining,
       stop,
-    };
+    });
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Funds the wallets on a chain that carries USDC and Multicall3 at their Base addresses, takes the
+ * baseline snapshot, and returns the handle; shared by a devnet we start and one we attach to.
+ */
+export async function fundedDevnet(
+  client: DevnetClient,
+  {
+    fund: amounts,
+    mineOnDemand,
+    ...chain
+  }: Pick<Devnet, "rpcUrl" | "chainId" | "mode" | "blockTime" | "accounts" | "stop"> & {
+    fund: DevnetOptions["fund"];
+    /** Blocks are not mined per transaction, so setup mines its own instead of waiting for them. */
+    mineOnDemand: boolean;
+  },
+): Promise<Devnet> {
+  const funding = {
+    eth: amounts?.eth ?? DEFAULT_FUNDING.eth,
+    usdc: amounts?.usdc ?? DEFAULT_FUNDING.usdc,
+  };
+  const fund = (addresses: readonly Address[], amounts: { eth?: bigint; usdc?: bigint } = {}) =>
+    fundAccounts(client, {
+      accounts: addresses,
+      eth: amounts.eth ?? funding.eth,
+      usdc: amounts.usdc ?? funding.usdc,
+      intervalMining: mineOnDemand,
+    });
+  await fund(chain.accounts.map((a) => a.address));
+
+  let baseline = await client.snapshot();
+  return {
+    ...chain,
+    contracts: { usdc: USDC_ADDRESS, multicall3: MULTICALL3_ADDRESS },
+    client,
+    fund,
+    snapshot: () => client.snapshot(),
+    revert: async (id) => {
+      await client.revert({ id });
+    },
+    reset: async () => {
+      await client.revert({ id: baseline });
+      // anvil consumes a snapshot when reverting to it, so the baseline is taken again.
+      baseline = await client.snapshot();
+    },
+    status: () => readChainStatus(client),
+    watchForStall: (watchOptions) => watchForStall(client, watchOptions),
+  };
 }

@@ -18,8 +18,18 @@ export class PortInUseError extends DevnetError {
   override name = "PortInUseError";
 }
 
-export class ForkUnreachableError extends DevnetError {
+/** A JSON-RPC URL the user gave (a fork's upstream, a devnet to attach to) does not answer as one. */
+export class RpcUnreachableError extends DevnetError {
+  override name = "RpcUnreachableError";
+}
+
+export class ForkUnreachableError extends RpcUnreachableError {
   override name = "ForkUnreachableError";
+}
+
+/** The chain to attach to cannot carry a run: not anvil (no way to fund agents), or no USDC to pay in. */
+export class UnusableChainError extends DevnetError {
+  override name = "UnusableChainError";
 }
 
 export class ForkMissingUsdcError extends DevnetError {

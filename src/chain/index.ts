@@ -1,5 +1,6 @@
 export { type AnvilParameters, anvilInstance, resolveAnvilBinary } from "./anvil.ts";
 export { mockUsdcAbi, multicall3Abi, payoutSplitterAbi } from "./artifacts.generated.ts";
+export { ATTACHED_ACCOUNT_INDEX, type AttachOptions, connectDevnet } from "./attach.ts";
 export * from "./base-profile.ts";
 export { createDevnetClient, type DevnetClient } from "./client.ts";
 export { DEFAULT_FUNDING, type Devnet, type DevnetOptions, startDevnet } from "./devnet.ts";

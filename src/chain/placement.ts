@@ -41,14 +41,14 @@ export async function placeMulticall3(client: DevnetClient): Promise<void> {
     await client.setCode({ address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode });
 }
 
-/** A fork must carry Base's USDC; otherwise nothing an x402 client signs would settle. */
-export async function assertCanonicalUsdc(client: DevnetClient): Promise<void> {
+/** A fork (or a chain we attach to) must carry Base's USDC; otherwise nothing an x402 client signs would settle. */
+export async function assertCanonicalUsdc(
+  client: DevnetClient,
+  hint = "Fork Base mainnet (chain 8453), or run without --fork-url to get the mock USDC.",
+): Promise<void> {
   const code = await client.getCode({ address: USDC_ADDRESS });
   if (!code || code === "0x") {
-    throw new ForkMissingUsdcError(
-      `The forked chain has no contract at Base's USDC address ${USDC_ADDRESS}.`,
-      "Fork Base mainnet (chain 8453), or run without --fork-url to get the mock USDC.",
-    );
+    throw new ForkMissingUsdcError(`The chain has no contract at Base's USDC address ${USDC_ADDRESS}.`, hint);
   }
   const read = (functionName: "name" | "version") =>
     client.readContract({ address: USDC_ADDRESS, abi: mockUsdcAbi, functionName }).catch(() => undefined);
@@ -56,6 +56,7 @@ export async function assertCanonicalUsdc(client: DevnetClient): Promise<void> {
   if (name !== USDC_NAME || version !== USDC_VERSION) {
     throw new ForkMissingUsdcError(
       `The contract at ${USDC_ADDRESS} is not Base's USDC (name ${JSON.stringify(name)}, version ${JSON.stringify(version)}; expected "${USDC_NAME}", "${USDC_VERSION}").`,
+      hint,
     );
   }
 }

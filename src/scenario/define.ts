@@ -53,7 +53,7 @@ export type ScenarioDefinition = {
   /** Fault proxies on the facilitator → RPC and server → facilitator hops (for `cases`). */
   faults?: StackOptions["faults"];
   agents: AgentsSpec;
-  /** The path an agent requests on each iteration of the load. */
+  /** The path an agent requests on each iteration of the load (default `DEFAULT_TARGET`). */
   target?: string | ((context: TaskContext) => string);
   /** The load, run after the cases; a scenario of cases alone may leave it out. */
   load?: LoadModel;
@@ -64,6 +64,9 @@ export type ScenarioDefinition = {
   /** Seed of the arrival schedule and think times (default 1). */
   seed?: number;
 };
+
+/** The default stack's paid route. */
+export const DEFAULT_TARGET = "/weather";
 
 /** Identity with types: gives a scenario file completion and checking. */
 export function defineScenario(definition: ScenarioDefinition): ScenarioDefinition {

@@ -1,5 +1,12 @@
 export { type CapacityOptions, type CapacityResult, type CapacityStep, findCapacity } from "./capacity.ts";
-export { type AgentsSpec, defineScenario, type ScenarioDefinition } from "./define.ts";
+export {
+  type AgentsSpec,
+  type CaseContext,
+  DEFAULT_TARGET,
+  defineScenario,
+  type ScenarioCase,
+  type ScenarioDefinition,
+} from "./define.ts";
 export {
   type BalanceSnapshot,
   moneyInvariants,
@@ -11,6 +18,13 @@ export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from
 export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
 export { formatSummary } from "./summary.ts";
+export {
+  DEFAULT_ATTACH_RPC_URL,
+  type RunTarget,
+  startTarget,
+  TargetError,
+  type TargetOptions,
+} from "./target.ts";
 export {
   evaluateThresholds,
   metricValue,

@@ -2,8 +2,11 @@ import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem"
 import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
 import type { InvariantResult } from "./report.ts";
 
-/** A paid request as the invariants need it: who paid whom, how much, in which transaction. */
-export type PaidRecord = { payer: Address; payTo: Address; amount: bigint; transaction: Hash };
+/**
+ * A paid request as the invariants need it: who paid whom, how much, in which transaction. A 200 whose
+ * server named no transaction is still a paid response, and one no settlement can match.
+ */
+export type PaidRecord = { payer: Address; payTo: Address; amount: bigint; transaction: Hash | undefined };
 
 export type BalanceSnapshot = Map<string, bigint>;
 
@@ -11,12 +14,16 @@ const authorizationUsed = parseAbiItem(
   "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
 );
 
+/** USDC balances now, or as of `blockNumber`. */
 export async function usdcBalances(
   client: DevnetClient,
   addresses: readonly Address[],
+  blockNumber?: bigint,
 ): Promise<BalanceSnapshot> {
   const unique = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
+  if (unique.length === 0) return new Map();
   const balances = await client.multicall({
+    blockNumber,
     allowFailure: false,
     contracts: unique.map(
       (address) =>
@@ -100,7 +107,7 @@ export function moneyInvariants(input: {
   let unmatched = 0;
   for (const p of input.paid) {
     const key = `${p.payer.toLowerCase()}:${p.transaction}`;
-    const left = available.get(key) ?? 0;
+    const left = p.transaction ? (available.get(key) ?? 0) : 0;
     if (left === 0) unmatched += 1;
     else available.set(key, left - 1);
   }

@@ -10,13 +10,14 @@ import {
 import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
 import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
-import { type Stack, startStack } from "../stack.ts";
-import type { ScenarioDefinition } from "./define.ts";
+import type { Stack } from "../stack.ts";
+import { type CaseContext, DEFAULT_TARGET, type ScenarioCase, type ScenarioDefinition } from "./define.ts";
 import { moneyInvariants, type PaidRecord, settlementsBetween, usdcBalances } from "./invariants.ts";
 import type { RunReport } from "./report.ts";
+import { startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold } from "./thresholds.ts";
 
-export type RunOverrides = {
+export type RunOverrides = TargetOptions & {
   agents?: number;
   /** Total duration; an open model's stages are scaled to it. */
   durationMs?: number;
@@ -27,8 +28,6 @@ export type RunOverrides = {
   seed?: number;
   /** Ctrl-C: stop issuing requests, finish the run and report. */
   signal?: AbortSignal;
-  /** Fork this chain (real Base, say) instead of placing the mock USDC. */
-  forkUrl?: string;
   /** Live progress on stderr (default true). */
   progress?: boolean;
 };
@@ -50,8 +49,9 @@ export function effectiveModel(model: LoadModel | undefined, overrides: RunOverr
 }
 
 /**
- * Runs one scenario on a fresh local stack (devnet → facilitator → server), then checks thresholds and
- * the money invariants against chain state. The stack is torn down on success, failure and abort alike.
+ * Runs one scenario on a fresh local stack (devnet → facilitator → server), or on the parts the user
+ * names (`rpcUrl`, `serverUrl`, `facilitatorUrl`), then checks thresholds and the money invariants
+ * against chain state. What the run started is torn down on success, failure and abort alike.
  * Thresholds are parsed before anything starts, so a typo costs nothing.
  */
 export async function runScenario(
@@ -63,23 +63,9 @@ export async function runScenario(
   const seed = overrides.seed ?? scenario.seed ?? 1;
   const model = effectiveModel(scenario.load, overrides);
 
-  const stack = await startStack({
-    devnet: {
-      ...scenario.devnet,
-      accounts: agentCount,
-      fund: { usdc: scenario.agents.usdc },
-      forkUrl: overrides.forkUrl,
-    },
-    facilitator: scenario.facilitator,
-    server: {
-      payees: scenario.server?.payees,
-      routes: scenario.server?.routes,
-      facilitatorTimeoutMs: scenario.server?.facilitatorTimeoutMs,
-    },
-    faults: scenario.faults,
-  });
+  const target = await startTarget(scenario, overrides, agentCount);
   try {
-    const { devnet, server } = stack;
+    const { devnet, stack } = target;
     const agents = devnet.accounts.map((account) =>
       createAgent({
         privateKey: account.privateKey,
@@ -88,23 +74,23 @@ export async function runScenario(
       }),
     );
     const payers = devnet.accounts.map((a) => a.address);
-    const payees = stack.payees.map((p) => p.address);
-    const before = await usdcBalances(devnet.client, [...payers, ...payees]);
+    // Balances as of one block, so a block mined meanwhile (interval mining, others' traffic) cannot skew them.
     const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
+    const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock);
 
     const metrics = new RunMetrics();
     const paid: PaidRecord[] = [];
     const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
       const agent = typeof who === "number" ? agents[who] : who;
       if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
-      const result = await agent.request(new URL(path, server.url).href, init);
+      const result = await agent.request(target.url(path), init);
       metrics.record(result);
-      if (result.outcome === "paid" && result.transaction && result.payTo && result.amount !== undefined) {
+      if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
         paid.push({
           payer: agent.address,
           payTo: result.payTo as Address,
           amount: result.amount,
-          transaction: result.transaction as Hash,
+          transaction: result.transaction as Hash | undefined,
         });
       }
       return result;
@@ -112,28 +98,18 @@ export async function runScenario(
     const startedAt = new Date();
     const started = performance.now();
 
-    const cases: NonNullable<RunReport["cases"]> = [];
-    for (const testCase of scenario.cases ?? []) {
-      if (overrides.signal?.aborted) break;
-      let observed: string;
-      try {
-        observed = await testCase.run({ stack, agents, request, recordPaid: (record) => paid.push(record) });
-      } catch (error) {
-        observed = `threw ${error instanceof Error ? error.message : String(error)}`;
-      } finally {
-        await healFaults(stack);
-      }
-      cases.push({
-        name: testCase.name,
-        expected: testCase.expected,
-        observed,
-        ok: observed === testCase.expected,
-      });
-    }
+    const cases =
+      stack && scenario.cases
+        ? await runCases(
+            scenario.cases,
+            { stack, agents, request, recordPaid: (record) => paid.push(record) },
+            overrides.signal,
+          )
+        : [];
 
     let dropped = 0;
     if (model) {
-      const target = scenario.target ?? "/weather";
+      const path = scenario.target ?? DEFAULT_TARGET;
       const stopProgress =
         overrides.progress === false
           ? () => {}
@@ -143,7 +119,7 @@ export async function runScenario(
         seed,
         signal: overrides.signal,
         task: async (context) => {
-          await request(context.agent, typeof target === "string" ? target : target(context));
+          await request(context.agent, typeof path === "string" ? path : path(context));
         },
       });
       stopProgress();
@@ -152,9 +128,26 @@ export async function runScenario(
     const durationMs = performance.now() - started;
 
     const endBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
-    const after = await usdcBalances(devnet.client, [...payers, ...payees]);
-    const settlements = await settlementsBetween(devnet.client, startBlock + 1n, endBlock);
     const splits = await payoutSplits(devnet.client, paid);
+    // Payees learnt during the run (a route of the user's server, a splitter's payees) are read as of
+    // the block the run started at.
+    const payees = [
+      ...new Set(
+        [...target.payees, ...paid.map((p) => p.payTo), ...[...splits.values()].flatMap((s) => s.payees)].map(
+          (a) => a.toLowerCase() as Address,
+        ),
+      ),
+    ];
+    const learnt = payees.filter((a) => !before.has(a));
+    for (const [address, balance] of await usdcBalances(devnet.client, learnt, startBlock)) {
+      before.set(address, balance);
+    }
+    const after = await usdcBalances(devnet.client, [...payers, ...payees]);
+    const payerSet = new Set(payers.map((a) => a.toLowerCase()));
+    // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
+    const settlements = (await settlementsBetween(devnet.client, startBlock + 1n, endBlock)).filter((s) =>
+      payerSet.has(s.authorizer.toLowerCase()),
+    );
     const transactions = [...new Set(settlements.map((s) => s.transaction))];
     const receipts = await Promise.all(
       transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
@@ -168,10 +161,15 @@ export async function runScenario(
       config: {
         agents: agentCount,
         load: model,
-        devnet: { profile: scenario.devnet?.profile ?? "instant", blockTime: devnet.blockTime },
-        serverUrl: server.url,
-        facilitatorUrl: stack.facilitator.url,
-        routes: server.routes,
+        devnet: {
+          profile: devnet.mode === "attached" ? undefined : (scenario.devnet?.profile ?? "instant"),
+          mode: devnet.mode,
+          rpcUrl: devnet.rpcUrl,
+          blockTime: devnet.blockTime,
+        },
+        serverUrl: target.serverUrl,
+        facilitatorUrl: target.facilitatorUrl,
+        routes: target.routes,
         dropped,
       },
       seed,
@@ -213,13 +211,13 @@ export async function runScenario(
         (partial.cases ?? []).every((c) => c.ok),
     };
   } finally {
-    await stack.stop();
+    await target.stop();
   }
 }
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
-/** The payout splitters among the addresses that were paid (their payees must be among the stack's payees). */
+/** The payout splitters among the addresses that were paid. */
 async function payoutSplits(client: DevnetClient, paid: readonly PaidRecord[]): Promise<Map<string, Split>> {
   const splits = new Map<string, Split>();
   for (const payTo of new Set(paid.map((p) => p.payTo.toLowerCase()))) {
@@ -244,6 +242,33 @@ async function splitterInvariant(client: DevnetClient, splits: ReadonlyMap<strin
           : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
     },
   ];
+}
+
+/** Runs the cases one after the other, healing faults after each, and says which saw what they expected. */
+async function runCases(
+  scenarioCases: readonly ScenarioCase[],
+  context: CaseContext,
+  signal: AbortSignal | undefined,
+): Promise<NonNullable<RunReport["cases"]>> {
+  const cases: NonNullable<RunReport["cases"]> = [];
+  for (const testCase of scenarioCases) {
+    if (signal?.aborted) break;
+    let observed: string;
+    try {
+      observed = await testCase.run(context);
+    } catch (error) {
+      observed = `threw ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      await healFaults(context.stack);
+    }
+    cases.push({
+      name: testCase.name,
+      expected: testCase.expected,
+      observed,
+      ok: observed === testCase.expected,
+    });
+  }
+  return cases;
 }
 
 /** Back to no faults and a mining chain after a case, whatever the case left behind. */

@@ -1,18 +1,13 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { x402Client } from "@x402/core/client";
 import { decodePaymentResponseHeader } from "@x402/core/http";
-import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware } from "@x402/express";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import express from "express";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { BASE_NETWORK, deployPayoutSplitter } from "../../src/chain/index.ts";
 import { startResourceServer } from "../../src/server/index.ts";
+import { startOfficialServer } from "../support/official-server.ts";
 import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
 
 let stack: Awaited<ReturnType<typeof startDevnetAndFacilitator>>;
@@ -102,35 +97,11 @@ describe("official x402 packages", () => {
 
   it("the official express middleware settles through our facilitator, paid by the official client", async () => {
     const [payer, payee] = [account(3), account(4)];
-    const resourceServer = new x402ResourceServer(
-      new HTTPFacilitatorClient({ url: stack.facilitator.url }),
-    ).register(BASE_NETWORK, new ExactEvmScheme());
-    const app = express();
-    app.use(
-      paymentMiddleware(
-        {
-          "GET /weather": {
-            accepts: { scheme: "exact", network: BASE_NETWORK, payTo: payee.address, price: "$0.001" },
-            description: "Weather",
-          },
-        },
-        resourceServer,
-      ),
-    );
-    app.get("/weather", (_request, response) => {
-      response.json({ sunny: true });
-    });
-    const listener = app.listen(0, "127.0.0.1");
-    await once(listener, "listening");
-    onTestFinished(async () => {
-      listener.closeAllConnections();
-      listener.close();
-      await once(listener, "close");
-    });
-    const { port } = listener.address() as AddressInfo;
+    const server = await startOfficialServer(stack.facilitator.url, payee.address);
+    onTestFinished(() => server.stop());
     const before = await usdcBalances(stack.devnet, [payer.address, payee.address]);
 
-    const response = await officialFetch(payer.privateKey)(`http://127.0.0.1:${port}/weather`);
+    const response = await officialFetch(payer.privateKey)(`${server.url}/weather`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ sunny: true });
     expect(decodePaymentResponseHeader(response.headers.get("payment-response") ?? "")).toMatchObject({

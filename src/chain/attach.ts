@@ -1,0 +1,67 @@
+import { DEFAULT_MNEMONIC } from "./base-profile.ts";
+import { createDevnetClient } from "./client.ts";
+import { type Devnet, type DevnetOptions, fundedDevnet } from "./devnet.ts";
+import { UnusableChainError } from "./errors.ts";
+import { assertCanonicalUsdc, placeMulticall3 } from "./placement.ts";
+import { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
+import { deriveAccounts } from "./wallets.ts";
+
+/**
+ * Attached runs fund wallets from this HD index on, so they never share a wallet with the ones
+ * `x402-devnet up` prints (0…), the stack's relayers (100,000…) or payees (200,000…): a run's money
+ * invariants hold only if nobody else moves its wallets' USDC meanwhile.
+ */
+export const ATTACHED_ACCOUNT_INDEX = 300_000;
+
+export type AttachOptions = {
+  /** A running anvil with USDC at Base's address: `x402-devnet up`'s devnet, or an anvil fork of Base. */
+  rpcUrl: string;
+  /** How many wallets to derive and fund (default 10). */
+  accounts?: number;
+  /** HD index of the first wallet (default `ATTACHED_ACCOUNT_INDEX`). */
+  firstAccount?: number;
+  mnemonic?: string;
+  fund?: DevnetOptions["fund"];
+};
+
+const ANVIL_HINT = "Attach to an anvil devnet: `x402-devnet up`, or `anvil --fork-url <a Base RPC>`.";
+
+/**
+ * A handle on a devnet someone else runs, so a run can pay a server or facilitator that settles there.
+ * Its wallets are funded through the same master-minter path as a devnet we start; `stop()` leaves the
+ * chain running.
+ */
+export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
+  const chainId = await probeRpcUrl(options.rpcUrl, ATTACH_ROLE);
+  const client = createDevnetClient(options.rpcUrl, chainId);
+  // Two methods viem's test client does not type; both are plain JSON-RPC.
+  const rpc = client.request as unknown as (args: { method: string }) => Promise<unknown>;
+  const clientVersion = String(await rpc({ method: "web3_clientVersion" }).catch(() => ""));
+  if (!clientVersion.toLowerCase().startsWith("anvil/")) {
+    throw new UnusableChainError(
+      `${options.rpcUrl} is ${clientVersion ? JSON.stringify(clientVersion) : "not anvil"}: the harness funds its agents with anvil's methods (balances set directly, the USDC master minter acting without its key).`,
+      ANVIL_HINT,
+    );
+  }
+  await assertCanonicalUsdc(client, ANVIL_HINT);
+  await placeMulticall3(client);
+  const [automine, interval] = await Promise.all([
+    client.getAutomine(),
+    rpc({ method: "anvil_getIntervalMining" }).catch(() => null),
+  ]);
+  return fundedDevnet(client, {
+    rpcUrl: options.rpcUrl,
+    chainId,
+    mode: "attached",
+    blockTime: !automine && typeof interval === "number" && interval > 0 ? interval : undefined,
+    accounts: deriveAccounts(
+      options.mnemonic ?? DEFAULT_MNEMONIC,
+      options.accounts ?? 10,
+      options.firstAccount ?? ATTACHED_ACCOUNT_INDEX,
+    ),
+    fund: options.fund,
+    mineOnDemand: !automine,
+    // Not ours to stop.
+    stop: async () => {},
+  });
+}
