@@ -10,11 +10,10 @@
  *   `createPaymentPayload` (one thread: per core).
  */
 import { x402Client } from "@x402/core/client";
-import type { FacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme as OfficialExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { Bench } from "tinybench";
-import { type Address, getAddress, type Hex, hashTypedData, recoverAddress, verifyTypedData } from "viem";
+import { getAddress, type Hex, hashTypedData, recoverAddress, verifyTypedData } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { USDC_ADDRESS } from "../src/chain/index.ts";
 import type { ChainChecks } from "../src/facilitator/exact-evm/chain-checks.ts";

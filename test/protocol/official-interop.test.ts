@@ -1,10 +1,9 @@
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { x402Client } from "@x402/core/client";
 import * as coreHttp from "@x402/core/http";
-import type { FacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme as ExactEvmFacilitator } from "@x402/evm/exact/facilitator";
-import { type Address, getAddress, type Hex, parseSignature } from "viem";
+import { getAddress, type Hex, parseSignature } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import {
