@@ -1,4 +1,4 @@
-import { type Address, defineChain } from "viem";
+import { type Address, type Chain, defineChain } from "viem";
 
 /** Base mainnet's identity, which the devnet reproduces so that unmodified x402 clients pay it. */
 export const BASE_CHAIN_ID = 8453;
@@ -23,11 +23,14 @@ export const PROFILES = {
 } as const satisfies Record<string, { blockTime: number | undefined }>;
 export type ProfileName = keyof typeof PROFILES;
 
+/** A chain without custom formatters: blocks and transactions come back in viem's plain shapes. */
+export type DevnetChain = Chain<undefined>;
+
 /**
  * A viem chain for a devnet at `rpcUrl`. Clients built on it should still set `pollingInterval`
  * (see `DEVNET_POLLING_MS`): viem derives it from `blockTime` with a 500 ms floor.
  */
-export function devnetChain(rpcUrl: string, chainId = BASE_CHAIN_ID) {
+export function devnetChain(rpcUrl: string, chainId = BASE_CHAIN_ID): DevnetChain {
   return defineChain({
     id: chainId,
     name: "x402 devnet",

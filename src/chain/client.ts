@@ -1,8 +1,30 @@
-import { type Chain, createTestClient, http, publicActions, type Transport, walletActions } from "viem";
-import { DEVNET_POLLING_MS, devnetChain } from "./base-profile.ts";
+import {
+  type Chain,
+  type Client,
+  createTestClient,
+  type HttpTransport,
+  http,
+  type PublicActions,
+  publicActions,
+  type TestActions,
+  type TestRpcSchema,
+  type Transport,
+  type WalletActions,
+  walletActions,
+} from "viem";
+import { DEVNET_POLLING_MS, type DevnetChain, devnetChain } from "./base-profile.ts";
+
+/** A viem client with public, wallet and anvil test actions. Spelled out so declarations can name it. */
+export type DevnetClient = Client<
+  HttpTransport,
+  DevnetChain,
+  undefined,
+  TestRpcSchema<"anvil">,
+  { mode: "anvil" } & TestActions & PublicActions<HttpTransport, DevnetChain> & WalletActions<DevnetChain>
+>;
 
 /** One viem client with public, wallet and anvil test actions, tuned for a local node. */
-export function createDevnetClient(rpcUrl: string, chainId: number) {
+export function createDevnetClient(rpcUrl: string, chainId: number): DevnetClient {
   return createTestClient({
     mode: "anvil",
     chain: devnetChain(rpcUrl, chainId),
@@ -14,5 +36,4 @@ export function createDevnetClient(rpcUrl: string, chainId: number) {
     .extend(walletActions);
 }
 
-export type DevnetClient = ReturnType<typeof createDevnetClient>;
 export type { Chain, Transport };

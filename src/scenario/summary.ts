@@ -9,6 +9,16 @@ export function formatSummary(report: RunReport): string {
   lines.push(
     `${report.scenario}: ${report.ok ? "PASS" : "FAIL"}  (${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.throughput.requests}/s, ${report.throughput.paid} paid/s; blocks ${report.chain.startBlock}→${report.chain.endBlock}, ${report.chain.settlements} settlements in ${report.chain.settlementTransactions} transactions)`,
     "",
+  );
+  // A run on the user's own parts says which, so a CI log cannot be mistaken for a run on our stack.
+  const devnet = report.config.devnet as { mode?: string; rpcUrl?: string } | undefined;
+  if (devnet?.mode === "attached") {
+    lines.push(
+      `  against server ${String(report.config.serverUrl)}, facilitator ${String(report.config.facilitatorUrl ?? "(the server's own)")}, chain ${String(devnet.rpcUrl)}`,
+      "",
+    );
+  }
+  lines.push(
     `  ${pad("phase", 10)}${["p50", "p90", "p99", "p99.9", "max", "mean"].map((h) => h.padStart(9)).join("")}   (ms)`,
   );
   for (const [phase, s] of Object.entries(report.latency)) {

@@ -326,6 +326,7 @@ describe("npm run scenario against the user's server", () => {
       "1s",
     ]);
     expect(ok.stdout).toMatch(/per-request: PASS/);
+    expect(ok.stdout).toContain(`against server ${users.server.url}/weather`);
     expect(ok.code).toBe(0);
     const bad = await run(["--server-url", users.server.url, "--fork-url", users.devnet.rpcUrl]);
     expect(bad.code).toBe(2);
