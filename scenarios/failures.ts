@@ -53,21 +53,9 @@ import type { Stack } from "../src/stack.ts";
  * wrongly accepted payment of theirs could never be charged, and would show up as a paid response without a
  * settlement.
  *
- * A reorg that does NOT re-include the settlement (`reorg(client, 1)`: anvil_reorg without transactions) is
- * not a case, because it necessarily leaves a request served without payment. What happens then, observed
- * on anvil 1.7.1 with this facilitator (a 200 paid with transaction T in the reorged block):
- * - T is gone: no receipt, no lookup, not in the pool; the payer's USDC is back and the authorization's
- *   nonce is unused again on chain, so the payee was never paid for a response the payer received;
- * - nothing notices or resubmits: the facilitator keeps T as the authorization's settled outcome (the same
- *   /settle again answers success, T, `duplicate`), and the resource server has the payment marked spent
- *   (the same header again is 402 invalid_exact_evm_nonce_already_used);
- * - the relayer that sent T keeps its local nonce one ahead of the chain: the next settlement it takes is
- *   sent with a nonce gap, waits in the pool and answers settlement_pending (an unrelated payer); the one
- *   after that re-reads the nonce and fills the gap, so the waiting one is mined too (that payer is charged,
- *   and served when presenting the payment again); the one after that is sent with a nonce the chain
- *   already used and fails as unexpected_settle_error ("nonce too low"); then the key is back in step.
- * T's signed bytes cannot be re-broadcast afterwards either: its nonce has been used by then.
- */
+ * A reorg that does NOT re-include a settlement used to leave a request served unpaid and the relayer's
+ * nonce one ahead of the chain; the facilitator now keeps the signed bytes of recent settlements and sends
+ * them again when their block is replaced (`ReorgGuard`), so that case ends like the re-included one. */
 
 /** Which devnet account each case pays from. */
 const AGENT = {
@@ -90,6 +78,7 @@ const AGENT = {
   malformed: 16,
   rpcSendRefused: 17,
   rpcSendLost: 18,
+  reorgDropped: 19,
 } as const;
 const AGENT_COUNT = Object.keys(AGENT).length;
 
@@ -599,6 +588,35 @@ const cases: ScenarioCase[] = [
         return { paid, text: `its settlement is re-included: ${facts.join(", ")}` };
       });
       return `${seen(value.paid)}; after a 1-block reorg ${value.text}; ${charged}`;
+    },
+  },
+  {
+    name: "reorg that drops the block holding a settlement (not re-included)",
+    expected:
+      "200 paid; a 1-block reorg drops its settlement; the facilitator mines the same transaction again: receipt success; charged once",
+    run: async ({ stack, request }) => {
+      const { client } = stack.devnet;
+      const { value, charged } = await charging(
+        stack,
+        accountOf(stack, AGENT.reorgDropped).address,
+        async () => {
+          const paid = await request(AGENT.reorgDropped, "/weather");
+          if (!paid.transaction) return { paid, text: "no settlement transaction to reorg" };
+          const hash = paid.transaction as Hash;
+          const result = await reorg(client, 1);
+          if (!result.transactions.includes(hash))
+            return { paid, text: "the settlement was not in the reorged block" };
+          // Its receipt appearing again is the facilitator having sent it again.
+          const after = await client
+            .waitForTransactionReceipt({ hash, timeout: 5_000 })
+            .catch(() => undefined);
+          return {
+            paid,
+            text: `a 1-block reorg drops its settlement; the facilitator mines the same transaction again: ${after ? `receipt ${after.status}` : "no receipt"}`,
+          };
+        },
+      );
+      return `${seen(value.paid)}; ${value.text}; ${charged}`;
     },
   },
   {

@@ -50,7 +50,12 @@ export class RelayerPool {
   constructor(
     private readonly client: RelayerClient,
     privateKeys: readonly Hex[],
-    private readonly options: { receiptTimeoutMs: number; feeCacheMs?: number },
+    private readonly options: {
+      receiptTimeoutMs: number;
+      feeCacheMs?: number;
+      /** Told of every transaction mined successfully, with its signed bytes (the reorg guard keeps them). */
+      onMined?: (serialized: Hex, receipt: TransactionReceipt) => void;
+    },
     /** Sends raw transactions (`eth_sendRawTransactionSync`); one request each, on keep-alive connections. */
     private readonly rpc: JsonRpcBatcher,
   ) {
@@ -98,6 +103,7 @@ export class RelayerPool {
           .catch((error: unknown) => this.receiptAfterSyncFailure(hash, error));
       const first = await sign(false);
       let hash = first.hash;
+      let serialized = first.serialized;
       // anvil takes no timeout parameter on the sync call, so the wait is bounded here.
       const receipt = withTimeout(
         send(first).catch(async (error: unknown) => {
@@ -106,6 +112,7 @@ export class RelayerPool {
           if (!FEE_TOO_LOW.test(error instanceof Error ? error.message : String(error))) throw error;
           const second = await sign(true);
           hash = second.hash;
+          serialized = second.serialized;
           return send(second);
         }),
         this.options.receiptTimeoutMs,
@@ -116,6 +123,7 @@ export class RelayerPool {
       const settled = receipt.then(
         (r) => {
           this.release(key);
+          if (r.status === "success") this.options.onMined?.(serialized, r);
           return r;
         },
         (error: unknown) => {

@@ -12,6 +12,7 @@ import {
 import type { FacilitatorScheme, SchemeRequest } from "../scheme.ts";
 import { ChainChecks } from "./chain-checks.ts";
 import { RelayerPool } from "./relayer.ts";
+import { type ReorgEvent, ReorgGuard, type ReorgGuardOptions } from "./reorg-guard.ts";
 import { JsonRpcBatcher } from "./rpc.ts";
 import { SettlementBatcher, type SettlementOutcome } from "./settlement-batcher.ts";
 import { SettlementLedger } from "./settlement-ledger.ts";
@@ -32,6 +33,10 @@ export type ExactEvmSchemeOptions = {
   simulate?: boolean;
   /** Simulate again during settle (default false, as the reference). */
   simulateInSettle?: boolean;
+  /** How settlements dropped by a reorg are watched and put back (`false`: not at all). */
+  reorgGuard?: Omit<ReorgGuardOptions, "onEvent"> | false;
+  /** Told of each settlement a reorg dropped: put back, or lost (default: lost ones are a process warning). */
+  onReorg?: (event: ReorgEvent) => void;
 };
 
 /**
@@ -42,6 +47,18 @@ const DEFAULT_RECEIPT_TIMEOUT_MS = 5_000;
 
 /** How often expired authorizations are dropped from the settlement ledger. */
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** A settlement a reorg took and that could not be put back is a request served unpaid: say so. */
+function warnOfLostSettlement(event: ReorgEvent): void {
+  if (event.outcome === "lost") {
+    process.emitWarning(
+      `settlement ${event.hash} was dropped by a reorg and not mined again: ${event.reason}`,
+      {
+        code: "X402_SETTLEMENT_LOST",
+      },
+    );
+  }
+}
 
 /** The `exact` scheme on an EVM chain with EIP-3009 tokens: verification and batched settlement. */
 export class ExactEvmScheme implements FacilitatorScheme {
@@ -58,6 +75,9 @@ export class ExactEvmScheme implements FacilitatorScheme {
   private readonly rpc: JsonRpcBatcher;
   private readonly sendRpc: JsonRpcBatcher;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly reorgGuard: ReorgGuard | undefined;
+  /** Settlements a reorg dropped, by what became of them. */
+  readonly reorged = { resubmitted: 0, lost: 0 };
 
   constructor(private readonly options: ExactEvmSchemeOptions) {
     this.network = `eip155:${options.chainId}`;
@@ -79,10 +99,24 @@ export class ExactEvmScheme implements FacilitatorScheme {
       maxInFlight: options.relayerKeys.length + 1,
       timeoutMs: (options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS) + 5_000,
     });
+    const onReorg = options.onReorg ?? warnOfLostSettlement;
+    this.reorgGuard =
+      options.reorgGuard === false
+        ? undefined
+        : new ReorgGuard(this.client, {
+            ...options.reorgGuard,
+            onEvent: (event) => {
+              this.reorged[event.outcome] += 1;
+              onReorg(event);
+            },
+          });
     const relayers = new RelayerPool(
       this.client,
       options.relayerKeys,
-      { receiptTimeoutMs: options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS },
+      {
+        receiptTimeoutMs: options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS,
+        onMined: this.reorgGuard && ((serialized, receipt) => this.reorgGuard?.watch(serialized, receipt)),
+      },
       this.sendRpc,
     );
     this.signers = { "eip155:*": relayers.addresses };
@@ -168,6 +202,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.reorgGuard?.close();
     await Promise.all([this.rpc.close(), this.sendRpc.close()]);
   }
 
