@@ -1,11 +1,12 @@
-import { erc20Abi, type Hash, type Hex, parseEther } from "viem";
+import { type Hash, type Hex, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
+import { type Devnet, startDevnet } from "../../src/chain/index.ts";
 import { type ReorgEvent, ReorgGuard } from "../../src/facilitator/exact-evm/reorg-guard.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import { reorg } from "../../src/faults/index.ts";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "../../src/protocol/index.ts";
+import { usdcBalances } from "../server/harness.ts";
 import { signPayment, usdcRequirements } from "../support/payments.ts";
 
 let devnet: Devnet;
@@ -22,14 +23,6 @@ const account = (i: number) => {
   if (!found) throw new Error(`no account ${i}`);
   return found;
 };
-
-const balanceOf = (address: Hex) =>
-  devnet.client.readContract({
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "balanceOf",
-    args: [address],
-  });
 
 /** Resolves with the first event the predicate accepts. */
 function nextEvent(
@@ -81,13 +74,11 @@ describe("a reorg that drops a settlement", () => {
   it("is put back with the same hash, the payer charged once, and the relayer's next settlement not held up", async () => {
     const [payer, other, payee] = [account(0), account(1), account(2)];
     const requirements = usdcRequirements(payee.address, 1_000n);
-    const before = await Promise.all([
-      balanceOf(payer.address),
-      balanceOf(other.address),
-      balanceOf(payee.address),
-    ]);
+    const parties = [payer.address, other.address, payee.address] as const;
+    const before = await usdcBalances(devnet, parties);
 
-    const first = await settle(signPayment(payer.privateKey, requirements), requirements);
+    const payment = signPayment(payer.privateKey, requirements);
+    const first = await settle(payment, requirements);
     expect(first.success).toBe(true);
     const dropped = await reorg(devnet.client, 1);
     expect(dropped.transactions).toContain(first.transaction);
@@ -100,12 +91,17 @@ describe("a reorg that drops a settlement", () => {
     });
     const receipt = await devnet.client.getTransactionReceipt({ hash: first.transaction as Hash });
     expect(receipt.status).toBe("success");
-    expect(
-      await Promise.all([balanceOf(payer.address), balanceOf(other.address), balanceOf(payee.address)]),
-    ).toEqual([before[0] - 1_000n, before[1] - 1_000n, (before[2] ?? 0n) + 2_000n]);
-    // The settled outcome the facilitator remembers is still the right one.
-    const again = await settle(signPayment(payer.privateKey, requirements), requirements);
-    expect(again.success).toBe(true);
+    expect(await usdcBalances(devnet, parties)).toEqual([
+      before[0] - 1_000n,
+      before[1] - 1_000n,
+      before[2] + 2_000n,
+    ]);
+    // What the facilitator remembers for that authorization is still true on chain.
+    expect(await settle(payment, requirements)).toMatchObject({
+      success: true,
+      transaction: first.transaction,
+      extra: { duplicate: true },
+    });
   });
 });
 

@@ -1,36 +1,12 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { startDevnet } from "../../src/chain/index.ts";
 import { defineScenario, type RunReport, runScenario } from "../../src/scenario/index.ts";
+import { scenarioCli, smallScenario } from "../support/scenario.ts";
 
-const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
-
-const small = defineScenario({
-  name: "small",
-  description: "a few agents for a moment",
-  agents: { count: 4 },
-  target: "/weather",
-  load: { kind: "closed", durationMs: 1_500 },
-  thresholds: ["errors.rate < 0.01"],
-});
-
-async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, "scenario", ...args], { stdio: "pipe" });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const [code] = (await once(child, "exit")) as [number | null];
-  return { code, stdout, stderr };
-}
+const small = smallScenario(4, 1_500);
 
 describe("runScenario", () => {
   it("runs agents against a fresh stack and checks the money invariants on chain", async () => {
@@ -65,14 +41,14 @@ describe("runScenario", () => {
 
 describe("npm run scenario", () => {
   it("lists the scenarios", async () => {
-    const { code, stdout } = await cli(["--list"]);
+    const { code, stdout } = await scenarioCli(["--list"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^per-request\s+\S/m);
   });
 
   it("exits 0 when thresholds and invariants hold, and writes JSON and HTML reports", async () => {
     const dir = await mkdtemp(join(tmpdir(), "x402-report-"));
-    const { code, stdout } = await cli([
+    const { code, stdout } = await scenarioCli([
       "per-request",
       "--agents",
       "3",
@@ -106,7 +82,7 @@ describe("npm run scenario", () => {
   });
 
   it("exits 1 when a threshold fails", async () => {
-    const { code, stdout } = await cli([
+    const { code, stdout } = await scenarioCli([
       "--agents",
       "2",
       "--duration",
@@ -123,7 +99,7 @@ describe("npm run scenario", () => {
     [["no-such-scenario"], /no scenario named "no-such-scenario"/],
     [["--duration", "soon"], /--duration must look like/],
   ])("exits 2 on a harness error %j", async (args, message) => {
-    const { code, stderr } = await cli(args);
+    const { code, stderr } = await scenarioCli(args);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
   });

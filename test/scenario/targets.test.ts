@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import Fastify from "fastify";
 import { getAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -30,17 +28,9 @@ import {
 import { startResourceServer } from "../../src/server/index.ts";
 import { type Stack, startStack } from "../../src/stack.ts";
 import { startOfficialServer } from "../support/official-server.ts";
+import { scenarioCli, smallScenario } from "../support/scenario.ts";
 
-const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
-
-const small = defineScenario({
-  name: "small",
-  description: "a few agents for a moment",
-  agents: { count: 3 },
-  target: "/weather",
-  load: { kind: "closed", durationMs: 1_000 },
-  thresholds: ["errors.rate < 0.01"],
-});
+const small = smallScenario(3, 1_000);
 
 /** The user's deployment: `x402-devnet up`'s stack, already running before any run attaches to it. */
 let users: Stack;
@@ -302,20 +292,7 @@ describe("what cannot work is refused before anything runs", () => {
 
 describe("npm run scenario against the user's server", () => {
   it("exits 0 on a paid run and 2 with a clear message on a bad combination", async () => {
-    const run = async (args: string[]) => {
-      const child = spawn(process.execPath, [BIN, "scenario", ...args], { stdio: "pipe" });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      const [code] = (await once(child, "exit")) as [number | null];
-      return { code, stdout, stderr };
-    };
-    const ok = await run([
+    const ok = await scenarioCli([
       "--server-url",
       `${users.server.url}/weather`,
       "--rpc-url",
@@ -328,7 +305,7 @@ describe("npm run scenario against the user's server", () => {
     expect(ok.stdout).toMatch(/per-request: PASS/);
     expect(ok.stdout).toContain(`against server ${users.server.url}/weather`);
     expect(ok.code).toBe(0);
-    const bad = await run(["--server-url", users.server.url, "--fork-url", users.devnet.rpcUrl]);
+    const bad = await scenarioCli(["--server-url", users.server.url, "--fork-url", users.devnet.rpcUrl]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--fork-url starts a new chain/);
   });
