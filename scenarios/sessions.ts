@@ -1,14 +1,18 @@
-import type { Address } from "viem";
+import { type Address, parseAbiItem } from "viem";
+import { USDC_ADDRESS } from "../src/chain/index.ts";
 import { defineScenario } from "../src/scenario/index.ts";
 import type { PaidRoute } from "../src/server/index.ts";
 
 const RESOURCES = ["/weather", "/news", "/quotes"] as const;
+
+const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
 
 /**
  * V2 wallet sessions (Sign-In-With-X): each agent pays once for each resource, then signs in with its
  * wallet for every further request, with no payment and no chain work. Each resource pays its own payee.
  * The policy allows one payment per URL, so an agent whose session failed is refused rather than paying
  * twice, and the refusal fails `errors.count`: every request after the first three must be a session.
+ * Its own invariant reads the same from the chain: no agent's USDC went to one payee twice.
  */
 export default defineScenario({
   name: "sessions",
@@ -34,5 +38,33 @@ export default defineScenario({
     // No facilitator call, no chain work: even with every agent in flight at once, a session answers in a
     // fraction of a payment's time (a paid request's p50 is 100 ms and more here).
     "e2e.session.p50 < 50ms",
+  ],
+  invariants: [
+    {
+      name: "no agent paid a resource twice (on chain)",
+      check: async ({ devnet, fromBlock, toBlock, agents }) => {
+        const payers = agents.map((a) => a.address);
+        const logs = await devnet.client.getLogs({
+          address: USDC_ADDRESS,
+          event: transfer,
+          args: { from: payers },
+          fromBlock,
+          toBlock,
+        });
+        const pairs = new Map<string, number>();
+        for (const { args } of logs) {
+          const pair = `${args.from} → ${args.to}`;
+          pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+        }
+        const twice = [...pairs].filter(([, count]) => count > 1);
+        return {
+          ok: twice.length === 0,
+          detail:
+            twice.length === 0
+              ? `${logs.length} transfers, each agent to each payee at most once`
+              : twice.map(([pair, count]) => `${pair} ${count} times`).join("; "),
+        };
+      },
+    },
   ],
 });

@@ -1,8 +1,9 @@
 import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
-import type { ProfileName } from "../chain/index.ts";
+import type { Devnet, ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
+import type { InvariantResult, RunReport } from "./report.ts";
 
 /** What the scenario's agents are: how many, how they are funded, and what they may spend. */
 export type AgentsSpec = {
@@ -38,6 +39,29 @@ export type ScenarioCase = {
   run(context: CaseContext): Promise<string>;
 };
 
+/** What a scenario's own invariant can read once the run is over. */
+export type InvariantContext = {
+  /** The chain the run settled on (its client reads any state, at any of the run's blocks). */
+  devnet: Devnet;
+  /** The run's blocks, first to last. */
+  fromBlock: bigint;
+  toBlock: bigint;
+  agents: readonly Agent[];
+  /** Every paid response: who paid whom, how much, in which transaction. */
+  paid: readonly PaidRecord[];
+  /** What was measured: outcomes, latency, errors, chain figures. */
+  report: Omit<RunReport, "thresholds" | "invariants" | "ok">;
+};
+
+/**
+ * A property the scenario's system must keep, checked against chain state after every run next to the
+ * built-in money invariants (e.g. "no agent paid a resource twice": sessions must make repeats free).
+ */
+export type ScenarioInvariant = {
+  name: string;
+  check(context: InvariantContext): Promise<Omit<InvariantResult, "name">> | Omit<InvariantResult, "name">;
+};
+
 /**
  * A scenario, in the vocabulary of k6 and Artillery: who (agents and their policy), against what (the
  * devnet profile and the server's paid routes), how hard (the load model), and what must hold
@@ -61,6 +85,8 @@ export type ScenarioDefinition = {
   cases?: readonly ScenarioCase[];
   /** k6-style thresholds, e.g. `e2e.p99 < 50ms`, `errors.rate < 0.001`, `throughput.paid > 100/s`. */
   thresholds?: readonly string[];
+  /** The scenario's own invariants, on top of the built-in ones (money in = money out, …). */
+  invariants?: readonly ScenarioInvariant[];
   /** Seed of the arrival schedule and think times (default 1). */
   seed?: number;
 };

@@ -4,8 +4,10 @@ export {
   type CaseContext,
   DEFAULT_TARGET,
   defineScenario,
+  type InvariantContext,
   type ScenarioCase,
   type ScenarioDefinition,
+  type ScenarioInvariant,
 } from "./define.ts";
 export {
   type BalanceSnapshot,

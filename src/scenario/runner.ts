@@ -11,7 +11,14 @@ import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/inde
 import { resumeMining } from "../faults/index.ts";
 import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
 import type { Stack } from "../stack.ts";
-import { type CaseContext, DEFAULT_TARGET, type ScenarioCase, type ScenarioDefinition } from "./define.ts";
+import {
+  type CaseContext,
+  DEFAULT_TARGET,
+  type InvariantContext,
+  type ScenarioCase,
+  type ScenarioDefinition,
+  type ScenarioInvariant,
+} from "./define.ts";
 import { moneyInvariants, type PaidRecord, settlementsBetween, usdcBalances } from "./invariants.ts";
 import type { RunReport } from "./report.ts";
 import { startTarget, type TargetOptions } from "./target.ts";
@@ -155,7 +162,7 @@ export async function runScenario(
     const gasUsed = receipts.reduce((total, r) => total + r.gasUsed, 0n);
     const seconds = durationMs / 1000;
 
-    const partial: Omit<RunReport, "thresholds" | "ok"> = {
+    const measured: Omit<RunReport, "thresholds" | "invariants" | "ok"> = {
       scenario: scenario.name,
       description: scenario.description,
       config: {
@@ -195,10 +202,25 @@ export async function runScenario(
         gasUsed: gasUsed.toString(),
       },
       ...(cases.length > 0 ? { cases } : {}),
+    };
+    const partial: Omit<RunReport, "thresholds" | "ok"> = {
+      ...measured,
       invariants: [
         ...moneyInvariants({ payers, payees, before, after, paid, settlements, splits }),
         ...(await splitterInvariant(devnet.client, splits)),
         policyInvariant(agents, scenario.agents.policy ?? {}),
+        ...(await Promise.all(
+          (scenario.invariants ?? []).map((invariant) =>
+            checkOwnInvariant(invariant, {
+              devnet,
+              fromBlock: startBlock + 1n,
+              toBlock: endBlock,
+              agents,
+              paid,
+              report: measured,
+            }),
+          ),
+        )),
       ],
     };
     const thresholdResults = evaluateThresholds(thresholds, partial);
@@ -242,6 +264,20 @@ async function splitterInvariant(client: DevnetClient, splits: ReadonlyMap<strin
           : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
     },
   ];
+}
+
+/** A scenario's own invariant; one that throws has failed, with what it threw as the detail. */
+async function checkOwnInvariant(invariant: ScenarioInvariant, context: InvariantContext) {
+  try {
+    const { ok, detail } = await invariant.check(context);
+    return { name: invariant.name, ok, detail };
+  } catch (error) {
+    return {
+      name: invariant.name,
+      ok: false,
+      detail: `threw ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
 }
 
 /** Runs the cases one after the other, healing faults after each, and says which saw what they expected. */

@@ -105,6 +105,54 @@ describe("npm run scenario", () => {
   });
 });
 
+describe("a scenario's own invariants", () => {
+  it("are checked after the built-in ones with the chain and what was paid; one that fails or throws fails the run", async () => {
+    const report = await runScenario(
+      defineScenario({
+        ...small,
+        invariants: [
+          {
+            name: "every paid response's transaction succeeded on chain",
+            check: async ({ devnet, paid, fromBlock, toBlock }) => {
+              const receipts = await Promise.all(
+                paid.map((p) => devnet.client.getTransactionReceipt({ hash: p.transaction ?? "0x" })),
+              );
+              const inRun = receipts.every((r) => r.blockNumber >= fromBlock && r.blockNumber <= toBlock);
+              return {
+                ok: inRun && receipts.every((r) => r.status === "success"),
+                detail: `${receipts.length} receipts`,
+              };
+            },
+          },
+          {
+            name: "more paid than is possible",
+            check: ({ report }) => ({ ok: (report.outcomes.paid ?? 0) > 1e9, detail: "on purpose" }),
+          },
+          {
+            name: "a check that throws",
+            check: () => {
+              throw new Error("no such contract");
+            },
+          },
+        ],
+      }),
+      { progress: false, durationMs: 500 },
+    );
+    const own = report.invariants.slice(-3);
+    expect(own).toEqual([
+      {
+        name: "every paid response's transaction succeeded on chain",
+        ok: true,
+        detail: `${report.outcomes.paid} receipts`,
+      },
+      { name: "more paid than is possible", ok: false, detail: "on purpose" },
+      { name: "a check that throws", ok: false, detail: "threw no such contract" },
+    ]);
+    expect(report.invariants.slice(0, -3).every((i) => i.ok)).toBe(true);
+    expect(report.ok).toBe(false);
+  });
+});
+
 describe("scenario cases", () => {
   it("runs named cases with fault proxies, heals between them, and compares expected with observed", async () => {
     const report = await runScenario(

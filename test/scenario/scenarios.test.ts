@@ -8,7 +8,15 @@ describe.each(["per-request", "sessions", "payout-split"])("scenario %s", (name)
     const failed = [...report.thresholds.filter((t) => !t.ok), ...report.invariants.filter((i) => !i.ok)];
     expect(failed).toEqual([]);
     expect(report.outcomes.paid).toBeGreaterThan(0);
-    if (name === "sessions") expect(report.outcomes.session).toBeGreaterThan(report.outcomes.paid ?? 0);
+    if (name === "sessions") {
+      expect(report.outcomes.session).toBeGreaterThan(report.outcomes.paid ?? 0);
+      expect(
+        report.invariants.find((i) => i.name === "no agent paid a resource twice (on chain)"),
+      ).toMatchObject({
+        ok: true,
+        detail: `${report.outcomes.paid} transfers, each agent to each payee at most once`,
+      });
+    }
     if (name === "payout-split") {
       expect(report.invariants.map((i) => i.name)).toContain("payout splitters hold no funds");
     }
