@@ -54,7 +54,7 @@ export async function probeRpcUrl(rawUrl: string, role: ProbeRole): Promise<numb
         ? `no answer within ${PREFLIGHT_TIMEOUT_MS / 1000} s`
         : error instanceof SyntaxError
           ? "the answer is not JSON"
-          : String((error as Error).cause ?? (error as Error).message);
+          : causeOf(error);
     throw new role.error(`Cannot ${role.action} ${rawUrl}: ${reason}.`, role.hint, { cause: error });
   }
   const result = (body as { result?: unknown } | null)?.result;
@@ -62,4 +62,11 @@ export async function probeRpcUrl(rawUrl: string, role: ProbeRole): Promise<numb
     throw new role.error(`Cannot ${role.action} ${rawUrl}: eth_chainId gave no chain id.`, role.hint);
   }
   return Number.parseInt(result, 16);
+}
+
+/** fetch's own message is "fetch failed"; what happened is in its cause. */
+function causeOf(error: unknown): string {
+  const cause = (error as Error).cause;
+  if (cause instanceof Error) return cause.message;
+  return String(cause ?? (error as Error).message);
 }
