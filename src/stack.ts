@@ -126,6 +126,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       facilitatorTimeoutMs: options.server?.facilitatorTimeoutMs,
       port: options.server?.port,
       routes: (await options.server?.routes?.(payTo, devnet)) ?? defaultRoutes(payTo[0] as Address),
+      // Smart-account agents sign in too: their ERC-1271 / ERC-6492 proofs are checked on the devnet.
+      sessions: { verifyMessage: (args) => devnet.client.verifyMessage(args) },
     });
     started.push(server);
     return { devnet, facilitator, facilitatorUrl, server, payees, relayers, proxies, stop };

@@ -39,6 +39,12 @@ export type SessionsOptions = {
   maxPayers?: number;
   /** Used nonces remembered (default 100,000); see {@link SiwxSessions}. */
   maxUsedNonces?: number;
+  /**
+   * Verifies a proof the address's own key did not sign: a contract wallet's ERC-1271 (deployed) or
+   * ERC-6492 (not yet deployed) signature, as `@x402/extensions`' `evmVerifier`, e.g. a viem public
+   * client's `verifyMessage`. Absent, only EOAs sign in (no chain call on the session path).
+   */
+  verifyMessage?: (args: { address: Address; message: string; signature: Hex }) => Promise<boolean>;
 };
 
 /** How a SIGN-IN-WITH-X header was judged. */
@@ -79,7 +85,7 @@ export class SiwxSessions {
 
   constructor(
     private readonly network: Network,
-    options: Pick<SessionsOptions, "maxPayers" | "maxUsedNonces"> = {},
+    private readonly options: Pick<SessionsOptions, "maxPayers" | "maxUsedNonces" | "verifyMessage"> = {},
   ) {
     this.maxPayers = options.maxPayers ?? 100_000;
     this.maxUsedNonces = options.maxUsedNonces ?? 100_000;
@@ -153,18 +159,9 @@ export class SiwxSessions {
       if (!(error instanceof MalformedSiweError)) throw error;
       return { kind: "malformed", message: error.message };
     }
-    // EOAs only: a contract wallet's ERC-1271 / ERC-6492 proof would need a chain call, which sessions avoid.
-    let signer: Address;
-    try {
-      signer = recoverAddress(siweDigest(message), payload.signature as Hex);
-    } catch (error) {
-      if (!(error instanceof InvalidSignatureError)) throw error;
-      return refused("invalid_siwx_malformed_signature", error.message);
-    }
-    if (signer !== payload.address.toLowerCase()) {
-      return refused("invalid_siwx_signature", "the message was not signed by its address");
-    }
-    const payer = getAddress(signer);
+    const signed = await this.signedBy(payload.address, message, payload.signature as Hex);
+    if (signed !== true) return signed;
+    const payer = getAddress(payload.address);
     if (!this.hasPaid(path, payer)) return { kind: "unpaid", payer };
     // Checked again now: another request may have used the nonce while this one was being validated.
     if (!this.unused(payload.nonce, issuedAtMs)) {
@@ -172,6 +169,34 @@ export class SiwxSessions {
     }
     this.use(payload.nonce, issuedAtMs);
     return { kind: "granted", payer };
+  }
+
+  /**
+   * Whether `address` signed `message`: its key (recovery, no chain call), else, when a verifier is
+   * configured, its contract (ERC-1271 / ERC-6492). The codes are `@x402/extensions`'.
+   */
+  private async signedBy(address: string, message: string, signature: Hex): Promise<true | SiwxVerdict> {
+    let recovered: Address | undefined;
+    let malformed: Error | undefined;
+    try {
+      recovered = recoverAddress(siweDigest(message), signature);
+    } catch (error) {
+      if (!(error instanceof InvalidSignatureError)) throw error;
+      malformed = error;
+    }
+    if (recovered === address.toLowerCase()) return true;
+    const verify = this.options.verifyMessage;
+    if (!verify) {
+      return malformed
+        ? refused("invalid_siwx_malformed_signature", malformed.message)
+        : refused("invalid_siwx_signature", "the message was not signed by its address");
+    }
+    try {
+      if (await verify({ address: getAddress(address), message, signature })) return true;
+    } catch (error) {
+      return refused("invalid_siwx_verifier_error", (error as Error).message);
+    }
+    return refused("invalid_siwx_signature", "neither the address's key nor its contract signed the message");
   }
 
   /** Records a settled payment: `payer` may sign in to `path` from now on. */

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
@@ -11,6 +12,7 @@ import {
   parseSIWxHeader,
 } from "@x402/extensions/sign-in-with-x";
 import express from "express";
+import { type Abi, type Address, createWalletClient, type Hex, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type AgentResult, createAgent } from "../../src/agents/index.ts";
@@ -206,5 +208,61 @@ describe("agent sessions", () => {
     expect(requests).toBe(2 + 2 + 3);
     expect(results[1]?.timings.challenge).toBeGreaterThan(0);
     expect(agent.spent).toBe(PRICE);
+  });
+});
+
+describe("smart-account agents", () => {
+  /** The forge-built ERC-1271 wallet of contracts/test/utils/Wallets.sol: valid when its owner signed. */
+  async function deployOwnedWallet(owner: Address, deployerKey: Hex): Promise<Address> {
+    const artifact = JSON.parse(
+      await readFile(new URL("../../contracts/out/Wallets.sol/OwnedWallet.json", import.meta.url), "utf8"),
+    ) as { abi: Abi; bytecode: { object: Hex } };
+    const deployer = createWalletClient({
+      account: privateKeyToAccount(deployerKey),
+      chain: stack.devnet.client.chain,
+      transport: http(stack.devnet.rpcUrl),
+    });
+    const hash = await deployer.deployContract({
+      abi: artifact.abi,
+      bytecode: artifact.bytecode.object,
+      args: [owner],
+    });
+    const { contractAddress } = await stack.devnet.client.waitForTransactionReceipt({ hash });
+    if (!contractAddress) throw new Error("OwnedWallet was not deployed");
+    return contractAddress;
+  }
+
+  it("a contract wallet pays through ERC-1271 and signs in when the server verifies contract proofs", async () => {
+    const owner = privateKeyToAccount(account(6).privateKey);
+    const wallet = await deployOwnedWallet(owner.address, account(7).privateKey);
+    await stack.devnet.fund([wallet]);
+    // The owner's key signs; the contract's address pays and signs in.
+    const agent = createAgent({ account: { ...owner, address: wallet } });
+    const verifying = await stack.serve({
+      routes: { "GET /weather": { price: PRICE, payTo: stack.payee.address, sessions: true } },
+      sessions: { verifyMessage: (args) => stack.devnet.client.verifyMessage(args) },
+    });
+    const eoaOnly = await stack.serve({
+      routes: { "GET /weather": { price: PRICE, payTo: stack.payee.address, sessions: true } },
+    });
+    const [before = 0n] = await stack.usdc([wallet]);
+
+    const results: AgentResult[] = [];
+    for (let i = 0; i < 3; i++) results.push(await agent.request(`${verifying.url}/weather`));
+    expect(results.map((r) => `${r.status} ${r.outcome}`)).toEqual([
+      "200 paid",
+      "200 session",
+      "200 session",
+    ]);
+    expect(await stack.usdc([wallet])).toEqual([before - PRICE]);
+
+    // Without a contract verifier the proof is refused as the official server refuses it, and nothing is
+    // served on its strength: the agent pays this other server again.
+    const elsewhere = [
+      await agent.request(`${eoaOnly.url}/weather`),
+      await agent.request(`${eoaOnly.url}/weather`),
+    ];
+    expect(elsewhere.map((r) => r.outcome)).not.toContain("session");
+    expect(await stack.usdc([wallet])).toEqual([before - PRICE * BigInt(1 + elsewhere.length)]);
   });
 });
