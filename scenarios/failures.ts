@@ -79,6 +79,7 @@ const AGENT = {
   rpcSendRefused: 17,
   rpcSendLost: 18,
   reorgDropped: 19,
+  rpcDown: 20,
 } as const;
 const AGENT_COUNT = Object.keys(AGENT).length;
 
@@ -503,6 +504,18 @@ const cases: ScenarioCase[] = [
       });
       const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcErrors).address, () =>
         request(AGENT.rpcErrors, "/weather"),
+      );
+      return `${seen(value)}, ${charged}`;
+    },
+  },
+  {
+    name: "RPC unreachable (connection refused) while verifying",
+    expected: "502 unexpected_verify_error, nothing charged",
+    run: async ({ stack, request }) => {
+      // The payment is not invalid; the facilitator could not judge it, and says so rather than refuse it.
+      await stack.proxies.rpc?.setFaults({ down: true });
+      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcDown).address, () =>
+        request(AGENT.rpcDown, "/weather"),
       );
       return `${seen(value)}, ${charged}`;
     },

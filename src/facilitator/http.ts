@@ -10,7 +10,7 @@ import {
   X402Error,
 } from "../protocol/index.ts";
 import { FacilitatorMetrics } from "./metrics.ts";
-import type { FacilitatorScheme, SchemeRequest } from "./scheme.ts";
+import { type FacilitatorScheme, type SchemeRequest, UpstreamUnavailableError } from "./scheme.ts";
 
 /** Bodies over this are refused: a payment request is a few hundred bytes. */
 const BODY_LIMIT = 64 * 1024;
@@ -124,7 +124,7 @@ export type FacilitatorHttpOptions = { schemes: readonly FacilitatorScheme[]; lo
  * The facilitator's HTTP face: `POST /verify`, `POST /settle`, `GET /supported`, `GET /health`,
  * `GET /metrics`. Like the reference, a refused payment is a 200 with `isValid:false` / `success:false`;
  * a malformed request is a 400 `{error, details}` (the reference answers 500 where it throws); nothing a
- * client sends yields a 500.
+ * client sends yields a 500. A chain node that cannot be reached is a 502, not a refused payment.
  */
 export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
   app: FastifyInstance;
@@ -143,7 +143,11 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
     return options.schemes.find((s) => s.scheme === scheme && s.kinds.some((k) => k.network === network));
   };
 
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof UpstreamUnavailableError) {
+      const code = request.url.startsWith("/settle") ? "unexpected_settle_error" : "unexpected_verify_error";
+      return reply.code(502).send({ error: code, details: { message: error.message } });
+    }
     if (error instanceof X402Error) {
       return reply
         .code(400)

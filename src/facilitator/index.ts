@@ -8,7 +8,7 @@ import type { FacilitatorScheme } from "./scheme.ts";
 export { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 export { buildFacilitatorApp, type FacilitatorHttpOptions } from "./http.ts";
 export { FacilitatorMetrics } from "./metrics.ts";
-export type { FacilitatorScheme, SchemeRequest } from "./scheme.ts";
+export { type FacilitatorScheme, type SchemeRequest, UpstreamUnavailableError } from "./scheme.ts";
 
 export type FacilitatorOptions = {
   host?: string;

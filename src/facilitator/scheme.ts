@@ -32,3 +32,12 @@ export interface FacilitatorScheme {
   settle(request: SchemeRequest): Promise<SettleResponse>;
   close?(): Promise<void>;
 }
+
+/**
+ * A scheme could not reach what it checks payments against (its chain's node): nothing is known about the
+ * payment, so it is not refused. The facilitator answers 502 `unexpected_verify_error` /
+ * `unexpected_settle_error`, which a resource server passes on as its own 502, and a client may retry.
+ */
+export class UpstreamUnavailableError extends Error {
+  override name = "UpstreamUnavailableError";
+}

@@ -1,5 +1,7 @@
+import getPort from "get-port";
 import { erc20Abi, type Hex } from "viem";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generatePrivateKey } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import type {
@@ -171,5 +173,36 @@ describe("reference facilitator", () => {
       /x402_facilitator_requests_total\{route="verify",outcome="invalid",code="invalid_exact_evm_nonce_already_used"\} 1/,
     );
     expect(text).toMatch(/x402_facilitator_request_duration_seconds_bucket/);
+  });
+});
+
+describe("a chain node that cannot be reached", () => {
+  it("is a 502 unexpected_verify_error, not a refused payment", async () => {
+    // A port nothing listens on: the node refuses every connection.
+    const unreachable = await startFacilitator({
+      exact: {
+        rpcUrl: `http://127.0.0.1:${await getPort({ host: "127.0.0.1" })}`,
+        chainId: devnet.chainId,
+        relayerKeys: [generatePrivateKey()],
+      },
+    });
+    onTestFinished(() => unreachable.stop());
+    const [payer, payee] = devnet.accounts;
+    const requirements = usdcRequirements(payee?.address ?? "0x", 1_000n);
+    const response = await fetch(`${unreachable.url}/verify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        x402Version: 2,
+        paymentPayload: signPayment(payer?.privateKey ?? "0x", requirements),
+        paymentRequirements: requirements,
+      }),
+    });
+    const body = await response.clone().text();
+    expect(response.status, body).toBe(502);
+    expect(await response.json()).toMatchObject({
+      error: "unexpected_verify_error",
+      details: { message: expect.stringMatching(/^the chain's node could not be asked/) },
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { type Address, decodeErrorResult, decodeFunctionResult, type Hex } from "viem";
 import { MULTICALL3_ADDRESS, mockUsdcAbi } from "../../chain/index.ts";
 import type { ExactEvmPayload, X402ErrorCode } from "../../protocol/index.ts";
+import { UpstreamUnavailableError } from "../scheme.ts";
 import {
   aggregate3CallData,
   authorizationStateCall,
@@ -13,7 +14,7 @@ import {
   VERSION_CALL,
 } from "./abi.ts";
 import type { RelayerClient } from "./relayer.ts";
-import { type JsonRpcBatcher, JsonRpcError } from "./rpc.ts";
+import { isNodeUnreachable, type JsonRpcBatcher, JsonRpcError } from "./rpc.ts";
 
 const ERC1271_MAGIC = "0x1626ba7e";
 const erc1271Abi = [
@@ -55,7 +56,9 @@ export class ChainChecks {
   ) {}
 
   async hasCode(address: Address): Promise<boolean> {
-    const code = await this.client.getCode({ address });
+    const code = await this.client.getCode({ address }).catch((error: unknown) => {
+      throw isNodeUnreachable(error) ? unreachable(error) : error;
+    });
     return code !== undefined && code !== "0x";
   }
 
@@ -79,7 +82,9 @@ export class ChainChecks {
         args: [digest, signature],
       });
       return result.toLowerCase() === ERC1271_MAGIC;
-    } catch {
+    } catch (error) {
+      // A revert is a refusal; no answer at all is not.
+      if (isNodeUnreachable(error)) throw unreachable(error);
       return false;
     }
   }
@@ -100,7 +105,7 @@ export class ChainChecks {
       if (error instanceof JsonRpcError && error.fromNode) {
         return { ok: false, revertData: typeof error.data === "string" ? (error.data as Hex) : undefined };
       }
-      return { ok: false, error: error instanceof Error ? error.message : String(error) };
+      throw isNodeUnreachable(error) ? unreachable(error) : error;
     }
     return { ok: true, domainSeparator: await separator };
   }
@@ -131,9 +136,6 @@ export class ChainChecks {
     expected: { name: string; version: string; amount: bigint },
     failure: Extract<Simulation, { ok: false }>,
   ): Promise<Extract<ChainVerdict, { ok: false }>> {
-    if (failure.error !== undefined) {
-      return { ok: false, reason: "invalid_exact_evm_transaction_simulation_failed", message: failure.error };
-    }
     const { from, nonce } = payload.authorization;
     const calls = [authorizationStateCall(from, nonce), balanceOfCall(from), NAME_CALL, VERSION_CALL].map(
       (callData) => ({ target: asset, allowFailure: true, callData }),
@@ -142,6 +144,7 @@ export class ChainChecks {
     try {
       results = decodeAggregate3(await this.ethCall(MULTICALL3_ADDRESS, aggregate3CallData(calls)));
     } catch (error) {
+      if (isNodeUnreachable(error)) throw unreachable(error);
       return {
         ok: false,
         reason: "invalid_exact_evm_transaction_simulation_failed",
@@ -198,11 +201,9 @@ export class ChainChecks {
 
 /**
  * A simulated transfer: it would succeed (with the token's domain separator, when it has a readable
- * one), or it would revert (with the revert data), or the node could not be asked (`error`).
+ * one), or it would revert (with the revert data). A node that cannot be asked throws instead.
  */
-export type Simulation =
-  | { ok: true; domainSeparator: Hex | undefined }
-  | { ok: false; revertData?: Hex; error?: string };
+export type Simulation = { ok: true; domainSeparator: Hex | undefined } | { ok: false; revertData?: Hex };
 
 /** The revert reason in `data` (viem decodes `Error(string)` and panics), for `invalidMessage`. */
 function revertText(data: Hex | undefined): string | undefined {
@@ -213,4 +214,12 @@ function revertText(data: Hex | undefined): string | undefined {
   } catch {
     return data;
   }
+}
+
+/** The node did not answer (refused, reset, timed out, not JSON-RPC): the payment was not judged. */
+function unreachable(error: unknown): UpstreamUnavailableError {
+  return new UpstreamUnavailableError(
+    `the chain's node could not be asked: ${error instanceof Error ? error.message : String(error)}`,
+    { cause: error },
+  );
 }

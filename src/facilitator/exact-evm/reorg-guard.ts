@@ -3,12 +3,11 @@ import {
   BlockNotFoundError,
   type Hash,
   type Hex,
-  HttpRequestError,
-  TimeoutError,
   type TransactionReceipt,
   TransactionReceiptNotFoundError,
 } from "viem";
 import type { RelayerClient } from "./relayer.ts";
+import { isNodeUnreachable } from "./rpc.ts";
 
 type Mined = { hash: Hash; serialized: Hex; blockNumber: bigint; blockHash: Hash };
 
@@ -30,11 +29,6 @@ export type ReorgGuardOptions = {
 /** Errors that mean the node has no such block or receipt, rather than that it could not be asked. */
 const isNotFound = (error: unknown) =>
   error instanceof BlockNotFoundError || error instanceof TransactionReceiptNotFoundError;
-
-/** The node could not be reached: nothing was decided, so the next pass tries again. */
-const isUnreachable = (error: unknown) =>
-  error instanceof BaseError &&
-  error.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError) !== null;
 
 /** The node already holds the transaction: as good as sent. */
 const ALREADY_KNOWN = /already known|already imported|known transaction/i;
@@ -125,7 +119,8 @@ export class ReorgGuard {
       try {
         await this.client.sendRawTransaction({ serializedTransaction: m.serialized });
       } catch (error) {
-        if (isUnreachable(error)) {
+        // Nothing was decided: the next pass tries again.
+        if (isNodeUnreachable(error)) {
           this.mined.push(m);
           continue;
         }

@@ -1,4 +1,5 @@
 import { Pool } from "undici";
+import { BaseError, HttpRequestError, TimeoutError } from "viem";
 
 /**
  * A call that failed. `fromNode` is true when the node answered it with a JSON-RPC error (a revert, for
@@ -14,6 +15,18 @@ export class JsonRpcError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The node gave no answer (refused, reset, timed out, not JSON-RPC), through our batcher or through viem:
+ * nothing was decided, unlike a JSON-RPC error, which is the node's answer.
+ */
+export function isNodeUnreachable(error: unknown): boolean {
+  if (error instanceof JsonRpcError) return !error.fromNode;
+  return (
+    error instanceof BaseError &&
+    error.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError) !== null
+  );
 }
 
 type Answer = { result?: unknown; error?: { code?: number; message?: string; data?: unknown } };
