@@ -10,6 +10,7 @@ import type { Hex } from "viem";
 import { createAgent } from "../src/agents/index.ts";
 import { RunMetrics } from "../src/load/index.ts";
 import {
+  authorizationFor,
   decodePaymentRequiredHeader,
   domainFromRequirements,
   encodePaymentSignatureHeader,
@@ -18,7 +19,6 @@ import {
   PAYMENT_SIGNATURE_HEADER,
   type PaymentPayload,
   type PaymentRequirements,
-  randomNonce,
   signTransferAuthorization,
 } from "../src/protocol/index.ts";
 import { type ChildServer, cpuMeter, startChild } from "./lib/child.ts";
@@ -34,14 +34,7 @@ type Payer = { address: Hex; privateKey: Hex };
 
 /** A signed payment for `requirements`, as the official client makes it (validAfter 0, fresh nonce). */
 function pay(payer: Payer, requirements: PaymentRequirements): PaymentPayload {
-  const authorization = {
-    from: payer.address,
-    to: requirements.payTo as Hex,
-    value: requirements.amount,
-    validAfter: "0",
-    validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
-    nonce: randomNonce(),
-  };
+  const authorization = authorizationFor(payer.address, requirements);
   const signature = signTransferAuthorization(
     payer.privateKey,
     domainFromRequirements(requirements),

@@ -5,9 +5,9 @@
  * carries a distinct authorization, none is sent twice within a run, and only `success: true` answers
  * that are not duplicates count. The block height at the end of each run is reported with the figure.
  */
-import { DEFAULT_MNEMONIC, deriveAccounts } from "../src/chain/index.ts";
+import { DEFAULT_MNEMONIC, deriveAccounts, HD_RANGES } from "../src/chain/index.ts";
 import { cpuMeter, startChild } from "./lib/child.ts";
-import { benchDevnet, facilitatorBody, PAYEE_INDEX, signPayments } from "./lib/devnet.ts";
+import { benchDevnet, facilitatorBody, signPayments } from "./lib/devnet.ts";
 import { type LoadResult, saturate } from "./lib/load.ts";
 import { benchArgs, type Figure, isMain, log, type Results, round, table } from "./lib/report.ts";
 
@@ -112,7 +112,7 @@ export async function settleRun(
 /** Signed `/settle` bodies for the payers every bench devnet funds; valid on any of them. */
 export function settleBodies(count: number): string[] {
   const payers = deriveAccounts(DEFAULT_MNEMONIC, PAYERS);
-  const [payee] = deriveAccounts(DEFAULT_MNEMONIC, 1, PAYEE_INDEX);
+  const [payee] = deriveAccounts(DEFAULT_MNEMONIC, 1, HD_RANGES.started.payees);
   if (!payee) throw new Error("payee derivation failed");
   return signPayments(payers, payee.address, count).map(facilitatorBody);
 }

@@ -20,18 +20,19 @@ import type { ChainChecks } from "../src/facilitator/exact-evm/chain-checks.ts";
 import { verifyExactEvm } from "../src/facilitator/exact-evm/verify.ts";
 import { ExactEvmScheme } from "../src/facilitator/index.ts";
 import {
+  authorizationFor,
   domainFromRequirements,
   eip712DomainSeparator,
   type PaymentPayload,
   type PaymentRequired,
   type PaymentRequirements,
   parseExactEvmPayload,
-  randomNonce,
   recoverAddress as recoverNative,
   signTransferAuthorization,
   transferAuthorizationDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
+  typedDataMessage,
 } from "../src/protocol/index.ts";
 import { officialChainStub } from "../test/support/official-facilitator.ts";
 import { usdcRequirements } from "../test/support/payments.ts";
@@ -73,12 +74,7 @@ export async function benchVerify(options: VerifyBenchOptions): Promise<Results>
   const message = (i: number) => {
     const a = parsed[i % parsed.length]?.authorization;
     if (!a) throw new Error("no payload");
-    return {
-      ...a,
-      value: BigInt(a.value),
-      validAfter: BigInt(a.validAfter),
-      validBefore: BigInt(a.validBefore),
-    };
+    return typedDataMessage(a);
   };
   const digests = parsed.map((p) =>
     transferAuthorizationDigest(eip712DomainSeparator(domain), p.authorization),
@@ -141,14 +137,7 @@ export async function benchVerify(options: VerifyBenchOptions): Promise<Results>
   const from = account.address;
   const signing = await measure(time, {
     ours: () => {
-      const authorization = {
-        from,
-        to: payTo,
-        value: requirements.amount,
-        validAfter: "0",
-        validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
-        nonce: randomNonce(),
-      };
+      const authorization = authorizationFor(from, requirements, payTo);
       return { authorization, signature: signTransferAuthorization(key, domain, authorization) };
     },
     official: () => client.createPaymentPayload(paymentRequired),

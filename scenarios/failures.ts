@@ -25,6 +25,7 @@ import {
 } from "../src/faults/index.ts";
 import { seededRandom } from "../src/load/index.ts";
 import {
+  authorizationFor,
   decodePaymentRequiredHeader,
   decodePaymentResponseHeader,
   domainFromRequirements,
@@ -34,7 +35,6 @@ import {
   PAYMENT_SIGNATURE_HEADER,
   type PaymentRequired,
   type PaymentRequirements,
-  randomNonce,
   signTransferAuthorization,
 } from "../src/protocol/index.ts";
 import type { CaseContext, ScenarioCase } from "../src/scenario/define.ts";
@@ -225,14 +225,7 @@ function signPayment(required: PaymentRequired, privateKey: Hex): SignedPayment 
   const requirements = required.accepts[0];
   if (!requirements) throw new Error("the challenge offers nothing");
   const payer = privateKeyToAddress(privateKey);
-  const authorization = {
-    from: payer,
-    to: requirements.payTo as Address,
-    value: requirements.amount,
-    validAfter: "0",
-    validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
-    nonce: randomNonce(),
-  };
+  const authorization = authorizationFor(payer, requirements);
   const signature = signTransferAuthorization(
     privateKey,
     domainFromRequirements(requirements),

@@ -6,21 +6,12 @@ import {
   type DevnetAccount,
   type DevnetOptions,
   deriveAccounts,
+  HD_RANGES,
   startDevnet,
 } from "./chain/index.ts";
 import { type Facilitator, startFacilitator } from "./facilitator/index.ts";
 import { type FaultProxy, startFaultProxy } from "./faults/index.ts";
 import { type PaidRoute, type ResourceServer, startResourceServer } from "./server/index.ts";
-
-/**
- * Settlement relayers and payees are derived far from the wallets' indices, so `--accounts N` never
- * overlaps them; a stack attached to a running devnet takes its own, so its relayers never race the
- * nonces of the facilitator already running there.
- */
-const INDICES = {
-  started: { relayers: 100_000, payees: 200_000 },
-  attached: { relayers: 150_000, payees: 250_000 },
-};
 
 export type StackOptions = {
   devnet?: DevnetOptions;
@@ -87,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   try {
     const mnemonic = options.devnet?.mnemonic ?? DEFAULT_MNEMONIC;
-    const indices = options.rpcUrl ? INDICES.attached : INDICES.started;
+    const indices = options.rpcUrl ? HD_RANGES.attached : HD_RANGES.started;
     const payees = deriveAccounts(mnemonic, options.server?.payees ?? 1, indices.payees);
     const payTo = payees.map((p) => p.address);
     const proxies: Stack["proxies"] = {};

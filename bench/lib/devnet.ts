@@ -6,22 +6,15 @@ import {
   type DevnetAccount,
   type DevnetOptions,
   deriveAccounts,
+  HD_RANGES,
   startDevnet,
 } from "../../src/chain/index.ts";
 import {
   addressFromPrivateKey,
-  domainFromRequirements,
-  type ExactEvmAuthorization,
   type PaymentPayload,
   type PaymentRequirements,
-  randomNonce,
-  signTransferAuthorization,
 } from "../../src/protocol/index.ts";
-import { usdcRequirements } from "../../test/support/payments.ts";
-
-/** Relayers and the payee sit far from the wallets' indices, as in the stack. */
-export const RELAYER_INDEX = 100_000;
-export const PAYEE_INDEX = 200_000;
+import { signPayment, usdcRequirements } from "../../test/support/payments.ts";
 
 export type BenchDevnet = {
   devnet: Devnet;
@@ -43,8 +36,8 @@ export async function benchDevnet(options: {
   const started = performance.now();
   const devnet = await startDevnet({ accounts: options.payers, ...options.devnet });
   const setupSeconds = (performance.now() - started) / 1000;
-  const relayers = deriveAccounts(DEFAULT_MNEMONIC, options.relayers, RELAYER_INDEX);
-  const [payee] = deriveAccounts(DEFAULT_MNEMONIC, 1, PAYEE_INDEX);
+  const relayers = deriveAccounts(DEFAULT_MNEMONIC, options.relayers, HD_RANGES.started.relayers);
+  const [payee] = deriveAccounts(DEFAULT_MNEMONIC, 1, HD_RANGES.started.payees);
   if (!payee) throw new Error("payee derivation failed");
   await devnet.fund(
     relayers.map((r) => r.address),
@@ -94,29 +87,14 @@ export function signPayments(
   amount = 1_000n,
 ): SignedPayment[] {
   const requirements = usdcRequirements(payTo, amount);
-  const domain = domainFromRequirements(requirements);
   const from = payers.map((p) => p.address ?? addressFromPrivateKey(p.privateKey));
-  const validBefore = String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds);
-  const out: SignedPayment[] = [];
-  for (let i = 0; i < count; i++) {
+  return Array.from({ length: count }, (_, i) => {
     const k = i % payers.length;
     const payer = payers[k];
     if (!payer) throw new Error("no payers");
-    const authorization: ExactEvmAuthorization = {
-      from: from[k] as Hex,
-      to: payTo,
-      value: requirements.amount,
-      validAfter: "0",
-      validBefore,
-      nonce: randomNonce(),
-    };
-    const signature = signTransferAuthorization(payer.privateKey, domain, authorization);
-    out.push({
-      payload: { x402Version: 2, accepted: requirements, payload: { signature, authorization } },
-      requirements,
-    });
-  }
-  return out;
+    const payload = signPayment(payer.privateKey, requirements, { authorization: { from: from[k] } });
+    return { payload, requirements };
+  });
 }
 
 /** The `/verify` or `/settle` request body of a payment. */

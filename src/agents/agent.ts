@@ -2,6 +2,7 @@ import type { Dispatcher } from "undici";
 import { type Address, getAddress, type Hex, type LocalAccount } from "viem";
 import {
   addressFromPrivateKey,
+  authorizationFor,
   decodePaymentRequiredHeader,
   decodePaymentResponseHeader,
   decodeXPaymentResponseHeader,
@@ -16,7 +17,6 @@ import {
   PAYMENT_SIGNATURE_HEADER,
   type PaymentRequired,
   type PaymentRequiredV1,
-  randomNonce,
   type SettleResponse,
   SIWX_HEADER,
   signDigest,
@@ -24,6 +24,7 @@ import {
   siweDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
+  typedDataMessage,
   X_PAYMENT_HEADER,
   X_PAYMENT_RESPONSE_HEADER,
 } from "../protocol/index.ts";
@@ -205,14 +206,7 @@ function signerFor(options: AgentOptions): Signer {
         },
         types: transferWithAuthorizationTypes,
         primaryType: transferWithAuthorizationPrimaryType,
-        message: {
-          from: a.from,
-          to: a.to,
-          value: BigInt(a.value),
-          validAfter: BigInt(a.validAfter),
-          validBefore: BigInt(a.validBefore),
-          nonce: a.nonce,
-        },
+        message: typedDataMessage(a),
       }),
   };
 }
@@ -349,14 +343,7 @@ export function createAgent(options: AgentOptions): Agent {
     let paymentHeader: string;
     let authorization: ExactEvmAuthorization;
     try {
-      authorization = {
-        from: signer.address,
-        to: offer.payTo,
-        value: offer.requirements.amount,
-        validAfter: "0",
-        validBefore: String(Math.floor(Date.now() / 1000) + offer.requirements.maxTimeoutSeconds),
-        nonce: randomNonce(),
-      };
+      authorization = authorizationFor(signer.address, offer.requirements, offer.payTo);
       paymentHeader = await behaviour({
         x402Version: offer.x402Version,
         requirements: offer.requirements,

@@ -4,21 +4,14 @@ import { type Devnet, type DevnetOptions, fundedDevnet } from "./devnet.ts";
 import { UnusableChainError } from "./errors.ts";
 import { assertCanonicalUsdc, placeMulticall3 } from "./placement.ts";
 import { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
-import { deriveAccounts } from "./wallets.ts";
-
-/**
- * Attached runs fund wallets from this HD index on, so they never share a wallet with the ones
- * `x402-devnet up` prints (0…), the stack's relayers (100,000…) or payees (200,000…): a run's money
- * invariants hold only if nobody else moves its wallets' USDC meanwhile.
- */
-export const ATTACHED_ACCOUNT_INDEX = 300_000;
+import { deriveAccounts, HD_RANGES } from "./wallets.ts";
 
 export type AttachOptions = {
   /** A running anvil with USDC at Base's address: `x402-devnet up`'s devnet, or an anvil fork of Base. */
   rpcUrl: string;
   /** How many wallets to derive and fund (default 10). */
   accounts?: number;
-  /** HD index of the first wallet (default `ATTACHED_ACCOUNT_INDEX`). */
+  /** HD index of the first wallet (default `HD_RANGES.attached.agents`). */
   firstAccount?: number;
   mnemonic?: string;
   fund?: DevnetOptions["fund"];
@@ -57,7 +50,7 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
     accounts: deriveAccounts(
       options.mnemonic ?? DEFAULT_MNEMONIC,
       options.accounts ?? 10,
-      options.firstAccount ?? ATTACHED_ACCOUNT_INDEX,
+      options.firstAccount ?? HD_RANGES.attached.agents,
     ),
     fund: options.fund,
     mineOnDemand: !automine,

@@ -1,6 +1,6 @@
 export { type AnvilParameters, anvilInstance, resolveAnvilBinary } from "./anvil.ts";
 export { mockUsdcAbi, multicall3Abi, payoutSplitterAbi } from "./artifacts.generated.ts";
-export { ATTACHED_ACCOUNT_INDEX, type AttachOptions, connectDevnet } from "./attach.ts";
+export { type AttachOptions, connectDevnet } from "./attach.ts";
 export * from "./base-profile.ts";
 export { createDevnetClient, type DevnetClient } from "./client.ts";
 export { DEFAULT_FUNDING, type Devnet, type DevnetOptions, startDevnet } from "./devnet.ts";
@@ -15,4 +15,4 @@ export {
 } from "./payout-splitter.ts";
 export { MOCK_USDC_ADMIN } from "./placement.ts";
 export type { ChainStatus, StallWatchOptions } from "./stall.ts";
-export { type DevnetAccount, deriveAccounts } from "./wallets.ts";
+export { type DevnetAccount, deriveAccounts, HD_RANGES } from "./wallets.ts";

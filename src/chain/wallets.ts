@@ -6,6 +6,17 @@ import { HDKey, privateKeyToAddress } from "viem/accounts";
 
 export type DevnetAccount = { address: Address; privateKey: Hex; index: number };
 
+/**
+ * Where each role's wallets sit among one mnemonic's HD indices, far apart so that `--accounts N` never
+ * reaches the next range. A stack attached to a running devnet takes ranges of its own: its relayers never
+ * race the running facilitator's nonces, and its agents never share a wallet with the ones `up` prints (a
+ * run's money invariants hold only if nobody else moves its wallets' USDC meanwhile).
+ */
+export const HD_RANGES = {
+  started: { agents: 0, relayers: 100_000, payees: 200_000 },
+  attached: { agents: 300_000, relayers: 150_000, payees: 250_000 },
+} as const;
+
 /** The BIP-44 Ethereum account path whose children are anvil's (and Hardhat's, MetaMask's) accounts. */
 const ACCOUNT_PATH = "m/44'/60'/0'/0";
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

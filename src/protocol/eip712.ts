@@ -19,6 +19,18 @@ export const transferWithAuthorizationTypes = {
 
 export const transferWithAuthorizationPrimaryType = "TransferWithAuthorization";
 
+/** The authorization as viem's typed-data functions (and the official client) take it: uint256s as bigints. */
+export function typedDataMessage(authorization: ExactEvmAuthorization) {
+  return {
+    from: authorization.from,
+    to: authorization.to,
+    value: BigInt(authorization.value),
+    validAfter: BigInt(authorization.validAfter),
+    validBefore: BigInt(authorization.validBefore),
+    nonce: authorization.nonce,
+  };
+}
+
 /** The token's EIP-712 domain: what `DOMAIN_SEPARATOR()` of a USDC-style token commits to. */
 export type Eip3009Domain = {
   name: string;

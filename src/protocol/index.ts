@@ -9,6 +9,7 @@ export {
   transferAuthorizationDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
+  typedDataMessage,
 } from "./eip712.ts";
 export {
   errorCodeFromRevert,
@@ -46,6 +47,7 @@ export { chainIdFromNetwork, networkFromV1, v1NetworkName } from "./networks.ts"
 export { randomNonce } from "./nonce.ts";
 export {
   addressFromPrivateKey,
+  authorizationFor,
   InvalidSignatureError,
   type InvalidSignatureReason,
   recoverAddress,

@@ -1,8 +1,10 @@
+import type { PaymentRequirements } from "@x402/core/types";
 import type { Address, Hex } from "viem";
 import { type Eip3009Domain, eip712DomainSeparator, transferAuthorizationDigest } from "./eip712.ts";
 import { X402Error } from "./errors.ts";
 import { toHex, writeHex } from "./hex.ts";
 import { keccak256 } from "./keccak.ts";
+import { randomNonce } from "./nonce.ts";
 import { backend, CURVE_ORDER, HALF_CURVE_ORDER } from "./secp256k1.ts";
 import type { ExactEvmAuthorization } from "./types.ts";
 
@@ -140,6 +142,26 @@ export function signDigest(privateKey: Hex | Uint8Array, digest: Uint8Array | He
   } finally {
     key.fill(0);
   }
+}
+
+/**
+ * The authorization the official client signs for `requirements`: valid from 0 until now plus the
+ * requirements' `maxTimeoutSeconds`, with a fresh nonce. The official client checksums the payee; pass
+ * `to` checksummed to match it byte for byte (the digest is the same either way).
+ */
+export function authorizationFor(
+  from: Address,
+  requirements: PaymentRequirements,
+  to = requirements.payTo as Address,
+): ExactEvmAuthorization {
+  return {
+    from,
+    to,
+    value: requirements.amount,
+    validAfter: "0",
+    validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
+    nonce: randomNonce(),
+  };
 }
 
 /** EIP-3009 signature over `authorization`, equal to viem's `signTypedData` with the same domain and message. */

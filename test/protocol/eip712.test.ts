@@ -9,16 +9,10 @@ import {
   transferAuthorizationDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
+  typedDataMessage,
   X402Error,
 } from "../../src/protocol/index.ts";
-import {
-  BASE_USDC,
-  randomAddress,
-  randomAuthorization,
-  randomHex,
-  UINT256_MAX,
-  viemMessage,
-} from "./helpers.ts";
+import { BASE_USDC, randomAddress, randomAuthorization, randomHex, UINT256_MAX } from "./helpers.ts";
 
 const EIP712_DOMAIN_TYPES = [
   { name: "name", type: "string" },
@@ -32,7 +26,7 @@ function viemDigest(domain: Eip3009Domain, authorization: ExactEvmAuthorization)
     domain: { ...domain, verifyingContract: getAddress(domain.verifyingContract) },
     types: transferWithAuthorizationTypes,
     primaryType: transferWithAuthorizationPrimaryType,
-    message: viemMessage(authorization),
+    message: typedDataMessage(authorization),
   });
 }
 

@@ -35,15 +35,3 @@ export function randomAuthorization(): ExactEvmAuthorization {
     nonce: randomHex(32),
   };
 }
-
-/** The message in the form viem's typed-data functions take. */
-export function viemMessage(authorization: ExactEvmAuthorization) {
-  return {
-    from: authorization.from,
-    to: authorization.to,
-    value: BigInt(authorization.value),
-    validAfter: BigInt(authorization.validAfter),
-    validBefore: BigInt(authorization.validBefore),
-    nonce: authorization.nonce,
-  };
-}

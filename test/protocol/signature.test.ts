@@ -21,9 +21,10 @@ import {
   transferAuthorizationDigest,
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
+  typedDataMessage,
 } from "../../src/protocol/index.ts";
 import { jsBackend, nativeBackend } from "../../src/protocol/secp256k1.ts";
-import { BASE_USDC, randomAuthorization, randomHex, viemMessage } from "./helpers.ts";
+import { BASE_USDC, randomAuthorization, randomHex } from "./helpers.ts";
 
 const N = secp256k1.CURVE.n;
 
@@ -80,7 +81,7 @@ describe("signing", () => {
         domain: BASE_USDC,
         types: transferWithAuthorizationTypes,
         primaryType: transferWithAuthorizationPrimaryType,
-        message: viemMessage(authorization),
+        message: typedDataMessage(authorization),
       });
       expect(signTransferAuthorization(key, BASE_USDC, authorization)).toBe(expected);
     }
@@ -131,7 +132,7 @@ describe("recovery", () => {
         domain: BASE_USDC,
         types: transferWithAuthorizationTypes,
         primaryType: transferWithAuthorizationPrimaryType,
-        message: viemMessage(authorization),
+        message: typedDataMessage(authorization),
       } as const;
       const signature = await account.signTypedData(typedData);
       const digest = transferAuthorizationDigest(separator, authorization);

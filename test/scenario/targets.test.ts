@@ -3,10 +3,10 @@ import { getAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { createAgent } from "../../src/agents/index.ts";
 import {
-  ATTACHED_ACCOUNT_INDEX,
   DEFAULT_FUNDING,
   DEFAULT_MNEMONIC,
   deriveAccounts,
+  HD_RANGES,
   RpcUnreachableError,
   startDevnet,
   UnusableChainError,
@@ -50,7 +50,7 @@ const relayersOf = (stack: Stack) => stack.relayers.map((r) => r.address.toLower
 async function settlementSenders(report: RunReport): Promise<string[]> {
   const { client } = users.devnet;
   const agents = new Set(
-    deriveAccounts(DEFAULT_MNEMONIC, report.config.agents as number, ATTACHED_ACCOUNT_INDEX).map((a) =>
+    deriveAccounts(DEFAULT_MNEMONIC, report.config.agents as number, HD_RANGES.attached.agents).map((a) =>
       a.address.toLowerCase(),
     ),
   );
@@ -82,7 +82,7 @@ describe("a run against the user's own parts", () => {
       routes: [{ amount: "1000", payTo: users.payees[0]?.address }],
     });
     // Its agents are wallets of their own, not the ones `up` printed for the user.
-    const [agent] = deriveAccounts(DEFAULT_MNEMONIC, 1, ATTACHED_ACCOUNT_INDEX);
+    const [agent] = deriveAccounts(DEFAULT_MNEMONIC, 1, HD_RANGES.attached.agents);
     const [printed] = users.devnet.accounts;
     expect(
       await usdcBalances(users.devnet.client, [agent?.address ?? "0x", printed?.address ?? "0x"]),

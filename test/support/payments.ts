@@ -2,10 +2,10 @@ import type { Hex } from "viem";
 import { BASE_NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../../src/chain/index.ts";
 import {
   addressFromPrivateKey,
+  authorizationFor,
   type ExactEvmAuthorization,
   type PaymentPayload,
   type PaymentRequirements,
-  randomNonce,
   signTransferAuthorization,
 } from "../../src/protocol/index.ts";
 
@@ -43,12 +43,8 @@ export function signPayment(
   options: SignOptions = {},
 ): PaymentPayload {
   const authorization: ExactEvmAuthorization = {
-    from: addressFromPrivateKey(privateKey),
-    to: requirements.payTo as Hex,
-    value: requirements.amount,
-    validAfter: "0",
-    validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
-    nonce: randomNonce(),
+    // A caller signing thousands passes `from` and saves deriving it from the key each time.
+    ...authorizationFor(options.authorization?.from ?? addressFromPrivateKey(privateKey), requirements),
     ...options.authorization,
   };
   const signature =
