@@ -10,6 +10,7 @@ import {
   type PaymentRequiredV1,
   type PaymentRequirements,
   type ResourceInfo,
+  requirementsFromV1,
 } from "../protocol/index.ts";
 import type { ResponseHeaders } from "./http.ts";
 import { PolicyError } from "./policy.ts";
@@ -84,16 +85,7 @@ function fromV1(paymentRequired: PaymentRequiredV1): Challenge {
     } catch {
       // Unknown names are left for the policy to refuse as a network, not as a malformed 402.
     }
-    const lifted: PaymentRequirements = {
-      scheme: r.scheme,
-      network: network ?? (r.network as Network),
-      asset: r.asset,
-      amount: r.maxAmountRequired,
-      payTo: r.payTo,
-      maxTimeoutSeconds: r.maxTimeoutSeconds,
-      extra: r.extra ?? {},
-    };
-    return toOffer(1, lifted, network, r.network);
+    return toOffer(1, requirementsFromV1(r, network ?? (r.network as Network)), network, r.network);
   });
   return { x402Version: 1, offers, resource: undefined, extensions: undefined };
 }

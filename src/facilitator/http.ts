@@ -4,6 +4,8 @@ import {
   networkFromV1,
   type PaymentPayload,
   type PaymentRequirements,
+  type PaymentRequirementsV1,
+  requirementsFromV1,
   type SettleResponse,
   type SupportedResponse,
   type VerifyResponse,
@@ -92,24 +94,14 @@ function toSchemeRequest(body: WireBody): SchemeRequest {
       paymentRequirements: body.paymentRequirements as unknown as PaymentRequirements,
     };
   }
-  const r = body.paymentRequirements as Record<string, unknown> & {
-    network: string;
-    maxAmountRequired: string;
-  };
+  const r = body.paymentRequirements as unknown as PaymentRequirementsV1;
   const p = body.paymentPayload as unknown as {
     scheme: string;
     network: string;
     payload: Record<string, unknown>;
   };
-  const requirements: PaymentRequirements = {
-    scheme: String(r.scheme),
-    network: networkFromV1(r.network),
-    asset: String(r.asset),
-    amount: r.maxAmountRequired,
-    payTo: String(r.payTo),
-    maxTimeoutSeconds: Number(r.maxTimeoutSeconds),
-    extra: (r.extra as Record<string, unknown> | undefined) ?? {},
-  };
+  // The body schema has checked the fields' types already.
+  const requirements = requirementsFromV1(r, networkFromV1(r.network));
   const accepted = { ...requirements, scheme: p.scheme, network: networkFromV1(p.network) };
   return {
     x402Version: 1,
@@ -210,15 +202,19 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
   route("verify");
   route("settle");
 
-  app.get("/supported", async (): Promise<SupportedResponse> => {
-    const signers: Record<string, string[]> = {};
-    for (const scheme of options.schemes) {
-      for (const [family, addresses] of Object.entries(scheme.signers)) {
-        signers[family] = [...(signers[family] ?? []), ...addresses];
-      }
+  // The schemes are fixed for the app's life, so is what it supports.
+  const signers: Record<string, string[]> = {};
+  for (const scheme of options.schemes) {
+    for (const [family, addresses] of Object.entries(scheme.signers)) {
+      signers[family] = [...(signers[family] ?? []), ...addresses];
     }
-    return { kinds: options.schemes.flatMap((s) => s.kinds), extensions: [], signers };
-  });
+  }
+  const supported: SupportedResponse = {
+    kinds: options.schemes.flatMap((s) => s.kinds),
+    extensions: [],
+    signers,
+  };
+  app.get("/supported", async () => supported);
   app.get("/health", async () => ({ status: "ok" }));
   app.get("/metrics", async (_request, reply) => {
     reply.type(metrics.registry.contentType);

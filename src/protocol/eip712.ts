@@ -1,4 +1,5 @@
 import type { PaymentRequirements } from "@x402/core/types";
+import { maxUint256 } from "viem";
 import { X402Error } from "./errors.ts";
 import { writeHex } from "./hex.ts";
 import { keccak256 } from "./keccak.ts";
@@ -52,7 +53,6 @@ const TRANSFER_TYPEHASH = keccak256(
 const DOMAIN_TYPEHASH = keccak256(
   utf8.encode("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
 );
-const UINT256_MAX = 2n ** 256n - 1n;
 
 /**
  * The `exact` EIP-3009 domain a PaymentRequirements entry implies, built the way @x402/evm does it:
@@ -136,7 +136,7 @@ function writeUint256(buf: Uint8Array, view: DataView, offset: number, value: st
     return true;
   }
   let n = BigInt(value);
-  if (n > UINT256_MAX) return false;
+  if (n > maxUint256) return false;
   for (let word = offset + 24; word >= offset; word -= 8) {
     view.setBigUint64(word, n & 0xffff_ffff_ffff_ffffn);
     n >>= 64n;

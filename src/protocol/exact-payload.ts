@@ -1,8 +1,7 @@
-import { isAddress } from "viem";
+import { isAddress, maxUint256 } from "viem";
 import { X402Error } from "./errors.ts";
 import type { ExactEvmPayload } from "./types.ts";
 
-const UINT256_MAX = 2n ** 256n - 1n;
 const DECIMAL = /^\d+$/;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})+$/;
@@ -11,7 +10,7 @@ const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})+$/;
 export function isUint256String(value: unknown): value is string {
   if (typeof value !== "string" || !DECIMAL.test(value)) return false;
   // Below 78 digits the value cannot reach 2^256, so the BigInt is only built for the rare long string.
-  return value.length < 78 || BigInt(value) <= UINT256_MAX;
+  return value.length < 78 || BigInt(value) <= maxUint256;
 }
 
 function invalid(field: string, expected: string): X402Error {

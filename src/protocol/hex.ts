@@ -9,8 +9,14 @@ for (let i = 0; i < 6; i++) {
   NIBBLE[97 + i] = 10 + i;
 }
 
+/** Past this many bytes Buffer's native encoder beats the table (a settlement transaction is kilobytes). */
+const NATIVE_FROM = 64;
+
 /** `0x`-prefixed lowercase hex of `bytes[start, end)`. */
 export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): Hex {
+  if (end - start > NATIVE_FROM) {
+    return `0x${Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("hex")}`;
+  }
   let out = "0x";
   for (let i = start; i < end; i++) out += BYTE_TO_HEX[bytes[i] as number];
   return out as Hex;

@@ -43,7 +43,7 @@ export {
 } from "./headers.ts";
 export { toHex } from "./hex.ts";
 export { keccak256 } from "./keccak.ts";
-export { chainIdFromNetwork, networkFromV1, v1NetworkName } from "./networks.ts";
+export { chainIdFromNetwork, networkFromV1, requirementsFromV1, v1NetworkName } from "./networks.ts";
 export { randomNonce } from "./nonce.ts";
 export {
   addressFromPrivateKey,

@@ -1,4 +1,5 @@
-import type { Network } from "@x402/core/types";
+import type { Network, PaymentRequirements } from "@x402/core/types";
+import type { PaymentRequirementsV1 } from "@x402/core/types/v1";
 import { X402Error } from "./errors.ts";
 
 /**
@@ -33,6 +34,22 @@ export function networkFromV1(name: string): Network {
     });
   }
   return `eip155:${chainId}`;
+}
+
+/**
+ * v1 requirements in v2's shape (`maxAmountRequired` becomes `amount`), on `network`: the caller decides
+ * what a v1 name becomes (the facilitator refuses unknown names, an agent leaves them to its policy).
+ */
+export function requirementsFromV1(r: PaymentRequirementsV1, network: Network): PaymentRequirements {
+  return {
+    scheme: r.scheme,
+    network,
+    asset: r.asset,
+    amount: r.maxAmountRequired,
+    payTo: r.payTo,
+    maxTimeoutSeconds: r.maxTimeoutSeconds,
+    extra: r.extra ?? {},
+  };
 }
 
 /** v1 network name for a CAIP-2 id (`eip155:8453` → `base`), or undefined when v1 has no name for it. */

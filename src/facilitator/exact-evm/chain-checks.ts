@@ -57,7 +57,8 @@ export class ChainChecks {
 
   async hasCode(address: Address): Promise<boolean> {
     const code = await this.client.getCode({ address }).catch((error: unknown) => {
-      throw isNodeUnreachable(error) ? unreachable(error) : error;
+      throwIfUnreachable(error);
+      throw error;
     });
     return code !== undefined && code !== "0x";
   }
@@ -84,7 +85,7 @@ export class ChainChecks {
       return result.toLowerCase() === ERC1271_MAGIC;
     } catch (error) {
       // A revert is a refusal; no answer at all is not.
-      if (isNodeUnreachable(error)) throw unreachable(error);
+      throwIfUnreachable(error);
       return false;
     }
   }
@@ -105,7 +106,8 @@ export class ChainChecks {
       if (error instanceof JsonRpcError && error.fromNode) {
         return { ok: false, revertData: typeof error.data === "string" ? (error.data as Hex) : undefined };
       }
-      throw isNodeUnreachable(error) ? unreachable(error) : error;
+      throwIfUnreachable(error);
+      throw error;
     }
     return { ok: true, domainSeparator: await separator };
   }
@@ -144,7 +146,7 @@ export class ChainChecks {
     try {
       results = decodeAggregate3(await this.ethCall(MULTICALL3_ADDRESS, aggregate3CallData(calls)));
     } catch (error) {
-      if (isNodeUnreachable(error)) throw unreachable(error);
+      throwIfUnreachable(error);
       return {
         ok: false,
         reason: "invalid_exact_evm_transaction_simulation_failed",
@@ -217,8 +219,9 @@ function revertText(data: Hex | undefined): string | undefined {
 }
 
 /** The node did not answer (refused, reset, timed out, not JSON-RPC): the payment was not judged. */
-function unreachable(error: unknown): UpstreamUnavailableError {
-  return new UpstreamUnavailableError(
+function throwIfUnreachable(error: unknown): void {
+  if (!isNodeUnreachable(error)) return;
+  throw new UpstreamUnavailableError(
     `the chain's node could not be asked: ${error instanceof Error ? error.message : String(error)}`,
     { cause: error },
   );

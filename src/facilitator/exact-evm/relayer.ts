@@ -10,7 +10,7 @@ import {
   type TransactionReceipt,
   type Transport,
 } from "viem";
-import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAddress } from "viem/accounts";
 import type { JsonRpcBatcher } from "./rpc.ts";
 import { signEip1559Call } from "./transaction.ts";
 
@@ -31,7 +31,7 @@ export class ReceiptTimeoutError extends Error {
   }
 }
 
-type Key = { account: PrivateKeyAccount; privateKey: Hex; nonce: number | undefined };
+type Key = { address: Address; privateKey: Hex; nonce: number | undefined };
 
 /**
  * The settlement relayers: N keys, each with its own nonce counter and at most one transaction in flight.
@@ -61,11 +61,11 @@ export class RelayerPool {
   ) {
     if (privateKeys.length === 0) throw new Error("the relayer pool needs at least one key");
     this.idle = privateKeys.map((key) => ({
-      account: privateKeyToAccount(key),
+      address: privateKeyToAddress(key),
       privateKey: key,
       nonce: undefined,
     }));
-    this.addresses = this.idle.map((key) => key.account.address);
+    this.addresses = this.idle.map((key) => key.address);
   }
 
   readonly addresses: readonly Address[];
@@ -76,14 +76,14 @@ export class RelayerPool {
    */
   async lease(): Promise<RelayerLease> {
     const key = await this.acquire();
-    return { address: key.account.address, send: (tx) => this.sendWith(key, tx) };
+    return { address: key.address, send: (tx) => this.sendWith(key, tx) };
   }
 
   private async sendWith(key: Key, tx: RelayerTransaction): Promise<SentTransaction> {
     let broadcast = false;
     try {
       key.nonce ??= await this.client.getTransactionCount({
-        address: key.account.address,
+        address: key.address,
         blockTag: "pending",
       });
       const nonce = key.nonce;
@@ -133,7 +133,7 @@ export class RelayerPool {
           throw error;
         },
       );
-      return { hash: first.hash, from: key.account.address, receipt: settled };
+      return { hash: first.hash, from: key.address, receipt: settled };
     } catch (error) {
       if (!broadcast) {
         key.nonce = undefined;

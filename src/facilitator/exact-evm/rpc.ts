@@ -99,8 +99,7 @@ export class JsonRpcBatcher {
     const free = this.maxInFlight - this.inFlight;
     const size = Math.min(this.maxBatch, Math.ceil(this.queue.length / Math.max(free, 1)));
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch = this.queue.length <= size ? this.queue : this.queue.slice(0, size);
-      this.queue = this.queue.length <= size ? [] : this.queue.slice(size);
+      const batch = this.queue.splice(0, size);
       this.inFlight++;
       void this.send(batch).finally(() => {
         this.inFlight--;

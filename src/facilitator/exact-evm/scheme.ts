@@ -66,6 +66,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
   readonly kinds: readonly SupportedKind[];
   readonly signers: Readonly<Record<string, readonly string[]>>;
   readonly network: Network;
+  /** What v1 answers name the network (`base`), or the CAIP-2 id where v1 has no name. */
+  private readonly v1Network: Network;
 
   private readonly chain: ChainChecks;
   private readonly batcher: SettlementBatcher;
@@ -82,6 +84,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
   constructor(private readonly options: ExactEvmSchemeOptions) {
     this.network = `eip155:${options.chainId}`;
     const v1Name = v1NetworkName(this.network);
+    this.v1Network = (v1Name ?? this.network) as Network;
+    const receiptTimeoutMs = options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS;
     this.kinds = [
       { x402Version: 2, scheme: "exact", network: this.network },
       ...(v1Name ? [{ x402Version: 1, scheme: "exact", network: v1Name as Network }] : []),
@@ -97,7 +101,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
     this.sendRpc = new JsonRpcBatcher(options.rpcUrl, {
       maxBatch: 1,
       maxInFlight: options.relayerKeys.length + 1,
-      timeoutMs: (options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS) + 5_000,
+      timeoutMs: receiptTimeoutMs + 5_000,
     });
     const onReorg = options.onReorg ?? warnOfLostSettlement;
     this.reorgGuard =
@@ -114,8 +118,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
       this.client,
       options.relayerKeys,
       {
-        receiptTimeoutMs: options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS,
-        onMined: this.reorgGuard && ((serialized, receipt) => this.reorgGuard?.watch(serialized, receipt)),
+        receiptTimeoutMs,
+        onMined: this.reorgGuard?.watch.bind(this.reorgGuard),
       },
       this.sendRpc,
     );
@@ -243,7 +247,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
   }
 
   private responseNetwork(request: SchemeRequest): Network {
-    if (request.x402Version === 1) return (v1NetworkName(this.network) ?? this.network) as Network;
+    if (request.x402Version === 1) return this.v1Network;
     return request.paymentRequirements.network;
   }
 }

@@ -4,16 +4,13 @@ import {
   type Hash,
   type Hex,
   hexToBigInt,
-  keccak256,
   type TransactionReceipt,
-  toHex,
+  toEventSelector,
 } from "viem";
 import { MULTICALL3_ADDRESS, payoutSplitterAbi } from "../../chain/index.ts";
 import { type ExactEvmPayload, errorCodeFromRevert, type X402ErrorCode } from "../../protocol/index.ts";
 import { aggregate3CallData, transferCallData } from "./abi.ts";
 import { ReceiptTimeoutError, type RelayerClient, type RelayerLease, type RelayerPool } from "./relayer.ts";
-
-export { transferCallData } from "./abi.ts";
 
 function distributeCallData(asset: Address): Hex {
   return encodeFunctionData({ abi: payoutSplitterAbi, functionName: "distribute", args: [asset] });
@@ -43,8 +40,8 @@ const GAS_PER_TRANSACTION = 40_000n;
 /** A splitter's distribution to up to a handful of payees (~12k gas each). */
 const GAS_PER_DISTRIBUTION = 150_000n;
 
-const AUTHORIZATION_USED = keccak256(toHex("AuthorizationUsed(address,bytes32)"));
-const TRANSFER = keccak256(toHex("Transfer(address,address,uint256)"));
+const AUTHORIZATION_USED = toEventSelector("AuthorizationUsed(address,bytes32)");
+const TRANSFER = toEventSelector("Transfer(address,address,uint256)");
 
 /**
  * Settles EIP-3009 authorizations on chain. A settlement that finds a relayer key free goes at once, alone,
@@ -134,31 +131,36 @@ export class SettlementBatcher {
   private async resolveFromReceipt(batch: readonly Job[], receipt: TransactionReceipt): Promise<void> {
     const settled = new ReceiptSettlements(receipt);
     await Promise.all(
-      batch.map(async (job) => {
-        if (settled.take(job.asset, job.payload)) {
-          job.resolve({ ok: true, transaction: receipt.transactionHash });
-        } else {
-          job.resolve({
-            ...(await this.diagnose(job.asset, job.callData)),
-            transaction: receipt.transactionHash,
-          });
-        }
-      }),
+      batch.map(async (job) =>
+        job.resolve(await this.outcomeFrom(settled, receipt, job.asset, job.payload, job.callData)),
+      ),
     );
   }
 
   /** The outcome of an authorization's transaction once its receipt exists (a pending settle, checked again). */
-  async outcomeOf(
+  outcomeOf(
     receipt: TransactionReceipt,
     asset: Address,
     payload: ExactEvmPayload,
   ): Promise<SettlementOutcome> {
-    if (new ReceiptSettlements(receipt).take(asset, payload))
-      return { ok: true, transaction: receipt.transactionHash };
-    return {
-      ...(await this.diagnose(asset, transferCallData(payload))),
-      transaction: receipt.transactionHash,
-    };
+    return this.outcomeFrom(
+      new ReceiptSettlements(receipt),
+      receipt,
+      asset,
+      payload,
+      transferCallData(payload),
+    );
+  }
+
+  private async outcomeFrom(
+    settled: ReceiptSettlements,
+    receipt: TransactionReceipt,
+    asset: Address,
+    payload: ExactEvmPayload,
+    callData: Hex,
+  ): Promise<SettlementOutcome> {
+    if (settled.take(asset, payload)) return { ok: true, transaction: receipt.transactionHash };
+    return { ...(await this.diagnose(asset, callData)), transaction: receipt.transactionHash };
   }
 
   /** Why an authorization did not settle: replay the call and map the token's revert text as the SDK does. */

@@ -108,6 +108,7 @@ export async function verifyExactEvm(
 
 /** The signature of one payment: its digest, hashed at most once, and the reference's rule applied to it. */
 class Signature {
+  private bytes: Uint8Array | undefined;
   private hash: Hex | undefined;
 
   constructor(
@@ -116,14 +117,24 @@ class Signature {
     private readonly exact: ExactEvmPayload,
   ) {}
 
+  private digestBytes(): Uint8Array {
+    this.bytes ??= transferAuthorizationDigest(this.separator, this.exact.authorization);
+    return this.bytes;
+  }
+
   digest(): Hex {
-    this.hash ??= toHex(transferAuthorizationDigest(this.separator, this.exact.authorization));
+    this.hash ??= toHex(this.digestBytes());
     return this.hash;
   }
 
   /** Undefined when the signature holds, else the verdict that refuses it. */
   check(): Promise<Verdict | undefined> {
-    return checkSignature(this.chain, this.exact.authorization.from, this.digest(), this.exact.signature);
+    return checkSignature(
+      this.chain,
+      this.exact.authorization.from,
+      this.digestBytes(),
+      this.exact.signature,
+    );
   }
 }
 
@@ -136,7 +147,7 @@ class Signature {
 async function checkSignature(
   chain: ChainChecks,
   from: Address,
-  digest: Hex,
+  digest: Uint8Array,
   signature: Hex,
 ): Promise<Verdict | undefined> {
   const invalid: Verdict = { ok: false, reason: "invalid_exact_evm_signature" };
@@ -151,8 +162,8 @@ async function checkSignature(
   if (isErc6492Signature(signature)) {
     if (!deployed) return { ok: false, reason: "eip6492_factory_not_allowed" };
     const inner = parseErc6492Signature(signature).signature;
-    return (await chain.isValidContractSignature(from, digest, inner)) ? undefined : invalid;
+    return (await chain.isValidContractSignature(from, toHex(digest), inner)) ? undefined : invalid;
   }
   if (!deployed) return invalid;
-  return (await chain.isValidContractSignature(from, digest, signature)) ? undefined : invalid;
+  return (await chain.isValidContractSignature(from, toHex(digest), signature)) ? undefined : invalid;
 }
