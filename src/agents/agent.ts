@@ -11,10 +11,8 @@ import {
   type ExactEvmAuthorization,
   encodePaymentSignatureHeader,
   encodeXPaymentHeader,
+  HEADER_KEY,
   type Network,
-  PAYMENT_REQUIRED_HEADER,
-  PAYMENT_RESPONSE_HEADER,
-  PAYMENT_SIGNATURE_HEADER,
   type PaymentRequired,
   type PaymentRequiredV1,
   type SettleResponse,
@@ -25,8 +23,6 @@ import {
   transferWithAuthorizationPrimaryType,
   transferWithAuthorizationTypes,
   typedDataMessage,
-  X_PAYMENT_HEADER,
-  X_PAYMENT_RESPONSE_HEADER,
 } from "../protocol/index.ts";
 import { type Behaviour, behaviours } from "./behaviours.ts";
 import {
@@ -228,7 +224,7 @@ const SETTLEMENT_PENDING = "settlement_pending";
 function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
   const receiptHeader = header(
     response.headers,
-    (version === 1 ? X_PAYMENT_RESPONSE_HEADER : PAYMENT_RESPONSE_HEADER).toLowerCase(),
+    version === 1 ? HEADER_KEY.xPaymentResponse : HEADER_KEY.paymentResponse,
   );
   let receipt: SettleResponse | undefined;
   try {
@@ -248,7 +244,7 @@ function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
   if (response.status < 400) return { receipt, errorCode: undefined, refused: false };
 
   let code: unknown;
-  const required = header(response.headers, PAYMENT_REQUIRED_HEADER.toLowerCase());
+  const required = header(response.headers, HEADER_KEY.paymentRequired);
   if (response.status === 402 && required && version === 2) {
     try {
       code = decodePaymentRequiredHeader(required).error;
@@ -256,13 +252,18 @@ function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
       code = undefined;
     }
   }
-  // v1 402s, and the 400 / 5xx answers of servers and the official middleware, say it in the body.
-  code ??= (parseBody(response) as { error?: unknown } | undefined)?.error;
   return {
     receipt,
-    errorCode: typeof code === "string" && code ? code : `http_${response.status}`,
+    errorCode: errorCodeOf(response, code),
     refused: response.status === 402 || response.status === 400,
   };
+}
+
+/** The code a refusal names (`code`, else the body's `error`), or `http_<status>` when it names none. */
+function errorCodeOf(response: ReadResponse, code?: unknown): string {
+  // v1 402s, and the 400 / 5xx answers of servers and the official middleware, say it in the body.
+  code ??= (parseBody(response) as { error?: unknown } | undefined)?.error;
+  return typeof code === "string" && code ? code : `http_${response.status}`;
 }
 
 function parseBody(response: ReadResponse): unknown {
@@ -297,7 +298,8 @@ type Exchange = {
 export function createAgent(options: AgentOptions): Agent {
   const signer = signerFor(options);
   const policy = compilePolicy(options.policy);
-  const ledger = new SpendLedger(policy);
+  // The budgets are the ledger's: it keeps the state they are checked against.
+  const ledger = new SpendLedger(options.policy ?? {});
   const behaviour = options.behaviour ?? behaviours.honest;
   const dispatcher = options.dispatcher ?? sharedDispatcher();
   const payments: PaymentRecord[] = [];
@@ -359,13 +361,13 @@ export function createAgent(options: AgentOptions): Agent {
     const paidStarted = performance.now();
     timings.sign = paidStarted - signStarted;
 
-    const headerName = offer.x402Version === 1 ? X_PAYMENT_HEADER : PAYMENT_SIGNATURE_HEADER;
+    const headerKey = offer.x402Version === 1 ? HEADER_KEY.xPayment : HEADER_KEY.paymentSignature;
     let response: ReadResponse;
     try {
       // Sent to the URL that asked for it, never through a redirect: the header must not reach another host.
       response = await send(dispatcher, url, request, {
         ...request.headers,
-        [headerName.toLowerCase()]: paymentHeader,
+        [headerKey]: paymentHeader,
       });
     } catch (error) {
       // The server may have received the payment and may still settle it.
@@ -467,11 +469,7 @@ export function createAgent(options: AgentOptions): Agent {
   ): Exchange => {
     timings.e2e = performance.now() - started;
     sessions?.observe(url, response.headers, response.status < 400 ? proof : undefined);
-    let errorCode: string | undefined;
-    if (response.status >= 400) {
-      const code = (parseBody(response) as { error?: unknown } | undefined)?.error;
-      errorCode = typeof code === "string" && code ? code : `http_${response.status}`;
-    }
+    const errorCode = response.status >= 400 ? errorCodeOf(response) : undefined;
     return {
       result: {
         status: response.status,
@@ -624,7 +622,10 @@ export function createAgent(options: AgentOptions): Agent {
     async probe(input, init) {
       const response = await follow(new URL(input), await prepareRequest(init));
       if (response.status !== 402) return undefined;
-      return challengeFromResponse(response.headers, response.body, options.x402Version).paymentRequired;
+      // A copy: the decoded header is shared by every agent that meets it, and the caller may change theirs.
+      return structuredClone(
+        challengeFromResponse(response.headers, response.body, options.x402Version).paymentRequired,
+      );
     },
     get spent() {
       return ledger.spent;

@@ -2,6 +2,7 @@ import { PaymentRequiredV1Schema } from "@x402/core/schemas";
 import { type Address, getAddress, isAddress } from "viem";
 import {
   decodePaymentRequiredHeader,
+  HEADER_KEY,
   isUint256String,
   type Network,
   networkFromV1,
@@ -100,6 +101,27 @@ function parseV1(json: unknown): PaymentRequiredV1 {
 // Load tests pay the same cached PaymentRequired thousands of times: it is checked once.
 const checked = new WeakMap<object, Challenge>();
 
+// A route without sessions answers every request with the same header, byte for byte: it is decoded once
+// (and its challenge, keyed by the decoded object, checked once). Bounded: servers choose the headers.
+const HEADER_CACHE_LIMIT = 256;
+const decodedHeaders = new Map<string, PaymentRequired>();
+
+function decodeHeader(header: string): PaymentRequired {
+  let decoded = decodedHeaders.get(header);
+  if (decoded) return decoded;
+  try {
+    decoded = decodePaymentRequiredHeader(header);
+  } catch (error) {
+    throw malformed(`${PAYMENT_REQUIRED_HEADER} does not decode: ${(error as Error).message}`, error);
+  }
+  if (decodedHeaders.size >= HEADER_CACHE_LIMIT) {
+    const oldest = decodedHeaders.keys().next();
+    if (!oldest.done) decodedHeaders.delete(oldest.value);
+  }
+  decodedHeaders.set(header, decoded);
+  return decoded;
+}
+
 /**
  * The challenge of a 402: the v2 `PAYMENT-REQUIRED` header, else a v1 JSON body (as the official client
  * reads them), with the PaymentRequired it came from. `version` pins one of the two, to behave like a
@@ -110,14 +132,10 @@ export function challengeFromResponse(
   body: Uint8Array,
   version?: 1 | 2,
 ): { paymentRequired: PaymentRequired | PaymentRequiredV1; challenge: Challenge } {
-  const header = headers[PAYMENT_REQUIRED_HEADER.toLowerCase()];
+  const header = headers[HEADER_KEY.paymentRequired];
   let paymentRequired: PaymentRequired | PaymentRequiredV1 | undefined;
   if (version !== 1 && typeof header === "string") {
-    try {
-      paymentRequired = decodePaymentRequiredHeader(header);
-    } catch (error) {
-      throw malformed(`${PAYMENT_REQUIRED_HEADER} does not decode: ${(error as Error).message}`, error);
-    }
+    paymentRequired = decodeHeader(header);
   } else if (version !== 2 && body.length > 0) {
     let json: unknown;
     try {
@@ -125,7 +143,12 @@ export function challengeFromResponse(
     } catch {
       json = undefined;
     }
-    if ((json as { x402Version?: unknown } | undefined)?.x402Version === 1) paymentRequired = parseV1(json);
+    if ((json as { x402Version?: unknown } | undefined)?.x402Version === 1) {
+      // Parsed here already: its challenge is remembered so that it is not parsed again.
+      const v1 = parseV1(json);
+      checked.set(v1, fromV1(v1));
+      paymentRequired = v1;
+    }
   }
   if (!paymentRequired)
     throw malformed(`402 without a ${version === 1 ? "v1 body" : PAYMENT_REQUIRED_HEADER}`);

@@ -1,5 +1,5 @@
 import { type Dispatcher, Agent as UndiciAgent } from "undici";
-import { PAYMENT_SIGNATURE_HEADER, X_PAYMENT_HEADER } from "../protocol/index.ts";
+import { HEADER_KEY } from "../protocol/index.ts";
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
@@ -33,7 +33,7 @@ export function sharedDispatcher(): Dispatcher {
   return shared;
 }
 
-const PAYMENT_HEADERS = [PAYMENT_SIGNATURE_HEADER.toLowerCase(), X_PAYMENT_HEADER.toLowerCase()];
+const PAYMENT_HEADERS = [HEADER_KEY.paymentSignature, HEADER_KEY.xPayment];
 
 /** Turns a fetch-style init into something that can be sent more than once. */
 export async function prepareRequest(init: RequestInit | undefined): Promise<PreparedRequest> {

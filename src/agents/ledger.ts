@@ -1,10 +1,9 @@
-import { PolicyError } from "./policy.ts";
+import { PolicyError, type SpendingPolicy } from "./policy.ts";
 
 const DAY_MS = 86_400_000;
 
 /** A payment's claim on the budgets, taken before signing and ended exactly once. */
 export type Reservation = {
-  readonly amount: bigint;
   /** The server took the payment. */
   commit(): void;
   /** The server refused it: the money and the URL's payment slot are free again. */
@@ -16,11 +15,7 @@ export type Reservation = {
   hold(): void;
 };
 
-export type LedgerLimits = {
-  budgetPerRun: bigint | undefined;
-  budgetPerDay: bigint | undefined;
-  maxPaymentsPerUrl: number | undefined;
-};
+export type LedgerLimits = Pick<SpendingPolicy, "budgetPerRun" | "budgetPerDay" | "maxPaymentsPerUrl">;
 
 /**
  * One agent's budgets. Reservation is synchronous, so concurrent requests of one agent (one event loop)
@@ -69,7 +64,6 @@ export class SpendLedger {
       return true;
     };
     return {
-      amount,
       commit: () => {
         if (!end()) return;
         this.reserved -= amount;

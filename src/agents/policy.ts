@@ -88,9 +88,6 @@ const DEFAULT_MAX_REDIRECTS = 5;
 /** The policy's decisions that need no state: which hosts, and which of a 402's accepts. */
 export type CompiledPolicy = {
   readonly maxRedirects: number;
-  readonly budgetPerRun: bigint | undefined;
-  readonly budgetPerDay: bigint | undefined;
-  readonly maxPaymentsPerUrl: number | undefined;
   /** Throws `host_not_allowed` unless the agent may send a request to `url`. */
   checkHost(url: URL): void;
   /** The accept to pay, or throws the reason the first accept (the server's preference) was refused. */
@@ -156,9 +153,6 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
 
   return {
     maxRedirects: policy.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
-    budgetPerRun: policy.budgetPerRun,
-    budgetPerDay: policy.budgetPerDay,
-    maxPaymentsPerUrl: policy.maxPaymentsPerUrl,
     checkHost(url) {
       if (!hostAllowed(url)) throw new PolicyError("host_not_allowed", `host not allowed: ${url.origin}`);
     },

@@ -1,4 +1,3 @@
-import { z } from "@x402/core/schemas";
 import {
   assertSIWxChallengeBoundToOrigin,
   SIGN_IN_WITH_X,
@@ -6,7 +5,9 @@ import {
 } from "@x402/extensions/sign-in-with-x";
 import type { Address, Hex } from "viem";
 import {
+  decodeSiwxChallenge,
   MalformedSiweError,
+  parseSiwxChallenge,
   SIWX_CHALLENGE_HEADER,
   SIWX_MAX_AGE_MS,
   type SiwxChallenge,
@@ -22,34 +23,6 @@ export type SiwxProof = { header: string; usableUntil: number };
 
 /** Kept short of a challenge's limits: the request still has to reach the server, whose clock may differ. */
 const MARGIN_MS = 30_000;
-
-const ChallengeSchema = z.object({
-  info: z.object({
-    domain: z.string(),
-    uri: z.string(),
-    statement: z.string().optional(),
-    version: z.string(),
-    nonce: z.string(),
-    issuedAt: z.string(),
-    expirationTime: z.string().optional(),
-    notBefore: z.string().optional(),
-    requestId: z.string().optional(),
-    resources: z.array(z.string()).optional(),
-  }),
-  supportedChains: z.array(
-    z.object({
-      chainId: z.string(),
-      type: z.enum(["eip191", "ed25519"]),
-      signatureScheme: z.enum(["eip191", "eip1271", "eip6492", "siws"]).optional(),
-    }),
-  ),
-});
-
-/** A challenge from a 402's `extensions` or from {@link SIWX_CHALLENGE_HEADER}; undefined when it is not one. */
-function readSiwxChallenge(value: unknown): SiwxChallenge | undefined {
-  const parsed = ChallengeSchema.safeParse(value);
-  return parsed.success ? parsed.data : undefined;
-}
 
 function usableUntil(info: SiwxChallenge["info"]): number {
   const limit = Math.min(
@@ -104,7 +77,7 @@ export class SiwxCredentials {
 
   /** A proof answering a 402's `sign-in-with-x` challenge, or undefined when it has none this agent signs. */
   answer(url: URL, extensions: Record<string, unknown> | undefined): Promise<SiwxProof | undefined> {
-    const challenge = readSiwxChallenge(extensions?.[SIGN_IN_WITH_X]);
+    const challenge = parseSiwxChallenge(extensions?.[SIGN_IN_WITH_X]);
     return challenge ? this.sign(url, challenge) : Promise.resolve(undefined);
   }
 
@@ -116,14 +89,7 @@ export class SiwxCredentials {
     const entry = this.resources.get(key(url));
     if (!entry) return;
     const next = header(headers, SIWX_CHALLENGE_HEADER);
-    let challenge: SiwxChallenge | undefined;
-    if (next) {
-      try {
-        challenge = readSiwxChallenge(JSON.parse(Buffer.from(next, "base64").toString("utf8")));
-      } catch {
-        challenge = undefined;
-      }
-    }
+    const challenge = next ? decodeSiwxChallenge(next) : undefined;
     entry.challenge = challenge;
     entry.proof = challenge ? undefined : sent;
   }

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { arrivalSchedule, type LoadModel, modelDurationMs, seededRandom, thinkTime } from "./models.ts";
+import { arrivals, type LoadModel, modelDurationMs, seededRandom, thinkTime } from "./models.ts";
 
 export type TaskContext = { agent: number; iteration: number };
 export type Task = (context: TaskContext) => Promise<void>;
@@ -48,7 +48,9 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
     const maxInFlight = model.maxInFlight ?? Number.POSITIVE_INFINITY;
     const inFlight = new Set<Promise<void>>();
     const iterations = new Array<number>(options.agents).fill(0);
-    for (const [index, at] of arrivalSchedule(model, options.seed).entries()) {
+    let index = -1;
+    for (const at of arrivals(model, options.seed)) {
+      index += 1;
       await sleep(started + at - performance.now(), options.signal);
       // Every scheduled arrival lies inside the duration; a late timer must not cut the seeded schedule short.
       if (options.signal?.aborted) break;

@@ -74,24 +74,29 @@ export class RunMetrics {
     this.requests += 1;
     this.outcomes[sample.outcome] = (this.outcomes[sample.outcome] ?? 0) + 1;
     if (sample.errorCode) this.errors[sample.errorCode] = (this.errors[sample.errorCode] ?? 0) + 1;
+    // Microseconds, ≥ 1: the unit the histograms count in; undefined for a missing or broken timing.
+    const micros = (value: number | undefined) =>
+      value === undefined || !Number.isFinite(value) || value < 0
+        ? undefined
+        : Math.max(1, Math.round(value * 1000));
     for (const phase of PHASES) {
-      const value = sample.timings[phase];
-      if (value === undefined || !Number.isFinite(value) || value < 0) continue;
+      const value = micros(sample.timings[phase]);
+      if (value === undefined) continue;
       let h = this.phases.get(phase);
       if (!h) {
         h = histogram();
         this.phases.set(phase, h);
       }
-      h.recordValue(Math.max(1, Math.round(value * 1000)));
+      h.recordValue(value);
     }
-    const e2eMs = sample.timings.e2e;
-    if (e2eMs !== undefined && Number.isFinite(e2eMs) && e2eMs >= 0) {
+    const e2e = micros(sample.timings.e2e);
+    if (e2e !== undefined) {
       let h = this.byOutcome.get(sample.outcome);
       if (!h) {
         h = histogram();
         this.byOutcome.set(sample.outcome, h);
       }
-      h.recordValue(Math.max(1, Math.round(e2eMs * 1000)));
+      h.recordValue(e2e);
     }
     const second = Math.max(0, Math.floor((at - this.startedAt) / 1000));
     while (this.seconds.length <= second)
@@ -101,11 +106,9 @@ export class RunMetrics {
     bucket.requests += 1;
     if (sample.outcome === "paid") bucket.paid += 1;
     if (sample.errorCode) bucket.errors += 1;
-    const e2e = sample.timings.e2e;
-    if (e2e !== undefined && e2e >= 0) {
-      const micros = Math.max(1, Math.round(e2e * 1000));
-      bucket.e2e.recordValue(micros);
-      const index = Math.floor(Math.log2(micros) * 4);
+    if (e2e !== undefined) {
+      bucket.e2e.recordValue(e2e);
+      const index = Math.floor(Math.log2(e2e) * 4);
       while (this.e2eBuckets.length <= index) this.e2eBuckets.push(0);
       this.e2eBuckets[index] = (this.e2eBuckets[index] ?? 0) + 1;
     }
@@ -114,10 +117,16 @@ export class RunMetrics {
   latency(): Partial<Record<Phase, LatencySummary>> {
     const out: Partial<Record<Phase, LatencySummary>> = {};
     for (const phase of PHASES) {
-      const h = this.phases.get(phase);
-      if (h && h.totalCount > 0) out[phase] = summarize(h);
+      const summary = this.phaseLatency(phase);
+      if (summary) out[phase] = summary;
     }
     return out;
+  }
+
+  /** One phase's summary only (the live progress line asks for e2e four times a second). */
+  phaseLatency(phase: Phase): LatencySummary | undefined {
+    const h = this.phases.get(phase);
+    return h && h.totalCount > 0 ? summarize(h) : undefined;
   }
 
   /** End-to-end latency of each outcome (paid, session, payment_failed, …). */

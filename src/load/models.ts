@@ -58,22 +58,25 @@ export function rateAt(model: OpenModel, t: number): number {
 }
 
 /**
- * Arrival times (ms from start) of an open model: a Poisson process whose rate follows the stages,
- * drawn by thinning against the highest rate. Deterministic for a seed.
+ * Arrival times (ms from start) of an open model, one at a time: a Poisson process whose rate follows the
+ * stages, drawn by thinning against the highest rate. Deterministic for a seed; a long run at a high rate
+ * never holds its whole schedule in memory.
  */
-export function arrivalSchedule(model: OpenModel, seed: number): number[] {
+export function* arrivals(model: OpenModel, seed: number): Generator<number> {
   const random = seededRandom(seed);
   const total = modelDurationMs(model);
   const peak = Math.max(model.startRate ?? 0, ...model.stages.map((s) => s.rate));
-  if (peak <= 0) return [];
-  const times: number[] = [];
+  if (peak <= 0) return;
   let t = 0;
   for (;;) {
     t += (-Math.log(1 - random()) / peak) * 1000;
-    if (t >= total) return times;
-    if (random() * peak <= rateAt(model, t)) times.push(t);
+    if (t >= total) return;
+    if (random() * peak <= rateAt(model, t)) yield t;
   }
 }
+
+/** The whole schedule of {@link arrivals}, for inspection. */
+export const arrivalSchedule = (model: OpenModel, seed: number): number[] => [...arrivals(model, seed)];
 
 /** Think time for one pause, from the model's fixed value or range. */
 export function thinkTime(model: ClosedModel, random: () => number): number {

@@ -17,7 +17,7 @@ export function startProgress(metrics: RunMetrics, options: ProgressOptions): ()
     const rate = ((metrics.requests - lastCount) * 1000) / Math.max(1, now - lastAt);
     lastCount = metrics.requests;
     lastAt = now;
-    const e2e = metrics.latency().e2e;
+    const e2e = metrics.phaseLatency("e2e");
     const errors = Object.values(metrics.errors).reduce((a, b) => a + b, 0);
     const elapsed = (now - started) / 1000;
     const remaining = Math.max(0, options.totalMs / 1000 - elapsed);

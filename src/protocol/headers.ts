@@ -23,6 +23,15 @@ export const X_PAYMENT_HEADER = "X-PAYMENT";
 /** v1: server → client settlement receipt. */
 export const X_PAYMENT_RESPONSE_HEADER = "X-PAYMENT-RESPONSE";
 
+/** The names as Node presents incoming headers (lowercase), to look them up without lowering per request. */
+export const HEADER_KEY = {
+  paymentRequired: PAYMENT_REQUIRED_HEADER.toLowerCase(),
+  paymentSignature: PAYMENT_SIGNATURE_HEADER.toLowerCase(),
+  paymentResponse: PAYMENT_RESPONSE_HEADER.toLowerCase(),
+  xPayment: X_PAYMENT_HEADER.toLowerCase(),
+  xPaymentResponse: X_PAYMENT_RESPONSE_HEADER.toLowerCase(),
+} as const;
+
 export type X402HeaderName =
   | typeof PAYMENT_REQUIRED_HEADER
   | typeof PAYMENT_SIGNATURE_HEADER

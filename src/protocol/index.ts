@@ -32,6 +32,7 @@ export {
   encodePaymentSignatureHeader,
   encodeXPaymentHeader,
   encodeXPaymentResponseHeader,
+  HEADER_KEY,
   type InvalidPaymentHeaderDetails,
   InvalidPaymentHeaderError,
   PAYMENT_REQUIRED_HEADER,
@@ -57,7 +58,10 @@ export {
   splitSignature,
 } from "./signature.ts";
 export {
+  decodeSiwxChallenge,
+  encodeSiwxChallenge,
   MalformedSiweError,
+  parseSiwxChallenge,
   SIGN_IN_WITH_X,
   SIWX_CHALLENGE_HEADER,
   SIWX_HEADER,

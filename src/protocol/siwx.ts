@@ -1,5 +1,6 @@
+import { z } from "@x402/core/schemas";
 import type { SIWxExtension, SIWxPayload } from "@x402/extensions/sign-in-with-x";
-import { SIGN_IN_WITH_X } from "@x402/extensions/sign-in-with-x";
+import { SIGN_IN_WITH_X, SIWxPayloadSchema } from "@x402/extensions/sign-in-with-x";
 import { getAddress, isAddress } from "viem";
 import { keccak256 } from "./keccak.ts";
 
@@ -16,6 +17,39 @@ export const SIWX_CHALLENGE_HEADER = "sign-in-with-x-challenge";
 
 /** What a client signs and what it gets back: the 402's extension without its JSON schema. */
 export type SiwxChallenge = Pick<SIWxExtension, "info" | "supportedChains">;
+
+// The signed payload's fields, less what the client adds (its address and signature), chains listed apart.
+const ChallengeSchema = z.object({
+  info: SIWxPayloadSchema.omit({
+    address: true,
+    chainId: true,
+    type: true,
+    signatureScheme: true,
+    signature: true,
+  }),
+  supportedChains: z.array(SIWxPayloadSchema.pick({ chainId: true, type: true, signatureScheme: true })),
+});
+
+/** A challenge from a 402's `extensions`, or undefined when the value is not one. */
+export function parseSiwxChallenge(value: unknown): SiwxChallenge | undefined {
+  const parsed = ChallengeSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The value of {@link SIWX_CHALLENGE_HEADER}: the challenge without its schema, which the client knows. */
+export function encodeSiwxChallenge(extension: SiwxChallenge): string {
+  const challenge: SiwxChallenge = { info: extension.info, supportedChains: extension.supportedChains };
+  return Buffer.from(JSON.stringify(challenge)).toString("base64");
+}
+
+/** The challenge in a {@link SIWX_CHALLENGE_HEADER} value, or undefined when it holds none. */
+export function decodeSiwxChallenge(value: string): SiwxChallenge | undefined {
+  try {
+    return parseSiwxChallenge(JSON.parse(Buffer.from(value, "base64").toString("utf8")));
+  } catch {
+    return undefined;
+  }
+}
 
 /** `@x402/extensions`' default `maxAge`, passed explicitly because the nonce store's lifetime relies on it. */
 export const SIWX_MAX_AGE_MS = 5 * 60_000;

@@ -58,8 +58,4 @@ export class PaymentClaims {
       if (entry.validBefore < nowSeconds) this.entries.delete(key);
     }
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }

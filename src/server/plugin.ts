@@ -7,18 +7,18 @@ import {
   type ExactEvmPayload,
   encodePaymentRequiredHeader,
   encodePaymentResponseHeader,
+  encodeSiwxChallenge,
   encodeXPaymentResponseHeader,
+  HEADER_KEY,
   type Network,
   PAYMENT_REQUIRED_HEADER,
   PAYMENT_RESPONSE_HEADER,
-  PAYMENT_SIGNATURE_HEADER,
   parseExactEvmPayload,
   type SettleResponse,
   SIGN_IN_WITH_X,
   SIWX_CHALLENGE_HEADER,
   SIWX_HEADER,
   v1NetworkName,
-  X_PAYMENT_HEADER,
   X_PAYMENT_RESPONSE_HEADER,
   X402Error,
 } from "../protocol/index.ts";
@@ -33,9 +33,11 @@ import {
   v1Requirements,
 } from "./requirements.ts";
 import { type CompiledRoute, compileRoutes, type PaidRoute, resolvePayTo } from "./routes.ts";
-import { encodeSiwxChallenge, publicResource, type SessionsOptions, SiwxSessions } from "./siwx.ts";
+import { publicResource, type SessionsOptions, SiwxSessions } from "./siwx.ts";
 
 /** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
+const NO_HEADERS: ReadonlySet<string> = new Set();
+
 export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };
 
 export type PaywallOptions = {
@@ -98,6 +100,12 @@ function withPrivate(cacheControl: string | undefined): string {
 async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<void> {
   const network = options.network ?? BASE_NETWORK;
   const asset = options.asset ?? USDC_ASSET;
+  // The same for every request of a flow: built once, frozen since every offer shares it.
+  // @x402/core marks every flow but the default on the wire, so a client knows it pays before service.
+  const extraOf = {
+    authorization: Object.freeze({ ...asset.extra }),
+    upfront: Object.freeze({ ...asset.extra, paymentFlow: "upfront" }),
+  };
   const v1Network = options.acceptV1 ? v1NetworkName(network) : undefined;
   if (options.acceptV1 && !v1Network) {
     throw new Error(`x402 v1 has no name for ${network}; acceptV1 cannot be used`);
@@ -146,8 +154,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       amount: route.amount,
       payTo: await resolvePayTo(route, request),
       maxTimeoutSeconds: route.maxTimeoutSeconds,
-      // @x402/core marks every flow but the default on the wire, so a client knows it pays before service.
-      extra: route.flow === "upfront" ? { ...asset.extra, paymentFlow: "upfront" } : { ...asset.extra },
+      extra: route.flow === "upfront" ? extraOf.upfront : extraOf.authorization,
     },
     resource: {
       url: `${request.protocol}://${request.host}${request.url}`,
@@ -212,8 +219,8 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
 
   /** Decodes the payment header, or gives the response that refuses it. */
   const readPayment = (request: FastifyRequest, offer: Offer): Payment | Response => {
-    const v2Header = request.headers[PAYMENT_SIGNATURE_HEADER.toLowerCase()];
-    const v1Header = v1Network ? request.headers[X_PAYMENT_HEADER.toLowerCase()] : undefined;
+    const v2Header = request.headers[HEADER_KEY.paymentSignature];
+    const v1Header = v1Network ? request.headers[HEADER_KEY.xPayment] : undefined;
     const noMatch = () => paymentRequiredResponse(offer, "No matching payment requirements");
     try {
       if (typeof v2Header === "string") {
@@ -327,8 +334,8 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       }
       // A proof that fails never stands in the way of a payment sent with it.
       const paying =
-        request.headers[PAYMENT_SIGNATURE_HEADER.toLowerCase()] !== undefined ||
-        (v1Network !== undefined && request.headers[X_PAYMENT_HEADER.toLowerCase()] !== undefined);
+        request.headers[HEADER_KEY.paymentSignature] !== undefined ||
+        (v1Network !== undefined && request.headers[HEADER_KEY.xPayment] !== undefined);
       if (!paying && verdict.kind === "refused")
         return send(reply, paymentRequiredResponse(offer, verdict.code));
       if (!paying && verdict.kind === "malformed") {
@@ -347,7 +354,8 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     const claim = claims.claim(key, Number(validBefore));
     if (!claim) return send(reply, paymentRequiredResponse(offer, NONCE_USED));
 
-    const state: Pending = { offer, payment, claim, timings: {}, headersBefore: new Set() };
+    // headersBefore is taken once the handler may run; until then no header is the handler's.
+    const state: Pending = { offer, payment, claim, timings: {}, headersBefore: NO_HEADERS };
     try {
       if (route.flow === "upfront") {
         const settlement = await settle(state);

@@ -16,7 +16,6 @@ import {
   randomNonce,
   recoverAddress,
   SIWX_MAX_AGE_MS,
-  type SiwxChallenge,
   siweDigest,
   siweMessage,
 } from "../protocol/index.ts";
@@ -264,10 +263,4 @@ export function publicResource(origin: URL, requestTarget: string): URL {
 
 function refused(code: SIWxErrorCode, message: string): SiwxVerdict {
   return { kind: "refused", code, message };
-}
-
-/** The value of {@link SIWX_CHALLENGE_HEADER}: the challenge without its schema, which the client knows. */
-export function encodeSiwxChallenge(extension: SIWxExtension): string {
-  const challenge: SiwxChallenge = { info: extension.info, supportedChains: extension.supportedChains };
-  return Buffer.from(JSON.stringify(challenge)).toString("base64");
 }
