@@ -13,7 +13,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Figure, Report } from "./lib/report.ts";
+import { type Figure, LATEST_RESULTS, type Report } from "./lib/report.ts";
 
 type Tolerances = { ratio: number; absolute: number };
 
@@ -108,7 +108,7 @@ function format(verdicts: readonly Verdict[]): string {
 function main(): number {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const baselinePath = arg("baseline") ?? fileURLToPath(new URL("./baseline.json", import.meta.url));
-  const latestPath = arg("latest") ?? fileURLToPath(new URL("./results/latest.json", import.meta.url));
+  const latestPath = arg("latest") ?? LATEST_RESULTS;
   if (!existsSync(latestPath)) {
     process.stderr.write(`no results at ${latestPath}: run \`npm run bench -- --quick\` first\n`);
     return 2;

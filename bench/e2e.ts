@@ -114,7 +114,7 @@ async function startStack(payers: number, relayers: number): Promise<Stack> {
  * takes about 2 µs longer to mine a block for every block already on the chain (8 ms for an empty block at
  * height 4,000): latency drifts up with the length of the run, not with load.
  */
-export async function sequentialPhase(requests: number) {
+async function sequentialPhase(requests: number) {
   const stack = await startStack(10, 1);
   try {
     const [agent] = stack.bench.payers;
@@ -134,7 +134,7 @@ export async function sequentialPhase(requests: number) {
   }
 }
 
-export async function saturatedPhase(seconds: number, connections: number) {
+async function saturatedPhase(seconds: number, connections: number) {
   const stack = await startStack(100, 4);
   const { bench, server, facilitator } = stack;
   try {

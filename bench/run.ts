@@ -3,15 +3,21 @@
  * benchmark in turn, a table on stdout and `bench/results/latest.json` (`{ machine, startedAt, results }`),
  * which `npm run bench:compare` checks against `bench/baseline.json`. `--quick` (CI) takes under a minute.
  */
-import { fileURLToPath } from "node:url";
 import { startDevnet } from "../src/chain/index.ts";
 import { benchE2e } from "./e2e.ts";
 import { benchFacilitatorHttp } from "./facilitator-http.ts";
-import { benchArgs, log, machine, type Results, round, table, writeReport } from "./lib/report.ts";
+import {
+  benchArgs,
+  LATEST_RESULTS,
+  log,
+  machine,
+  type Results,
+  round,
+  table,
+  writeReport,
+} from "./lib/report.ts";
 import { benchSettle } from "./settle.ts";
 import { benchVerify } from "./verify.ts";
-
-export const LATEST = fileURLToPath(new URL("./results/latest.json", import.meta.url));
 
 /** The issue-2 figure: a devnet with 1,000 funded wallets, from spawn to ready (target < 2 s). */
 async function benchDevnetSetup(quick: boolean): Promise<Results> {
@@ -44,7 +50,7 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<Results>> = {
 
 async function main(): Promise<void> {
   const { quick, only } = benchArgs();
-  const out = process.argv.find((a) => a.startsWith("--out="))?.slice("--out=".length) ?? LATEST;
+  const out = process.argv.find((a) => a.startsWith("--out="))?.slice("--out=".length) ?? LATEST_RESULTS;
   const unknown = (only ?? []).filter((name) => !(name in BENCHMARKS));
   if (unknown.length > 0) {
     process.stderr.write(

@@ -9,13 +9,13 @@ import { DEFAULT_MNEMONIC, deriveAccounts, HD_RANGES } from "../src/chain/index.
 import { cpuMeter, startChild } from "./lib/child.ts";
 import { benchDevnet, facilitatorBody, signPayments } from "./lib/devnet.ts";
 import { type LoadResult, saturate } from "./lib/load.ts";
-import { benchArgs, type Figure, isMain, log, type Results, round, table } from "./lib/report.ts";
+import { benchArgs, type Figure, isMain, log, type Results, round, sideBySide, table } from "./lib/report.ts";
 
 export type SettleBenchOptions = { quick: boolean };
 
-export type Mining = { name: string; key: string; blockTime?: number };
+type Mining = { name: string; key: string; blockTime?: number };
 
-export type Setup = {
+type Setup = {
   impl: "ours" | "official";
   relayers: number;
   connections: number;
@@ -54,7 +54,7 @@ export type SettleRun = LoadResult & { height: bigint; cores: Record<string, num
  * One run on a fresh devnet. `bodies` are `/settle` bodies signed by the devnet's payers (the same keys on
  * every devnet of the default mnemonic), so one set serves every run.
  */
-export async function settleRun(
+async function settleRun(
   setup: Setup,
   mining: Mining,
   seconds: number,
@@ -110,7 +110,7 @@ export async function settleRun(
 }
 
 /** Signed `/settle` bodies for the payers every bench devnet funds; valid on any of them. */
-export function settleBodies(count: number): string[] {
+function settleBodies(count: number): string[] {
   const payers = deriveAccounts(DEFAULT_MNEMONIC, PAYERS);
   const [payee] = deriveAccounts(DEFAULT_MNEMONIC, 1, HD_RANGES.started.payees);
   if (!payee) throw new Error("payee derivation failed");
@@ -127,10 +127,7 @@ export async function benchSettle(options: SettleBenchOptions): Promise<Results>
     const mine = await settleRun(setup, mining, seconds, bodies);
     const official = await settleRun(OFFICIAL, mining, seconds, bodies);
     const figure: Figure = {
-      ours: round(mine.rate),
-      official: round(official.rate),
-      ratio: round(mine.rate / official.rate),
-      unit: "settle/s",
+      ...sideBySide(mine.rate, official.rate, "settle/s"),
       p50: mine.p50,
       p99: mine.p99,
       notes:

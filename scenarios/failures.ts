@@ -11,7 +11,7 @@ import {
 } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 import { type Agent, type AgentResult, behaviours, createAgent } from "../src/agents/index.ts";
-import { MOCK_USDC_ADMIN, mockUsdcAbi, USDC_ADDRESS } from "../src/chain/index.ts";
+import { MOCK_USDC_ADMIN, mockUsdcAbi, sendAsAdmin, USDC_ADDRESS } from "../src/chain/index.ts";
 import {
   drainEth,
   dropTransaction,
@@ -130,6 +130,18 @@ async function charging<T>(
   return { value, charged };
 }
 
+/** One request by `who` (an agent index, or an agent a case made) and what it cost: `"<seen>, <charged>"`. */
+async function payOnce(
+  stack: Stack,
+  request: CaseContext["request"],
+  who: number | Agent,
+  path = "/weather",
+): Promise<string> {
+  const payer = typeof who === "number" ? accountOf(stack, who).address : who.address;
+  const { value, charged } = await charging(stack, payer, () => request(who, path));
+  return `${seen(value)}, ${charged}`;
+}
+
 /** `"<status> <code or outcome>"`, what a user sees. */
 const seen = (result: AgentResult) => `${result.status} ${result.errorCode ?? result.outcome}`;
 
@@ -154,10 +166,7 @@ async function asTokenAdmin(
     | { functionName: "pause" | "unpause" },
 ): Promise<void> {
   const data = encodeFunctionData({ abi: mockUsdcAbi, ...call } as Parameters<typeof encodeFunctionData>[0]);
-  const { client } = stack.devnet;
-  const hash = await client.sendUnsignedTransaction({ from: MOCK_USDC_ADMIN, to: USDC_ADDRESS, data });
-  const receipt = await client.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw new Error(`token admin ${call.functionName} reverted`);
+  await sendAsAdmin(stack.devnet.client, { to: USDC_ADDRESS, data }, `token admin ${call.functionName}`);
 }
 
 /**
@@ -418,10 +427,7 @@ const cases: ScenarioCase[] = [
     expected: "502 unexpected_verify_error, nothing charged",
     run: async ({ stack, request }) => {
       await stack.proxies.facilitator?.setFaults({ down: true });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.facilitatorDown).address, () =>
-        request(AGENT.facilitatorDown, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.facilitatorDown);
     },
   },
   {
@@ -431,12 +437,7 @@ const cases: ScenarioCase[] = [
       await stack.proxies.facilitator?.setFaults({
         faults: [{ kind: "latency", ms: FACILITATOR_TIMEOUT_MS + 1_000 }],
       });
-      const { value, charged } = await charging(
-        stack,
-        accountOf(stack, AGENT.facilitatorTimeout).address,
-        () => request(AGENT.facilitatorTimeout, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.facilitatorTimeout);
     },
   },
   {
@@ -444,10 +445,7 @@ const cases: ScenarioCase[] = [
     expected: "200 paid, charged once",
     run: async ({ stack, request }) => {
       await stack.proxies.facilitator?.setFaults({ faults: [{ kind: "latency", ms: 300 }] });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.facilitatorSlow).address, () =>
-        request(AGENT.facilitatorSlow, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.facilitatorSlow);
     },
   },
   {
@@ -480,10 +478,7 @@ const cases: ScenarioCase[] = [
     expected: "200 paid, charged once",
     run: async ({ stack, request }) => {
       await stack.proxies.rpc?.setFaults({ faults: [{ kind: "latency", ms: 30 }] });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcLatency).address, () =>
-        request(AGENT.rpcLatency, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.rpcLatency);
     },
   },
   {
@@ -495,10 +490,7 @@ const cases: ScenarioCase[] = [
           { kind: "rpcError", code: -32603, message: "internal error", match: { rpcMethod: "eth_call" } },
         ],
       });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcErrors).address, () =>
-        request(AGENT.rpcErrors, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.rpcErrors);
     },
   },
   {
@@ -507,10 +499,7 @@ const cases: ScenarioCase[] = [
     run: async ({ stack, request }) => {
       // The payment is not invalid; the facilitator could not judge it, and says so rather than refuse it.
       await stack.proxies.rpc?.setFaults({ down: true });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcDown).address, () =>
-        request(AGENT.rpcDown, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.rpcDown);
     },
   },
   {
@@ -527,10 +516,7 @@ const cases: ScenarioCase[] = [
           },
         ],
       });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcSendRefused).address, () =>
-        request(AGENT.rpcSendRefused, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.rpcSendRefused);
     },
   },
   {
@@ -540,10 +526,7 @@ const cases: ScenarioCase[] = [
       await stack.proxies.rpc?.setFaults({
         faults: [{ kind: "drop", afterForward: true, match: { rpcMethod: "eth_sendRawTransaction*" } }],
       });
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.rpcSendLost).address, () =>
-        request(AGENT.rpcSendLost, "/weather"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.rpcSendLost);
     },
   },
   {
@@ -671,10 +654,7 @@ const cases: ScenarioCase[] = [
       const baseFee = (await client.getBlock({ blockTag: "latest" })).baseFeePerGas ?? 1_000_000_000n;
       try {
         await spikeBaseFee(client, 50);
-        const { value, charged } = await charging(stack, accountOf(stack, AGENT.baseFeeSpike).address, () =>
-          request(AGENT.baseFeeSpike, "/weather"),
-        );
-        return `${seen(value)}, ${charged}`;
+        return await payOnce(stack, request, AGENT.baseFeeSpike);
       } finally {
         // The spike would otherwise linger (and decay only 1/8 a block) into the cases after this one.
         await client.setNextBlockBaseFeePerGas({ baseFeePerGas: baseFee });
@@ -689,10 +669,7 @@ const cases: ScenarioCase[] = [
       const { client } = stack.devnet;
       const balances = await Promise.all(stack.relayers.map((r) => drainEth(client, r.address)));
       try {
-        const { value, charged } = await charging(stack, accountOf(stack, AGENT.relayersBroke).address, () =>
-          request(AGENT.relayersBroke, "/weather"),
-        );
-        return `${seen(value)}, ${charged}`;
+        return await payOnce(stack, request, AGENT.relayersBroke);
       } finally {
         await Promise.all(
           stack.relayers.map((r, i) => client.setBalance({ address: r.address, value: balances[i] ?? 0n })),
@@ -707,8 +684,7 @@ const cases: ScenarioCase[] = [
       const privateKey = freshKey("too little USDC");
       const poor = createAgent({ privateKey });
       await stack.devnet.fund([poor.address], { eth: 0n, usdc: PRICE - 1n });
-      const { value, charged } = await charging(stack, poor.address, () => request(poor, "/weather"));
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, poor);
     },
   },
   {
@@ -718,8 +694,7 @@ const cases: ScenarioCase[] = [
       const payer = accountOf(stack, AGENT.blacklisted).address;
       await asTokenAdmin(stack, { functionName: "blacklist", args: [payer] });
       try {
-        const { value, charged } = await charging(stack, payer, () => request(AGENT.blacklisted, "/weather"));
-        return `${seen(value)}, ${charged}`;
+        return await payOnce(stack, request, AGENT.blacklisted);
       } finally {
         await asTokenAdmin(stack, { functionName: "unBlacklist", args: [payer] });
       }
@@ -731,10 +706,7 @@ const cases: ScenarioCase[] = [
     run: async ({ stack, request }) => {
       await asTokenAdmin(stack, { functionName: "pause" });
       try {
-        const { value, charged } = await charging(stack, accountOf(stack, AGENT.paused).address, () =>
-          request(AGENT.paused, "/weather"),
-        );
-        return `${seen(value)}, ${charged}`;
+        return await payOnce(stack, request, AGENT.paused);
       } finally {
         await asTokenAdmin(stack, { functionName: "unpause" });
       }
@@ -744,10 +716,7 @@ const cases: ScenarioCase[] = [
     name: "authorization too short-lived (route maxTimeoutSeconds 5 < the facilitator's 6 s margin)",
     expected: "402 invalid_exact_evm_payload_authorization_valid_before, nothing charged",
     run: async ({ stack, request }) => {
-      const { value, charged } = await charging(stack, accountOf(stack, AGENT.expired).address, () =>
-        request(AGENT.expired, "/short"),
-      );
-      return `${seen(value)}, ${charged}`;
+      return payOnce(stack, request, AGENT.expired, "/short");
     },
   },
   {

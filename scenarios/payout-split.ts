@@ -24,7 +24,7 @@ export default defineScenario({
       const splitter = await deployPayoutSplitter(
         devnet.client,
         { payees: sellers.slice(0, SHARES.length), shares: SHARES },
-        devnet.blockTime !== undefined,
+        devnet.mineOnDemand,
       );
       return {
         // 10,007 base units: not divisible by the shares, so the remainder rule is exercised on every sale.

@@ -6,7 +6,6 @@ import {
   findCapacity,
   formatSummary,
   loadScenario,
-  type RunReport,
   runScenario,
   scenarioNames,
   TargetError,
@@ -218,8 +217,8 @@ async function scenario(argv: string[]): Promise<number> {
     facilitatorUrl: values["facilitator-url"],
     signal: abort.signal,
   };
-  if (values["find-capacity"]) {
-    try {
+  try {
+    if (values["find-capacity"]) {
       const capacity = await findCapacity(definition, {
         ...common,
         startRate: positiveNumber("--rate", values.rate, false),
@@ -239,26 +238,20 @@ async function scenario(argv: string[]): Promise<number> {
       if (values.json) await writeFile(values.json, `${JSON.stringify(capacity, bigintJson, 2)}\n`);
       if (values.html) await writeFile(values.html, renderHtmlReport(capacity.lastReport));
       return capacity.highestRate === null ? 1 : 0;
-    } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
     }
-  }
-  let report: RunReport;
-  try {
-    report = await runScenario(definition, {
+    const report = await runScenario(definition, {
       ...common,
       durationMs: durationOption(values.duration),
       rate: positiveNumber("--rate", values.rate, false),
     });
+    process.stdout.write(formatSummary(report));
+    if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
+    if (values.html) await writeFile(values.html, renderHtmlReport(report));
+    return report.ok ? 0 : 1;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  process.stdout.write(formatSummary(report));
-  if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
-  if (values.html) await writeFile(values.html, renderHtmlReport(report));
-  return report.ok ? 0 : 1;
 }
 
 /** Runs the CLI; resolves to the process exit code (0 ok, 1 a failed threshold or invariant, 2 bad input or a harness error). */
@@ -284,13 +277,12 @@ export async function main(argv: string[]): Promise<number> {
     if (
       error instanceof ThresholdSyntaxError ||
       error instanceof UnknownScenarioError ||
-      error instanceof TargetError
+      error instanceof TargetError ||
+      error instanceof DevnetError
     ) {
       process.stderr.write(`x402-devnet: ${error.message}\n`);
     } else if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
       process.stderr.write(`x402-devnet: ${error.message}\n\n${USAGE}`);
-    } else if (error instanceof DevnetError) {
-      process.stderr.write(`x402-devnet: ${error.message}\n`);
     } else {
       process.stderr.write(
         `x402-devnet: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -54,7 +54,7 @@ export function serverMain<C>(onStop: () => Promise<void>): C {
 }
 
 /** Reads the CPU time (user + system, seconds) of a process from /proc, when there is one. */
-export async function cpuSeconds(pid: number): Promise<number | undefined> {
+async function cpuSeconds(pid: number): Promise<number | undefined> {
   try {
     const { readFile } = await import("node:fs/promises");
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");

@@ -55,7 +55,7 @@ export async function benchDevnet(options: {
 }
 
 /** The anvil child listening on `port`, found in /proc (Linux only; undefined elsewhere). */
-export function findAnvilPid(port: string): number | undefined {
+function findAnvilPid(port: string): number | undefined {
   try {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;

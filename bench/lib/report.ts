@@ -1,6 +1,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, platform, release, totalmem } from "node:os";
 import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Where `npm run bench` writes its results and `npm run bench:compare` reads them. */
+export const LATEST_RESULTS = fileURLToPath(new URL("../results/latest.json", import.meta.url));
 
 /** One benchmark figure. `ratio` is ours / official, oriented so that bigger is always better for us. */
 export type Figure = {

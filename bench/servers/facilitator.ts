@@ -9,7 +9,6 @@ export type FacilitatorServerConfig = {
   chainId: number;
   relayerKeys: Hex[];
   maxBatch?: number;
-  simulate?: boolean;
 };
 
 let stop: () => Promise<void> = async () => {};
@@ -22,7 +21,6 @@ if (config.impl === "ours") {
       chainId: config.chainId,
       relayerKeys: config.relayerKeys,
       maxBatch: config.maxBatch,
-      simulate: config.simulate,
     },
   });
   stop = facilitator.stop;

@@ -52,7 +52,7 @@ export function resolveAnvilBinary(): string {
 }
 
 /** Resolves when nothing listens on host:port, so anvil's own bind error never races a stranger's reply. */
-export async function assertPortFree(host: string, port: number): Promise<void> {
+async function assertPortFree(host: string, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>

@@ -42,6 +42,8 @@ export type Devnet = {
   mode: "mock" | "fork" | "attached";
   /** Seconds between blocks, or undefined under automine. */
   blockTime: number | undefined;
+  /** Blocks do not come per transaction (interval or manual mining): setup mines its own. */
+  mineOnDemand: boolean;
   contracts: { usdc: Address; multicall3: Address };
   accounts: readonly DevnetAccount[];
   /** A viem client with public, wallet and anvil test actions on this devnet. */
@@ -120,12 +122,9 @@ export async function fundedDevnet(
   client: DevnetClient,
   {
     fund: amounts,
-    mineOnDemand,
     ...chain
-  }: Pick<Devnet, "rpcUrl" | "chainId" | "mode" | "blockTime" | "accounts" | "stop"> & {
+  }: Pick<Devnet, "rpcUrl" | "chainId" | "mode" | "blockTime" | "mineOnDemand" | "accounts" | "stop"> & {
     fund: DevnetOptions["fund"];
-    /** Blocks are not mined per transaction, so setup mines its own instead of waiting for them. */
-    mineOnDemand: boolean;
   },
 ): Promise<Devnet> {
   const funding = {
@@ -137,7 +136,7 @@ export async function fundedDevnet(
       accounts: addresses,
       eth: amounts.eth ?? funding.eth,
       usdc: amounts.usdc ?? funding.usdc,
-      intervalMining: mineOnDemand,
+      intervalMining: chain.mineOnDemand,
     });
   await fund(chain.accounts.map((a) => a.address));
 

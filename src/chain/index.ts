@@ -13,6 +13,6 @@ export {
   splitPayout,
   TOTAL_SHARES,
 } from "./payout-splitter.ts";
-export { MOCK_USDC_ADMIN } from "./placement.ts";
+export { MOCK_USDC_ADMIN, sendAsAdmin } from "./placement.ts";
 export type { ChainStatus, StallWatchOptions } from "./stall.ts";
 export { type DevnetAccount, deriveAccounts, HD_RANGES } from "./wallets.ts";

@@ -1,7 +1,7 @@
 import { type Address, encodeDeployData } from "viem";
 import { payoutSplitterAbi, payoutSplitterBytecode } from "./artifacts.generated.ts";
 import type { DevnetClient } from "./client.ts";
-import { MOCK_USDC_ADMIN } from "./placement.ts";
+import { MOCK_USDC_ADMIN, sendAsAdmin } from "./placement.ts";
 
 export const TOTAL_SHARES = 10_000n;
 
@@ -23,14 +23,9 @@ export async function deployPayoutSplitter(
     args: [[...split.payees], [...split.shares]],
   });
   await client.setBalance({ address: MOCK_USDC_ADMIN, value: 10n ** 21n });
-  const hash = await client.sendUnsignedTransaction({ from: MOCK_USDC_ADMIN, data, gas: 3_000_000n });
-  if (intervalMining) await client.mine({ blocks: 1 });
-  const receipt = await client.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success" || !receipt.contractAddress) {
-    throw new Error(
-      `PayoutSplitter deployment reverted (payees ${split.payees.join(", ")}, shares ${split.shares.join(", ")})`,
-    );
-  }
+  const what = `PayoutSplitter deployment (payees ${split.payees.join(", ")}, shares ${split.shares.join(", ")})`;
+  const receipt = await sendAsAdmin(client, { data, gas: 3_000_000n }, what, intervalMining);
+  if (!receipt.contractAddress) throw new Error(`${what} created no contract`);
   return receipt.contractAddress;
 }
 

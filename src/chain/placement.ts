@@ -1,4 +1,4 @@
-import { type Address, encodeFunctionData, getAddress } from "viem";
+import { type Address, encodeFunctionData, getAddress, type Hex, type TransactionReceipt } from "viem";
 import { mockUsdcAbi, mockUsdcRuntimeCode, multicall3RuntimeCode } from "./artifacts.generated.ts";
 import { MULTICALL3_ADDRESS, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "./base-profile.ts";
 import type { DevnetClient } from "./client.ts";
@@ -23,15 +23,25 @@ export async function placeCanonicalContracts(client: DevnetClient, intervalMini
     functionName: "initialize",
     args: [MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN],
   });
-  const hash = await client.sendUnsignedTransaction({
-    from: MOCK_USDC_ADMIN,
-    to: USDC_ADDRESS,
-    data,
-    gas: 200_000n,
-  });
-  if (intervalMining) await client.mine({ blocks: 1 });
+  await sendAsAdmin(client, { to: USDC_ADDRESS, data, gas: 200_000n }, "MockUSDC.initialize", intervalMining);
+}
+
+/**
+ * Sends a transaction as {@link MOCK_USDC_ADMIN}, without its key, and returns its receipt once it
+ * succeeded; `what` names it in the error otherwise. `mineOnDemand`: blocks do not come per transaction,
+ * so one is mined for it rather than waited for.
+ */
+export async function sendAsAdmin(
+  client: DevnetClient,
+  tx: { to?: Address; data: Hex; gas?: bigint },
+  what: string,
+  mineOnDemand = false,
+): Promise<TransactionReceipt> {
+  const hash = await client.sendUnsignedTransaction({ from: MOCK_USDC_ADMIN, ...tx });
+  if (mineOnDemand) await client.mine({ blocks: 1 });
   const receipt = await client.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw new Error("MockUSDC.initialize reverted");
+  if (receipt.status !== "success") throw new Error(`${what} reverted`);
+  return receipt;
 }
 
 /** Places our Multicall3 unless the chain (a fork) already has one at the canonical address. */
