@@ -11,7 +11,7 @@ import {
 } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 import { type Agent, type AgentResult, behaviours, createAgent } from "../src/agents/index.ts";
-import { MOCK_USDC_ADMIN, mockUsdcAbi, sendAsAdmin, USDC_ADDRESS } from "../src/chain/index.ts";
+import { mockUsdcAbi, sendAsAdmin, USDC_ADDRESS } from "../src/chain/index.ts";
 import {
   drainEth,
   dropTransaction,
