@@ -54,6 +54,21 @@ async function serve(options: Omit<ResourceServerOptions, "facilitatorUrl"> & { 
   return server;
 }
 
+/** GET /weather for PRICE, with a handler that counts how often it ran (it must not, unpaid). */
+async function serveCountingWeather() {
+  let runs = 0;
+  const server = await serve({
+    routes: { "GET /weather": { price: PRICE, payTo: account(1).address } },
+    handlers: {
+      "GET /weather": async () => {
+        runs += 1;
+        return {};
+      },
+    },
+  });
+  return { url: `${server.url}/weather`, ran: () => runs };
+}
+
 /** An app with a free route beside the paid ones, to show the plugin leaves other routes alone. */
 async function serveApp(
   options: Omit<PaywallOptions, "facilitatorUrl"> & { facilitatorUrl?: string },
@@ -146,17 +161,7 @@ describe("unpaid and malformed requests", () => {
   });
 
   it("refuses a malformed payment header with 400 and the reason", async () => {
-    let ran = 0;
-    const server = await serve({
-      routes: { "GET /weather": { price: PRICE, payTo: account(1).address } },
-      handlers: {
-        "GET /weather": async () => {
-          ran += 1;
-          return {};
-        },
-      },
-    });
-    const url = `${server.url}/weather`;
+    const { url, ran } = await serveCountingWeather();
     const requirements = await requirementsOf(url);
     const json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64");
 
@@ -190,7 +195,7 @@ describe("unpaid and malformed requests", () => {
       error: "invalid_payload",
       details: { field: "authorization" },
     });
-    expect(ran).toBe(0);
+    expect(ran()).toBe(0);
   });
 
   it("refuses a payment for another amount or payee before asking the facilitator", async () => {
@@ -211,17 +216,7 @@ describe("unpaid and malformed requests", () => {
   });
 
   it("passes the facilitator's verdict on an invalid payment back in the 402", async () => {
-    let ran = 0;
-    const server = await serve({
-      routes: { "GET /weather": { price: PRICE, payTo: account(1).address } },
-      handlers: {
-        "GET /weather": async () => {
-          ran += 1;
-          return {};
-        },
-      },
-    });
-    const url = `${server.url}/weather`;
+    const { url, ran } = await serveCountingWeather();
     // `accepted` matches the offer, but the signed authorization moves 1 unit instead of 1000.
     const response = await pay(
       url,
@@ -231,7 +226,7 @@ describe("unpaid and malformed requests", () => {
     expect(errorOf(response)).toBe("invalid_exact_evm_payload_authorization_value_mismatch");
     expect(response.headers.get("server-timing")).toMatch(/^verify;dur=\d+\.\d$/);
     expect(response.headers.get("payment-response")).toBeNull();
-    expect(ran).toBe(0);
+    expect(ran()).toBe(0);
   });
 });
 
