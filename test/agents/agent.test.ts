@@ -13,6 +13,7 @@ import {
   decodePaymentSignatureHeader,
   type ExactEvmPayload,
   transferWithAuthorizationTypes,
+  typedDataMessage,
 } from "../../src/protocol/index.ts";
 import {
   type CountingServer,
@@ -175,14 +176,7 @@ describe("an agent paying our server", () => {
       },
       types: transferWithAuthorizationTypes,
       primaryType: "TransferWithAuthorization",
-      message: {
-        from: authorization.from,
-        to: authorization.to,
-        value: BigInt(authorization.value),
-        validAfter: BigInt(authorization.validAfter),
-        validBefore: BigInt(authorization.validBefore),
-        nonce: authorization.nonce,
-      },
+      message: typedDataMessage(authorization),
     });
     expect(signature).toBe(viaViem);
     // The official client's defaults: valid from 0 until now + maxTimeoutSeconds.
