@@ -865,7 +865,7 @@ export default defineScenario({
   name: "failures",
   description:
     "injected faults (facilitator down/slow/5xx, RPC latency and errors, chain stall, reorg, dropped transaction, base-fee spike, relayers out of ETH, token refusals, expired and replayed payments, hostile headers), each with the status and code a user should see",
-  agents: { count: AGENT_COUNT },
+  agents: { count: AGENT_COUNT, fixed: "each case pays from a devnet account of its own" },
   facilitator: { receiptTimeoutMs: RECEIPT_TIMEOUT_MS },
   server: { routes, facilitatorTimeoutMs: FACILITATOR_TIMEOUT_MS },
   faults: { rpc: true, facilitator: true },

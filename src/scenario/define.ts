@@ -4,6 +4,7 @@ import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
 import type { InvariantResult, RunReport } from "./report.ts";
+import { checkScenario } from "./validate.ts";
 
 /** What the scenario's agents are: how many, how they are funded, and what they may spend. */
 export type AgentsSpec = {
@@ -13,6 +14,11 @@ export type AgentsSpec = {
   policy?: SpendingPolicy;
   /** How the agents pay (default honest); hostile behaviours alter what they send. */
   behaviour?: Behaviour;
+  /**
+   * Why `count` cannot be overridden (e.g. cases that pay from given account indices): a run asking for
+   * another count is refused up front rather than failing case by case.
+   */
+  fixed?: string;
 };
 
 /** What a case can reach: the running stack (with its fault proxies), the funded agents, and a recorder. */
@@ -94,7 +100,11 @@ export type ScenarioDefinition = {
 /** The default stack's paid route. */
 export const DEFAULT_TARGET = "/weather";
 
-/** Identity with types: gives a scenario file completion and checking. */
+/**
+ * Gives a scenario file completion and checking, and checks the same at run time for plain JavaScript:
+ * throws {@link ScenarioInputError} for a missing or impossible field.
+ */
 export function defineScenario(definition: ScenarioDefinition): ScenarioDefinition {
+  checkScenario(definition);
   return definition;
 }

@@ -34,3 +34,11 @@ export {
   type Threshold,
   ThresholdSyntaxError,
 } from "./thresholds.ts";
+export {
+  checkOverrides,
+  checkScenario,
+  type OverrideNames,
+  optionalPositive,
+  positiveNumber,
+  ScenarioInputError,
+} from "./validate.ts";
