@@ -1,4 +1,6 @@
+import type { AgentOutcome, PolicyReason } from "../agents/index.ts";
 import { PHASES, type Phase } from "../load/index.ts";
+import { isX402ErrorCode } from "../protocol/index.ts";
 import type { RunReport, ThresholdResult } from "./report.ts";
 
 /** A threshold that cannot be read: a harness error (exit 2), not a failed run. */
@@ -44,23 +46,91 @@ export function parseThreshold(expr: string): Threshold {
   return { expr: expr.trim(), metric, operator: operator as Operator, value };
 }
 
-function validateMetric(metric: string, expr: string): void {
-  const [head, tail] = metric.split(".", 2);
-  const parts = metric.split(".");
-  const ok =
-    (parts.length === 3 && head === "e2e" && (STATS as readonly string[]).includes(parts[2] ?? "")) ||
-    (parts.length === 3 && head === "outcomes" && parts[2] === "share") ||
-    ((PHASES as readonly string[]).includes(head ?? "") &&
-      (STATS as readonly string[]).includes(tail ?? "")) ||
-    (head === "errors" && tail !== undefined) ||
-    (head === "throughput" && (tail === "requests" || tail === "paid")) ||
-    (head === "outcomes" && tail !== undefined) ||
-    metric === "requests";
-  if (!ok) {
-    throw new ThresholdSyntaxError(
-      `unknown metric in threshold ${JSON.stringify(expr)}: use <phase>.<stat>, e2e.<outcome>.<stat> or outcomes.<outcome>.share (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, outcomes.<outcome>, requests`,
-    );
+/** Every outcome an agent's request can end in (checked against the agent's type below). */
+export const OUTCOMES = ["paid", "free", "session", "refused_by_policy", "payment_failed", "error"] as const;
+// A new outcome in the agent must be named here too, or thresholds would refuse it.
+type MissingOutcome = Exclude<AgentOutcome, (typeof OUTCOMES)[number]>;
+const outcomesComplete: MissingOutcome extends never ? true : MissingOutcome = true;
+void outcomesComplete;
+
+/** Every reason an agent's policy refuses for (checked against the policy's type below). */
+const POLICY_REASONS = [
+  "malformed_402",
+  "scheme_not_supported",
+  "network_not_allowed",
+  "asset_unknown",
+  "recipient_not_allowed",
+  "authorization_too_long",
+  "max_per_payment",
+  "max_payments_per_url",
+  "budget_run",
+  "budget_day",
+  "host_not_allowed",
+  "too_many_redirects",
+] as const;
+type MissingReason = Exclude<PolicyReason, (typeof POLICY_REASONS)[number]>;
+const reasonsComplete: MissingReason extends never ? true : MissingReason = true;
+void reasonsComplete;
+
+/** Codes the harness itself records, besides x402's and the policy's. */
+const HARNESS_CODES = ["settlement_failed", "unexpected_error", "interrupted"];
+/** Transport failures: Node's `E…` codes, undici's `UND_ERR_…` codes, and error names (`TimeoutError`). */
+const TRANSPORT_CODE = /^(E[A-Z0-9_]+|UND_ERR_[A-Z0-9_]+|[A-Z][A-Za-z]*Error)$/;
+
+function isKnownErrorCode(code: string): boolean {
+  return (
+    isX402ErrorCode(code) ||
+    (POLICY_REASONS as readonly string[]).includes(code) ||
+    HARNESS_CODES.includes(code) ||
+    /^http_[1-5]\d\d$/.test(code) ||
+    TRANSPORT_CODE.test(code)
+  );
+}
+
+const isOutcome = (name: string | undefined) => (OUTCOMES as readonly string[]).includes(name ?? "");
+const isStat = (name: string | undefined) => (STATS as readonly string[]).includes(name ?? "");
+
+/**
+ * Why `metric` names nothing a run measures, or undefined when it is valid. A misspelt name must not
+ * pass silently: `outcomes.bogus == 0` would hold on every run.
+ */
+function unknownMetric(metric: string): string | undefined {
+  const [head = "", second, third, ...rest] = metric.split(".");
+  if (rest.length > 0) return "too many parts";
+  if (metric === "requests") return undefined;
+  if ((PHASES as readonly string[]).includes(head)) {
+    if (third === undefined && isStat(second)) return undefined;
+    if (head === "e2e" && isOutcome(second) && isStat(third)) return undefined;
+    if (head === "e2e" && third !== undefined && !isOutcome(second))
+      return `unknown outcome ${JSON.stringify(second)}; outcomes are ${OUTCOMES.join(", ")}`;
+    return `a latency takes one of ${STATS.join(", ")}: ${head}.<stat>${head === "e2e" ? " or e2e.<outcome>.<stat>" : ""}`;
   }
+  if (head === "outcomes") {
+    if (!isOutcome(second))
+      return `unknown outcome ${JSON.stringify(second ?? "")}; outcomes are ${OUTCOMES.join(", ")}`;
+    return third === undefined || third === "share"
+      ? undefined
+      : "use outcomes.<outcome> or outcomes.<outcome>.share";
+  }
+  if (head === "errors") {
+    if (third !== undefined || second === undefined) return "use errors.rate, errors.count or errors.<code>";
+    if (second === "rate" || second === "count" || isKnownErrorCode(second)) return undefined;
+    return `unknown error code ${JSON.stringify(second)}; errors.<code> takes an x402 error code (e.g. invalid_exact_evm_signature), a policy reason (${POLICY_REASONS.join(", ")}), http_<status>, or a transport code (ECONNRESET, UND_ERR_HEADERS_TIMEOUT, …)`;
+  }
+  if (head === "throughput") {
+    return third === undefined && (second === "requests" || second === "paid")
+      ? undefined
+      : "use throughput.requests or throughput.paid";
+  }
+  return "no such metric";
+}
+
+function validateMetric(metric: string, expr: string): void {
+  const why = unknownMetric(metric);
+  if (why === undefined) return;
+  throw new ThresholdSyntaxError(
+    `unknown metric in threshold ${JSON.stringify(expr)} (${why}). Valid names: <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), e2e.<outcome>.<stat>, outcomes.<outcome>, outcomes.<outcome>.share (outcomes ${OUTCOMES.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, requests`,
+  );
 }
 
 /** The value a metric took in a run; null when the run has no such measurement (which fails the threshold). */

@@ -40,4 +40,30 @@ describe("thresholds", () => {
       expect(() => parseThreshold(expr)).toThrow(ThresholdSyntaxError);
     },
   );
+
+  it.each([
+    ["outcomes.bogus == 0", /unknown outcome "bogus"; outcomes are paid, free, session/],
+    ["errors.totally_made_up < 1", /unknown error code "totally_made_up"/],
+    ["outcomes.bogus.share < 1%", /unknown outcome "bogus"/],
+    ["e2e.bogus.p99 < 5", /unknown outcome "bogus"/],
+    ["errors.rate.p99 < 1", /errors\.rate, errors\.count or errors\.<code>/],
+  ])("refuses the misspelt name %j, listing the valid names", (expr, why) => {
+    expect(() => parseThreshold(expr)).toThrow(why);
+    expect(() => parseThreshold(expr)).toThrow(
+      /Valid names: <phase>\.<stat>.*outcomes\.<outcome>.*errors\.<code>/,
+    );
+  });
+
+  it.each([
+    "outcomes.free == 0",
+    "outcomes.error.share < 1%",
+    "errors.invalid_exact_evm_signature == 0",
+    "errors.budget_run == 0",
+    "errors.http_503 == 0",
+    "errors.ECONNRESET == 0",
+    "errors.UND_ERR_HEADERS_TIMEOUT == 0",
+    "e2e.session.p99 < 5ms",
+  ])("accepts %j", (expr) => {
+    expect(parseThreshold(expr).expr).toBe(expr);
+  });
 });
