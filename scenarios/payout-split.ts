@@ -51,5 +51,5 @@ export default defineScenario({
     return `/market/${(agent + iteration) % SELLERS}`;
   },
   load: { kind: "closed", durationMs: 10_000 },
-  thresholds: ["errors.rate == 0", "outcomes.paid > 0"],
+  thresholds: ["errors.rate == 0", "outcomes.paid > 0", "outcomes.free == 0"],
 });

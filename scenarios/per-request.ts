@@ -3,9 +3,10 @@ import { defineScenario } from "../src/scenario/index.ts";
 /** The everyday x402 pattern: every request pays for itself. */
 export default defineScenario({
   name: "per-request",
-  description: "50 agents, each paying $0.001 per request for GET /weather in a closed loop for 30 s",
+  description: "every request pays $0.001 for GET /weather",
   agents: { count: 50 },
   target: "/weather",
   load: { kind: "closed", durationMs: 30_000 },
-  thresholds: ["errors.rate < 0.01", "outcomes.paid > 0"],
+  // A paid route that answers without asking for payment, or stops answering, must fail the run.
+  thresholds: ["errors.rate < 0.01", "outcomes.paid > 0", "outcomes.free == 0"],
 });

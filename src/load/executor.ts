@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import { arrivals, type LoadModel, modelDurationMs, seededRandom, thinkTime } from "./models.ts";
 
@@ -9,11 +10,47 @@ export type ExecutionOptions = {
   agents: number;
   seed: number;
   task: Task;
-  /** Stops issuing new work (a Ctrl-C, a failed run); work in flight is still awaited. */
+  /**
+   * Stops issuing new work (a Ctrl-C, a failed run); work in flight is still awaited, for at most
+   * `drainMs` after the abort.
+   */
   signal?: AbortSignal;
+  /** How long work in flight may take to finish once `signal` aborted (default 5 s). */
+  drainMs?: number;
 };
 
-export type ExecutionSummary = { issued: number; dropped: number; durationMs: number };
+export type ExecutionSummary = {
+  issued: number;
+  dropped: number;
+  /** Tasks still running when the drain after an abort ran out: the executor stopped waiting for them. */
+  abandoned: number;
+  durationMs: number;
+};
+
+const DEFAULT_DRAIN_MS = 5_000;
+
+/**
+ * Resolves when `work` does, or `drainMs` after `signal` aborts, whichever comes first: an abort must end
+ * the run in bounded time even when a server holds requests open.
+ */
+async function drained(
+  work: Promise<unknown>,
+  signal: AbortSignal | undefined,
+  drainMs: number,
+): Promise<void> {
+  const finished = new AbortController();
+  const cut = signal
+    ? (async () => {
+        if (!signal.aborted) await once(signal, "abort", { signal: finished.signal });
+        await delay(drainMs, undefined, { signal: finished.signal });
+      })().catch(() => undefined)
+    : new Promise<void>(() => {});
+  try {
+    await Promise.race([work, cut]);
+  } finally {
+    finished.abort();
+  }
+}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal }).catch(() => undefined);
@@ -28,15 +65,24 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
   const stopped = () => options.signal?.aborted === true || performance.now() >= deadline;
   let issued = 0;
   let dropped = 0;
+  let running = 0;
+  const drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
   const run = async (context: TaskContext) => {
     issued += 1;
-    await options.task(context).catch(() => undefined);
+    running += 1;
+    try {
+      await options.task(context);
+    } catch {
+      // The task records its own failures.
+    } finally {
+      running -= 1;
+    }
   };
 
   if (model.kind === "closed") {
     const random = seededRandom(options.seed);
     const iterations = model.iterations ?? Number.POSITIVE_INFINITY;
-    await Promise.all(
+    const loops = Promise.all(
       Array.from({ length: options.agents }, async (_, agent) => {
         for (let iteration = 0; iteration < iterations && !stopped(); iteration++) {
           await run({ agent, iteration });
@@ -44,6 +90,7 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
         }
       }),
     );
+    await drained(loops, options.signal, drainMs);
   } else {
     const maxInFlight = model.maxInFlight ?? Number.POSITIVE_INFINITY;
     const inFlight = new Set<Promise<void>>();
@@ -64,7 +111,7 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
       const work = run({ agent, iteration }).finally(() => inFlight.delete(work));
       inFlight.add(work);
     }
-    await Promise.all(inFlight);
+    await drained(Promise.all(inFlight), options.signal, drainMs);
   }
-  return { issued, dropped, durationMs: performance.now() - started };
+  return { issued, dropped, abandoned: running, durationMs: performance.now() - started };
 }

@@ -16,6 +16,7 @@ export {
 export {
   arrivalSchedule,
   type ClosedModel,
+  describeModel,
   type LoadModel,
   modelDurationMs,
   type OpenModel,

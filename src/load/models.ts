@@ -85,3 +85,27 @@ export function thinkTime(model: ClosedModel, random: () => number): number {
   if (typeof think === "number") return think;
   return think[0] + (think[1] - think[0]) * random();
 }
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+
+/** The model in words, for a report's description: what actually ran, after any overrides. */
+export function describeModel(model: LoadModel): string {
+  if (model.kind === "closed") {
+    const think = model.thinkTimeMs;
+    return [
+      `closed loop for ${seconds(model.durationMs)}`,
+      model.iterations === undefined ? undefined : `at most ${model.iterations} iterations each`,
+      think === undefined
+        ? undefined
+        : typeof think === "number"
+          ? `${think} ms think time`
+          : `${think[0]}–${think[1]} ms think time`,
+    ]
+      .filter((part) => part !== undefined)
+      .join(", ");
+  }
+  const rates = [model.startRate ?? model.stages[0]?.rate ?? 0, ...model.stages.map((s) => s.rate)];
+  const total = seconds(modelDurationMs(model));
+  if (rates.every((r) => r === rates[0])) return `open model at ${rates[0]}/s for ${total}`;
+  return `open model, ${model.stages.length} stage${model.stages.length === 1 ? "" : "s"} over ${total}, ${Math.min(...rates)}–${Math.max(...rates)}/s`;
+}

@@ -16,6 +16,8 @@ export type RunReport = {
   runId: string;
   startedAt: string;
   durationMs: number;
+  /** The run was stopped early (Ctrl-C, SIGTERM, an aborted signal): never ok, whatever else held. */
+  interrupted: boolean;
   requests: number;
   /** Requests by outcome: paid, free, refused_by_policy, payment_failed, error… */
   outcomes: Record<string, number>;
@@ -25,8 +27,13 @@ export type RunReport = {
   throughput: { requests: number; paid: number; timeline: TimelinePoint[] };
   /** e2e latency histogram: upper bound (ms) and count per bucket. */
   distribution: { le: number; count: number }[];
-  /** Requests by x402 error code (or policy reason). */
+  /**
+   * Requests by x402 error code, policy reason, `http_<status>` (a 4xx other than 402, a 5xx) or
+   * transport code (`ECONNRESET`, `UND_ERR_HEADERS_TIMEOUT`…).
+   */
   errors: Record<string, number>;
+  /** What a user should look at even when every threshold held, e.g. a paid route that began serving free. */
+  warnings: string[];
   chain: {
     startBlock: number;
     endBlock: number;
@@ -38,6 +45,11 @@ export type RunReport = {
   invariants: InvariantResult[];
   /** Scenario-specific cases (e.g. the failures scenario's expected vs observed outcomes). */
   cases?: { name: string; expected: string; observed: string; ok: boolean }[];
-  /** 0: thresholds and invariants hold; 1: one failed. */
+  /** A post-run step that threw: what was measured is kept, the step is named, and the run is not ok. */
+  error?: { step: string; message: string };
+  /** Thresholds, invariants and cases all held, the run was not interrupted and no step failed. */
   ok: boolean;
 };
+
+/** What a run measured before its thresholds, invariants and verdict. */
+export type MeasuredReport = Omit<RunReport, "thresholds" | "invariants" | "ok" | "error">;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Address, Hash } from "viem";
 import {
   type Agent,
+  type AgentOutcome,
   type AgentResult,
   createAgent,
   DEFAULT_MAX_PER_PAYMENT,
@@ -9,7 +10,14 @@ import {
 } from "../agents/index.ts";
 import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
-import { executeLoad, type LoadModel, modelDurationMs, RunMetrics, startProgress } from "../load/index.ts";
+import {
+  describeModel,
+  executeLoad,
+  type LoadModel,
+  modelDurationMs,
+  RunMetrics,
+  startProgress,
+} from "../load/index.ts";
 import type { Stack } from "../stack.ts";
 import {
   type CaseContext,
@@ -26,9 +34,10 @@ import {
   settlementsBetween,
   usdcBalances,
 } from "./invariants.ts";
-import type { RunReport } from "./report.ts";
-import { startTarget, type TargetOptions } from "./target.ts";
-import { evaluateThresholds, parseThreshold } from "./thresholds.ts";
+import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
+import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
+import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
+import { checkOverrides, checkScenario, optionalPositive } from "./validate.ts";
 
 export type RunOverrides = TargetOptions & {
   agents?: number;
@@ -61,160 +70,270 @@ export function effectiveModel(model: LoadModel | undefined, overrides: RunOverr
   return { ...model, stages: model.stages.map((s) => ({ ...s, durationMs: s.durationMs * scale })) };
 }
 
+/** A post-run step that threw: the report keeps what was measured and names the step. */
+export type RunError = { step: string; message: string };
+
 /**
  * Runs one scenario on a fresh local stack (devnet → facilitator → server), or on the parts the user
  * names (`rpcUrl`, `serverUrl`, `facilitatorUrl`), then checks thresholds and the money invariants
  * against chain state. What the run started is torn down on success, failure and abort alike.
- * Thresholds are parsed before anything starts, so a typo costs nothing.
+ * The scenario, the overrides and the thresholds are checked before anything starts, so a typo costs
+ * nothing. Once the load has run, a report always comes back: an abort (`signal`) ends the load early
+ * and the report says so (`interrupted`); a post-run step that throws is named in `error`. Either way the
+ * run is not ok.
  */
 export async function runScenario(
   scenario: ScenarioDefinition,
   overrides: RunOverrides = {},
 ): Promise<RunReport> {
+  checkScenario(scenario);
+  const agentCount = optionalPositive("agents", overrides.agents, true) ?? scenario.agents.count;
+  optionalPositive("durationMs", overrides.durationMs, false);
+  optionalPositive("rate", overrides.rate, false);
+  const seed = optionalPositive("seed", overrides.seed, true) ?? scenario.seed ?? 1;
+  const ignored = checkOverrides(scenario, overrides);
   const thresholds = [...(scenario.thresholds ?? []), ...(overrides.thresholds ?? [])].map(parseThreshold);
-  const agentCount = overrides.agents ?? scenario.agents.count;
-  const seed = overrides.seed ?? scenario.seed ?? 1;
   const model = effectiveModel(scenario.load, overrides);
 
   const target = await startTarget(scenario, overrides, agentCount);
+  let report: RunReport;
   try {
-    const { devnet, stack } = target;
-    const agents = devnet.accounts.map((account) =>
-      createAgent({
-        privateKey: account.privateKey,
-        policy: scenario.agents.policy,
-        behaviour: scenario.agents.behaviour,
-      }),
-    );
-    const payers = devnet.accounts.map((a) => a.address);
-    // Balances as of one block, so a block mined meanwhile (interval mining, others' traffic) cannot skew them.
-    const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
-    const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock);
+    report = await runOnTarget(scenario, overrides, target, { agentCount, seed, model, thresholds, ignored });
+  } catch (error) {
+    await target.stop().catch(() => undefined);
+    throw error;
+  }
+  try {
+    await target.stop();
+  } catch (error) {
+    return withError(report, { step: "stop the stack", message: messageOf(error) });
+  }
+  return report;
+}
 
-    const metrics = new RunMetrics();
-    const paid: PaidRecord[] = [];
-    const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
-      const agent = typeof who === "number" ? agents[who] : who;
-      if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
-      const result = await agent.request(target.url(path), init);
-      metrics.record(result);
-      if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
-        paid.push({
-          payer: agent.address,
-          payTo: result.payTo as Address,
-          amount: result.amount,
-          transaction: result.transaction as Hash | undefined,
-        });
-      }
-      return result;
-    };
-    const startedAt = new Date();
-    const started = performance.now();
+type RunPlan = {
+  agentCount: number;
+  seed: number;
+  model: LoadModel | undefined;
+  thresholds: Threshold[];
+  ignored: string[];
+};
 
-    const cases =
-      stack && scenario.cases
-        ? await runCases(
-            scenario.cases,
-            { stack, agents, request, recordPaid: (record) => paid.push(record) },
-            overrides.signal,
-          )
-        : [];
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-    let dropped = 0;
-    if (model) {
-      const path = scenario.target ?? DEFAULT_TARGET;
-      const stopProgress =
-        overrides.progress === false
-          ? () => {}
-          : startProgress(metrics, { totalMs: modelDurationMs(model), label: scenario.name });
-      const execution = await executeLoad(model, {
-        agents: agentCount,
-        seed,
-        signal: overrides.signal,
-        task: async (context) => {
-          await request(context.agent, typeof path === "string" ? path : path(context));
-        },
+const withError = (report: RunReport, error: RunError): RunReport => ({
+  ...report,
+  error: report.error ?? error,
+  ok: false,
+});
+
+async function runOnTarget(
+  scenario: ScenarioDefinition,
+  overrides: RunOverrides,
+  target: RunTarget,
+  { agentCount, seed, model, thresholds, ignored }: RunPlan,
+): Promise<RunReport> {
+  const { devnet, stack } = target;
+  const agents = devnet.accounts.map((account) =>
+    createAgent({
+      privateKey: account.privateKey,
+      policy: scenario.agents.policy,
+      behaviour: scenario.agents.behaviour,
+    }),
+  );
+  const payers = devnet.accounts.map((a) => a.address);
+  // Balances as of one block, so a block mined meanwhile (interval mining, others' traffic) cannot skew them.
+  const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
+  const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock);
+
+  const metrics = new RunMetrics();
+  const paid: PaidRecord[] = [];
+  const routes = new RouteWatch();
+  let loadOver = false;
+  const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
+    const agent = typeof who === "number" ? agents[who] : who;
+    if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
+    const url = target.url(path);
+    const result = await agent.request(url, init);
+    // A request the drain after an abort gave up on is not part of the report it no longer waits for.
+    if (loadOver) return result;
+    metrics.record(result);
+    routes.record(init?.method ?? "GET", url, result.outcome);
+    if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
+      paid.push({
+        payer: agent.address,
+        payTo: result.payTo as Address,
+        amount: result.amount,
+        transaction: result.transaction as Hash | undefined,
       });
-      stopProgress();
-      dropped = execution.dropped;
     }
-    const durationMs = performance.now() - started;
+    return result;
+  };
+  const startedAt = new Date();
+  const started = performance.now();
 
-    const endBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
-    const splits = await payoutSplits(devnet.client, paid);
+  const cases =
+    stack && scenario.cases
+      ? await runCases(
+          scenario.cases,
+          { stack, agents, request, recordPaid: (record) => paid.push(record) },
+          overrides.signal,
+        )
+      : [];
+
+  let dropped = 0;
+  let abandoned = 0;
+  if (model && !overrides.signal?.aborted) {
+    const path = scenario.target ?? DEFAULT_TARGET;
+    const stopProgress =
+      overrides.progress === false
+        ? () => {}
+        : startProgress(metrics, { totalMs: modelDurationMs(model), label: scenario.name });
+    const execution = await executeLoad(model, {
+      agents: agentCount,
+      seed,
+      signal: overrides.signal,
+      task: async (context) => {
+        await request(context.agent, typeof path === "string" ? path : path(context));
+      },
+    });
+    stopProgress();
+    dropped = execution.dropped;
+    abandoned = execution.abandoned;
+  }
+  loadOver = true;
+  const durationMs = performance.now() - started;
+  const interrupted = overrides.signal?.aborted === true;
+  const seconds = durationMs / 1000;
+
+  const measured: MeasuredReport = {
+    scenario: scenario.name,
+    description: `${scenario.description} (${describeRun(agentCount, model, cases.length)})`,
+    config: {
+      agents: agentCount,
+      load: model,
+      devnet: {
+        profile: devnet.mode === "attached" ? undefined : (scenario.devnet?.profile ?? "instant"),
+        mode: devnet.mode,
+        rpcUrl: devnet.rpcUrl,
+        blockTime: devnet.blockTime,
+      },
+      serverUrl: target.serverUrl,
+      facilitatorUrl: target.facilitatorUrl,
+      routes: target.routes,
+      dropped,
+      abandoned,
+      ignored,
+    },
+    seed,
+    runId: randomUUID(),
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(durationMs),
+    interrupted,
+    requests: metrics.requests,
+    outcomes: metrics.outcomes,
+    latency: metrics.latency(),
+    latencyByOutcome: metrics.latencyByOutcome(),
+    throughput: {
+      requests: round(metrics.requests / seconds),
+      paid: round((metrics.outcomes.paid ?? 0) / seconds),
+      timeline: metrics.timeline(),
+    },
+    distribution: metrics.distribution(),
+    errors: metrics.errors,
+    warnings: [
+      ...routes.warnings(),
+      ...(abandoned > 0
+        ? [
+            `${abandoned} request(s) were still in flight when the run stopped; any payment they made is not in this report`,
+          ]
+        : []),
+    ],
+    chain: {
+      startBlock: Number(startBlock),
+      endBlock: Number(startBlock),
+      settlements: 0,
+      settlementTransactions: 0,
+      gasUsed: "0",
+    },
+    ...(cases.length > 0 ? { cases } : {}),
+  };
+
+  // Each post-run step is named, so that one that throws leaves a report saying which, not a stack trace.
+  const invariants: InvariantResult[] = [];
+  let error: RunError | undefined;
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
+    if (error) return undefined;
+    try {
+      return await run();
+    } catch (thrown) {
+      error = { step: name, message: messageOf(thrown) };
+      return undefined;
+    }
+  };
+
+  const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
+  const splits = await step("read payout splitters", () => payoutSplits(devnet.client, paid));
+  const payees = [
+    ...new Set(
+      [
+        ...target.payees,
+        ...paid.map((p) => p.payTo),
+        ...[...(splits?.values() ?? [])].flatMap((s) => s.payees),
+      ].map((a) => a.toLowerCase() as Address),
+    ),
+  ];
+  await step("read balances at the start", async () => {
     // Payees learnt during the run (a route of the user's server, a splitter's payees) are read as of
     // the block the run started at.
-    const payees = [
-      ...new Set(
-        [...target.payees, ...paid.map((p) => p.payTo), ...[...splits.values()].flatMap((s) => s.payees)].map(
-          (a) => a.toLowerCase() as Address,
-        ),
-      ),
-    ];
     const learnt = payees.filter((a) => !before.has(a));
     for (const [address, balance] of await usdcBalances(devnet.client, learnt, startBlock)) {
       before.set(address, balance);
     }
-    const after = await usdcBalances(devnet.client, [...payers, ...payees]);
-    const payerSet = new Set(payers.map((a) => a.toLowerCase()));
-    // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
-    const settlements = (await settlementsBetween(devnet.client, startBlock + 1n, endBlock)).filter((s) =>
-      payerSet.has(s.authorizer.toLowerCase()),
-    );
-    const transactions = [...new Set(settlements.map((s) => s.transaction))];
+  });
+  const after = await step("read balances at the end", () =>
+    usdcBalances(devnet.client, [...payers, ...payees]),
+  );
+  const payerSet = new Set(payers.map((a) => a.toLowerCase()));
+  const settlements =
+    endBlock === undefined
+      ? undefined
+      : await step("read settlements", async () =>
+          // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
+          (await settlementsBetween(devnet.client, startBlock + 1n, endBlock)).filter((s) =>
+            payerSet.has(s.authorizer.toLowerCase()),
+          ),
+        );
+  const transactions = [...new Set((settlements ?? []).map((s) => s.transaction))];
+  const gasUsed = await step("read settlement receipts", async () => {
     const receipts = await Promise.all(
       transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
     );
-    const gasUsed = receipts.reduce((total, r) => total + r.gasUsed, 0n);
-    const seconds = durationMs / 1000;
-
-    const measured: Omit<RunReport, "thresholds" | "invariants" | "ok"> = {
-      scenario: scenario.name,
-      description: scenario.description,
-      config: {
-        agents: agentCount,
-        load: model,
-        devnet: {
-          profile: devnet.mode === "attached" ? undefined : (scenario.devnet?.profile ?? "instant"),
-          mode: devnet.mode,
-          rpcUrl: devnet.rpcUrl,
-          blockTime: devnet.blockTime,
-        },
-        serverUrl: target.serverUrl,
-        facilitatorUrl: target.facilitatorUrl,
-        routes: target.routes,
-        dropped,
-      },
-      seed,
-      runId: randomUUID(),
-      startedAt: startedAt.toISOString(),
-      durationMs: Math.round(durationMs),
-      requests: metrics.requests,
-      outcomes: metrics.outcomes,
-      latency: metrics.latency(),
-      latencyByOutcome: metrics.latencyByOutcome(),
-      throughput: {
-        requests: round(metrics.requests / seconds),
-        paid: round((metrics.outcomes.paid ?? 0) / seconds),
-        timeline: metrics.timeline(),
-      },
-      distribution: metrics.distribution(),
-      errors: metrics.errors,
-      chain: {
-        startBlock: Number(startBlock),
-        endBlock: Number(endBlock),
-        settlements: settlements.length,
-        settlementTransactions: transactions.length,
-        gasUsed: gasUsed.toString(),
-      },
-      ...(cases.length > 0 ? { cases } : {}),
+    return receipts.reduce((total, r) => total + r.gasUsed, 0n);
+  });
+  if (endBlock !== undefined && settlements && gasUsed !== undefined) {
+    measured.chain = {
+      startBlock: Number(startBlock),
+      endBlock: Number(endBlock),
+      settlements: settlements.length,
+      settlementTransactions: transactions.length,
+      gasUsed: gasUsed.toString(),
     };
-    const partial: Omit<RunReport, "thresholds" | "ok"> = {
-      ...measured,
-      invariants: [
+  }
+  if (splits && after && settlements) {
+    await step("check the money invariants", async () => {
+      invariants.push(
         ...moneyInvariants({ payers, payees, before, after, paid, settlements, splits }),
         ...splitterInvariant(splits, after),
-        policyInvariant(agents, scenario.agents.policy ?? {}),
+      );
+    });
+  }
+  await step("check the spending policies", async () => {
+    invariants.push(policyInvariant(agents, scenario.agents.policy ?? {}));
+  });
+  if (endBlock !== undefined) {
+    await step("check the scenario's invariants", async () => {
+      invariants.push(
         ...(await Promise.all(
           (scenario.invariants ?? []).map((invariant) =>
             checkOwnInvariant(invariant, {
@@ -227,19 +346,67 @@ export async function runScenario(
             }),
           ),
         )),
-      ],
-    };
-    const thresholdResults = evaluateThresholds(thresholds, partial);
-    return {
-      ...partial,
-      thresholds: thresholdResults,
-      ok:
-        thresholdResults.every((t) => t.ok) &&
-        partial.invariants.every((i) => i.ok) &&
-        (partial.cases ?? []).every((c) => c.ok),
-    };
-  } finally {
-    await target.stop();
+      );
+    });
+  }
+
+  const partial: Omit<RunReport, "thresholds" | "ok"> = {
+    ...measured,
+    invariants,
+    ...(error ? { error } : {}),
+  };
+  const thresholdResults = evaluateThresholds(thresholds, partial);
+  return {
+    ...partial,
+    thresholds: thresholdResults,
+    ok:
+      !interrupted &&
+      error === undefined &&
+      thresholdResults.every((t) => t.ok) &&
+      invariants.every((i) => i.ok) &&
+      (partial.cases ?? []).every((c) => c.ok),
+  };
+}
+
+/** What ran, in words: agents, cases and the load model after overrides. */
+function describeRun(agents: number, model: LoadModel | undefined, cases: number): string {
+  return [
+    `${agents} agent${agents === 1 ? "" : "s"}`,
+    cases > 0 ? `${cases} case${cases === 1 ? "" : "s"}` : undefined,
+    model ? describeModel(model) : undefined,
+  ]
+    .filter((part) => part !== undefined)
+    .join("; ");
+}
+
+/**
+ * Watches each route's outcomes: a route that was paid and later answers without asking for payment is
+ * serving for free, which a user should hear about even when no threshold names `outcomes.free`.
+ */
+class RouteWatch {
+  private readonly routes = new Map<string, { paid: number; freeAfterPaid: number }>();
+
+  record(method: string, url: string, outcome: AgentOutcome): void {
+    const key = `${method.toUpperCase()} ${url}`;
+    let route = this.routes.get(key);
+    if (outcome === "paid") {
+      if (!route) {
+        route = { paid: 0, freeAfterPaid: 0 };
+        this.routes.set(key, route);
+      }
+      route.paid += 1;
+    } else if (outcome === "free" && route) {
+      route.freeAfterPaid += 1;
+    }
+  }
+
+  warnings(): string[] {
+    return [...this.routes]
+      .filter(([, r]) => r.freeAfterPaid > 0)
+      .map(
+        ([key, r]) =>
+          `${key} was paid for, then served ${r.freeAfterPaid} time${r.freeAfterPaid === 1 ? "" : "s"} without asking for payment`,
+      );
   }
 }
 

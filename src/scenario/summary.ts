@@ -6,8 +6,9 @@ const mark = (ok: boolean) => (ok ? "✓" : "✗");
 /** The end-of-run summary for a terminal: latency per phase, outcomes, errors, thresholds, invariants. */
 export function formatSummary(report: RunReport): string {
   const lines: string[] = [];
+  const verdict = report.ok ? "PASS" : report.interrupted ? "INTERRUPTED" : report.error ? "ERROR" : "FAIL";
   lines.push(
-    `${report.scenario}: ${report.ok ? "PASS" : "FAIL"}  (${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.throughput.requests}/s, ${report.throughput.paid} paid/s; blocks ${report.chain.startBlock}→${report.chain.endBlock}, ${report.chain.settlements} settlements in ${report.chain.settlementTransactions} transactions)`,
+    `${report.scenario}: ${verdict}  (${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.throughput.requests}/s, ${report.throughput.paid} paid/s; blocks ${report.chain.startBlock}→${report.chain.endBlock}, ${report.chain.settlements} settlements in ${report.chain.settlementTransactions} transactions)`,
     "",
   );
   // A run on the user's own parts says which, so a CI log cannot be mistaken for a run on our stack.
@@ -36,6 +37,17 @@ export function formatSummary(report: RunReport): string {
   );
   const errors = Object.entries(report.errors);
   if (errors.length > 0) lines.push(`  errors    ${errors.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  for (const warning of report.warnings) lines.push(`  warning   ${warning}`);
+  if (report.interrupted) {
+    lines.push(
+      "  interrupted: the load was stopped early; the checks below cover what ran, and the run does not pass",
+    );
+  }
+  if (report.error) {
+    lines.push(
+      `  error     the step "${report.error.step}" failed: ${report.error.message}; what it would have checked is missing below`,
+    );
+  }
   if (report.thresholds.length > 0) {
     lines.push("", "  thresholds");
     for (const t of report.thresholds)

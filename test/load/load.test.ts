@@ -88,6 +88,36 @@ describe("executeLoad", () => {
     );
     const summary = await run;
     expect(summary.issued).toBe(3);
+    expect(summary.abandoned).toBe(0);
+  });
+
+  it("waits for work in flight after an abort, but no longer than drainMs", async () => {
+    const abort = new AbortController();
+    const never = new Promise<void>(() => {});
+    let finishing: () => void = () => {};
+    const started = performance.now();
+    const summary = await executeLoad(
+      { kind: "open", stages: [{ durationMs: 60_000, rate: 1000 }] },
+      {
+        agents: 2,
+        seed: 1,
+        signal: abort.signal,
+        drainMs: 300,
+        task: ({ iteration, agent }) => {
+          // Agent 0's first task finishes soon after the abort; every other one hangs like a held request.
+          if (agent === 0 && iteration === 0) return new Promise<void>((resolve) => (finishing = resolve));
+          if (agent === 1 && iteration === 0) {
+            abort.abort();
+            setImmediate(() => finishing());
+          }
+          return never;
+        },
+      },
+    );
+    expect(summary.issued).toBe(2);
+    expect(summary.abandoned).toBe(1);
+    // Ended by the drain bound, not the model's minute.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
 
