@@ -32,6 +32,7 @@ import {
   type Offer,
 } from "./challenge.ts";
 import {
+  DEFAULT_TIMEOUT_MS,
   header,
   type PreparedRequest,
   prepareRequest,
@@ -48,16 +49,23 @@ import { SiwxCredentials, type SiwxProof, type SiwxSigner } from "./siwx.ts";
 
 /**
  * How one request went.
- * - `free`: the server answered without asking for payment (any status but 402).
+ * - `free`: the server served the request without asking for payment: a 2xx or 3xx other than a redirect
+ *   the agent followed. Nothing was signed.
  * - `paid`: a payment was sent and the server served the request (status < 400); `transaction` is the
  *   settlement hash when the server sent a receipt.
  * - `refused_by_policy`: the agent's policy refused; nothing was signed. `errorCode` is the {@link PolicyError} reason.
  * - `payment_failed`: a payment was sent and the server refused it or failed; `errorCode` is the x402 code
  *   it gave (receipt `errorReason`, the 402's `error`, or a 4xx/5xx body's `error`), else `http_<status>`.
- * - `session`: a Sign-In-With-X proof for a resource paid before was sent and the server answered without
- *   asking for payment (any status but 402; `errorCode` is set from 400 on). Nothing was paid.
- * - `error`: no usable answer (connection refused or dropped, timeout, abort); `errorCode` is the transport
- *   error's code. If `amount` is set, a payment was already sent and may still settle.
+ * - `session`: a Sign-In-With-X proof for a resource paid before was sent and the server served the
+ *   request (2xx or 3xx) without asking for payment. Nothing was paid.
+ * - `error`: the request was not served and no payment was refused: a 5xx or a 4xx other than 402 to the
+ *   unpaid request or to a session proof (`errorCode` `http_<status>`; for a proof, the body's `error`
+ *   when it names one), or no answer at all (connection refused or reset, timeout, abort; `errorCode` is
+ *   the transport error's code, e.g. `ECONNRESET`, `UND_ERR_HEADERS_TIMEOUT`). If `amount` is set, a
+ *   payment was already sent and may still settle.
+ *
+ * A paid route that starts failing is therefore never `free`, and error-rate thresholds see it. A session
+ * answered with an error is `error`, not `session`, for the same reason: `session` counts served requests.
  */
 export type AgentOutcome = "paid" | "free" | "session" | "refused_by_policy" | "payment_failed" | "error";
 
@@ -142,6 +150,11 @@ export type AgentOptions = {
    * servers without sessions never offer it).
    */
   sessions?: boolean;
+  /**
+   * Longest wait for a response's headers, and as long again for its body, per HTTP request (default
+   * 30_000 ms). A deadline, not an idle timer: a server that trickles bytes cannot hold the agent forever.
+   */
+  timeoutMs?: number;
 };
 
 export type PayOptions = RequestInit & {
@@ -302,6 +315,7 @@ export function createAgent(options: AgentOptions): Agent {
   const ledger = new SpendLedger(options.policy ?? {});
   const behaviour = options.behaviour ?? behaviours.honest;
   const dispatcher = options.dispatcher ?? sharedDispatcher();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const payments: PaymentRecord[] = [];
   let previousHeader: string | undefined;
   const { signMessage } = signer;
@@ -310,12 +324,15 @@ export function createAgent(options: AgentOptions): Agent {
       ? new SiwxCredentials({ address: signer.address, signMessage })
       : undefined;
 
+  const sendOnce = (url: URL, request: PreparedRequest, headers?: Record<string, string>) =>
+    send(dispatcher, url, request, headers ?? request.headers, timeoutMs);
+
   /** Sends the request, following redirects with every hop checked against the allowed hosts. */
   const follow = async (url: URL, request: PreparedRequest): Promise<ReadResponse> => {
     let current = { url, request };
     for (let hops = 0; ; hops++) {
       policy.checkHost(current.url);
-      const response = await send(dispatcher, current.url, current.request);
+      const response = await sendOnce(current.url, current.request);
       const next = redirectTarget(response, current.request);
       if (!next) return response;
       if (hops >= policy.maxRedirects) {
@@ -365,10 +382,7 @@ export function createAgent(options: AgentOptions): Agent {
     let response: ReadResponse;
     try {
       // Sent to the URL that asked for it, never through a redirect: the header must not reach another host.
-      response = await send(dispatcher, url, request, {
-        ...request.headers,
-        [headerKey]: paymentHeader,
-      });
+      response = await sendOnce(url, request, { ...request.headers, [headerKey]: paymentHeader });
     } catch (error) {
       // The server may have received the payment and may still settle it.
       reservation.hold();
@@ -446,7 +460,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   /** Sent to `url` only, never through a redirect: a proof is for the origin that asked for it. */
   const sendProof = (url: URL, request: PreparedRequest, proof: SiwxProof) =>
-    send(dispatcher, url, request, { ...request.headers, [SIWX_HEADER]: proof.header });
+    sendOnce(url, request, { ...request.headers, [SIWX_HEADER]: proof.header });
 
   /** A proof, with the time spent signing it added to `timings.sign`. */
   const timedProof = async (
@@ -459,7 +473,7 @@ export function createAgent(options: AgentOptions): Agent {
     return proof;
   };
 
-  /** The server answered a proof without asking for payment. */
+  /** The server answered a proof without asking for payment: served (`session`) or failed (`error`). */
   const signedIn = (
     url: URL,
     response: ReadResponse,
@@ -473,7 +487,7 @@ export function createAgent(options: AgentOptions): Agent {
     return {
       result: {
         status: response.status,
-        outcome: "session",
+        outcome: errorCode ? "error" : "session",
         ...(errorCode ? { errorCode } : {}),
         timings,
         url: url.href,
@@ -554,8 +568,16 @@ export function createAgent(options: AgentOptions): Agent {
     if (response.status !== 402) {
       timings.e2e = performance.now() - started;
       Object.assign(timings, serverTimings(response.headers));
+      // Only a served request is free: a paid route failing with a 5xx, 404 or 403 is an error to count.
+      const failed = response.status >= 400;
       return {
-        result: { status: response.status, outcome: "free", timings, url: response.url.href },
+        result: {
+          status: response.status,
+          outcome: failed ? "error" : "free",
+          ...(failed ? { errorCode: `http_${response.status}` } : {}),
+          timings,
+          url: response.url.href,
+        },
         response,
       };
     }

@@ -1,4 +1,4 @@
-import { type Dispatcher, Agent as UndiciAgent } from "undici";
+import { type Dispatcher, errors, Agent as UndiciAgent } from "undici";
 import { HEADER_KEY } from "../protocol/index.ts";
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -85,28 +85,46 @@ export async function prepareRequest(init: RequestInit | undefined): Promise<Pre
   };
 }
 
+/** How long the agent waits for a response's headers, and then as long again for its whole body. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Sends one request and reads its whole response within `timeoutMs` for the headers and `timeoutMs` more
+ * for the body. undici's own timeouts measure silence, so a server trickling a byte at a time would hold
+ * the agent (and the payment it sent) forever; these are deadlines. They fail with undici's timeout errors
+ * (`UND_ERR_HEADERS_TIMEOUT`, `UND_ERR_BODY_TIMEOUT`).
+ */
 export async function send(
   dispatcher: Dispatcher,
   url: URL,
   request: PreparedRequest,
   headers: Record<string, string> = request.headers,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
 ): Promise<ReadResponse> {
-  const response = await dispatcher.request({
-    origin: url.origin,
-    path: `${url.pathname}${url.search}`,
-    method: request.method as Dispatcher.HttpMethod,
-    headers,
-    body: request.body,
-    signal: request.signal,
-  });
-  const body = await response.body.bytes();
-  return {
-    status: response.statusCode,
-    statusText: response.statusText,
-    headers: response.headers,
-    body,
-    url,
-  };
+  const deadline = new AbortController();
+  let timer = setTimeout(() => deadline.abort(new errors.HeadersTimeoutError()), timeoutMs);
+  try {
+    const response = await dispatcher.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: request.method as Dispatcher.HttpMethod,
+      headers,
+      body: request.body,
+      signal: request.signal ? AbortSignal.any([request.signal, deadline.signal]) : deadline.signal,
+    });
+    clearTimeout(timer);
+    timer = setTimeout(() => response.body.destroy(new errors.BodyTimeoutError()), timeoutMs);
+    const body = await response.body.bytes();
+    return {
+      status: response.statusCode,
+      statusText: response.statusText,
+      headers: response.headers,
+      body,
+      url,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

@@ -97,10 +97,10 @@ describe("an agent paying our server", () => {
     );
   });
 
-  it("passes a free response through without paying", async () => {
+  it("answers a route the server does not sell with its 404 as an error, without paying", async () => {
     const agent = createAgent({ privateKey: account(0).privateKey });
     const result = await agent.request(`${server.url}/not-priced`);
-    expect(result).toMatchObject({ status: 404, outcome: "free" });
+    expect(result).toMatchObject({ status: 404, outcome: "error", errorCode: "http_404" });
     expect(result.timings.sign).toBeUndefined();
     expect(agent.spent).toBe(0n);
   });
