@@ -1,5 +1,6 @@
 import type { Dispatcher } from "undici";
-import { type Address, getAddress, type Hex, type LocalAccount } from "viem";
+import { type Account, type Address, getAddress, type Hex, type LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import {
   addressFromPrivateKey,
   authorizationFor,
@@ -43,8 +44,22 @@ import {
   sharedDispatcher,
   toWhatwgResponse,
 } from "./http.ts";
-import { SpendLedger } from "./ledger.ts";
+import {
+  type Claim,
+  type OutstandingAuthorization,
+  type PaymentRecord,
+  type SignedPayment,
+  SpendLedger,
+} from "./ledger.ts";
 import { compilePolicy, PolicyError, type SpendingPolicy } from "./policy.ts";
+import {
+  type Authorizer,
+  type ChainClient,
+  cancelAuthorizationTypes,
+  cancelOutstanding,
+  type Reconciliation,
+  reconcile,
+} from "./reconcile.ts";
 import { SiwxCredentials, type SiwxProof, type SiwxSigner } from "./siwx.ts";
 
 /**
@@ -56,13 +71,15 @@ import { SiwxCredentials, type SiwxProof, type SiwxSigner } from "./siwx.ts";
  * - `refused_by_policy`: the agent's policy refused; nothing was signed. `errorCode` is the {@link PolicyError} reason.
  * - `payment_failed`: a payment was sent and the server refused it or failed; `errorCode` is the x402 code
  *   it gave (receipt `errorReason`, the 402's `error`, or a 4xx/5xx body's `error`), else `http_<status>`.
+ *   The signed authorization stays in `agent.outstanding` (and in the budgets) until the chain proves it
+ *   dead: a server that says no can still settle it.
  * - `session`: a Sign-In-With-X proof for a resource paid before was sent and the server served the
  *   request (2xx or 3xx) without asking for payment. Nothing was paid.
  * - `error`: the request was not served and no payment was refused: a 5xx or a 4xx other than 402 to the
  *   unpaid request or to a session proof (`errorCode` `http_<status>`; for a proof, the body's `error`
  *   when it names one), or no answer at all (connection refused or reset, timeout, abort; `errorCode` is
  *   the transport error's code, e.g. `ECONNRESET`, `UND_ERR_HEADERS_TIMEOUT`). If `amount` is set, a
- *   payment was already sent and may still settle.
+ *   payment was already sent and may still settle: it is outstanding.
  *
  * A paid route that starts failing is therefore never `free`, and error-rate thresholds see it. A session
  * answered with an error is `error`, not `session`, for the same reason: `session` counts served requests.
@@ -106,22 +123,6 @@ export type AgentResult = {
   url?: string;
   /** The policy or transport error behind `refused_by_policy` / `error`. */
   error?: Error;
-};
-
-/** A payment the server accepted. */
-export type PaymentRecord = {
-  url: string;
-  x402Version: 1 | 2;
-  amount: bigint;
-  asset: Address;
-  network: Network;
-  payTo: Address;
-  nonce: Hex;
-  /** Unix seconds. */
-  validBefore: bigint;
-  transaction?: Hex;
-  /** `Date.now()` when the server answered. */
-  at: number;
 };
 
 /**
@@ -176,36 +177,89 @@ export type Agent = {
   pay(input: string | URL, options: PayOptions): Promise<AgentResult>;
   /** The challenge a URL answers with (following redirects), undefined when it is free; throws on refusal. */
   probe(input: string | URL, init?: RequestInit): Promise<PaymentRequired | PaymentRequiredV1 | undefined>;
-  /** Sum of payments the servers accepted. */
+  /**
+   * Money the books count as gone: payments servers accepted, plus authorizations `reconcile` found used
+   * on chain although their server said no. The sum of `payments`.
+   */
   readonly spent: bigint;
-  /** Payments in flight, plus those whose outcome stayed unknown: the budgets count them. */
+  /**
+   * Signed authorizations not spent and not proven dead (in flight, or {@link outstanding}), plus claims
+   * about to be signed. Every budget counts `spent + reserved`.
+   */
   readonly reserved: bigint;
+  /** What `spent` is made of, in the order the books learnt of them. */
   readonly payments: readonly PaymentRecord[];
+  /**
+   * Authorizations whose request ended without the server accepting them (a refusal, an error, no
+   * answer) and that the chain has not proven dead: whoever holds one can settle it until `validBefore`.
+   */
+  readonly outstanding: readonly OutstandingAuthorization[];
+  /**
+   * Settles the books against the chain, as of its latest block: outstanding authorizations the chain
+   * used are charged (`spent`, `payments` with `confirmedBy: "chain"`); unused ones in a block at or after
+   * their `validBefore` are released, with their budget and URL slot.
+   */
+  reconcile(client: ChainClient): Promise<Reconciliation>;
+  /**
+   * Cancels every outstanding authorization on chain (EIP-3009 `cancelAuthorization`, signed by the agent,
+   * sent from `client`'s account or else from the agent's key, which then needs ETH for gas), releasing
+   * them, then reconciles the rest (one a server settled first is charged).
+   */
+  cancelOutstanding(client: ChainClient): Promise<Reconciliation>;
 };
 
-type Signer = {
-  address: Address;
+type Signer = Authorizer & {
   sign(domain: Eip3009Domain, authorization: ExactEvmAuthorization): Hex | Promise<Hex>;
   /** EIP-191, for SIWX proofs; absent for an account that cannot sign messages. */
   signMessage: SiwxSigner["signMessage"] | undefined;
 };
+
+const cancelMessage = (domain: Eip3009Domain, authorizer: Address, nonce: Hex) =>
+  ({
+    domain: {
+      ...domain,
+      chainId: Number(domain.chainId),
+      verifyingContract: domain.verifyingContract as Address,
+    },
+    types: cancelAuthorizationTypes,
+    primaryType: "CancelAuthorization",
+    message: { authorizer, nonce },
+  }) as const;
 
 function signerFor(options: AgentOptions): Signer {
   const account = options.account ?? (options.privateKey ? { privateKey: options.privateKey } : undefined);
   if (!account) throw new TypeError("createAgent needs a privateKey or an account");
   if ("privateKey" in account) {
     const { privateKey } = account;
+    const address = getAddress(addressFromPrivateKey(privateKey));
+    let viemAccount: LocalAccount | undefined;
+    // Built on first use only: swarms of agents that never cancel should not pay for viem accounts.
+    const local = () => {
+      viemAccount ??= privateKeyToAccount(privateKey);
+      return viemAccount;
+    };
     return {
-      address: getAddress(addressFromPrivateKey(privateKey)),
+      address,
       sign: (domain, authorization) => signTransferAuthorization(privateKey, domain, authorization),
       // Native secp256k1 over the EIP-191 digest: ~0.1 ms a proof against ~0.5 ms through viem's signMessage.
       signMessage: (message) => signDigest(privateKey, siweDigest(message)),
+      signCancel: (domain, nonce) => local().signTypedData(cancelMessage(domain, address, nonce)),
+      get payer() {
+        return local();
+      },
     };
   }
   const { signMessage } = account;
+  const address = getAddress(account.address);
   return {
-    address: getAddress(account.address),
+    address,
     signMessage: signMessage && ((message) => signMessage({ message })),
+    signCancel: (domain, nonce) => account.signTypedData(cancelMessage(domain, address, nonce)),
+    // A full viem local account can also sign the cancelling transaction; a bare signer cannot.
+    payer:
+      "signTransaction" in account && (account as Account).type === "local"
+        ? (account as Account)
+        : undefined,
     sign: (domain, a) =>
       account.signTypedData({
         domain: {
@@ -224,14 +278,7 @@ type Verdict = {
   receipt: SettleResponse | undefined;
   /** Set when the server did not serve the paid request. */
   errorCode: string | undefined;
-  /**
-   * The server said it will not take this payment, so the budget may forget it. A 5xx, another 4xx or a
-   * pending settlement says no such thing: the authorization may still be settled until it expires.
-   */
-  refused: boolean;
 };
-
-const SETTLEMENT_PENDING = "settlement_pending";
 
 /** The server's verdict on a payment, from its receipt, its status, and the code of a refusal. */
 function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
@@ -250,11 +297,8 @@ function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
   } catch {
     receipt = undefined;
   }
-  if (receipt && !receipt.success) {
-    const errorCode = receipt.errorReason ?? "settlement_failed";
-    return { receipt, errorCode, refused: errorCode !== SETTLEMENT_PENDING };
-  }
-  if (response.status < 400) return { receipt, errorCode: undefined, refused: false };
+  if (receipt && !receipt.success) return { receipt, errorCode: receipt.errorReason ?? "settlement_failed" };
+  if (response.status < 400) return { receipt, errorCode: undefined };
 
   let code: unknown;
   const required = header(response.headers, HEADER_KEY.paymentRequired);
@@ -265,11 +309,7 @@ function readVerdict(response: ReadResponse, version: 1 | 2): Verdict {
       code = undefined;
     }
   }
-  return {
-    receipt,
-    errorCode: errorCodeOf(response, code),
-    refused: response.status === 402 || response.status === 400,
-  };
+  return { receipt, errorCode: errorCodeOf(response, code) };
 }
 
 /** The code a refusal names (`code`, else the body's `error`), or `http_<status>` when it names none. */
@@ -301,6 +341,28 @@ function transportCode(error: unknown): string {
   return error instanceof Error ? error.name : "unexpected_error";
 }
 
+/** The books' view of an authorization about to be signed for `offer`. */
+function paymentOf(
+  offer: Offer,
+  url: string,
+  resourceKey: string,
+  authorization: ExactEvmAuthorization,
+): SignedPayment {
+  return {
+    url,
+    resourceKey,
+    x402Version: offer.x402Version,
+    amount: BigInt(authorization.value),
+    asset: offer.requirements.asset as Address,
+    // The policy pays only offers on a network it knows.
+    network: offer.network as Network,
+    // A behaviour may sign for another recipient than the offer's: the books follow the signature.
+    payTo: authorization.to === offer.payTo ? offer.payTo : getAddress(authorization.to),
+    nonce: authorization.nonce as Hex,
+    validBefore: BigInt(authorization.validBefore),
+  };
+}
+
 /** Internal: how a call ended, before it is shaped for `request()` / `fetch()`. */
 type Exchange = {
   result: AgentResult;
@@ -316,7 +378,6 @@ export function createAgent(options: AgentOptions): Agent {
   const behaviour = options.behaviour ?? behaviours.honest;
   const dispatcher = options.dispatcher ?? sharedDispatcher();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const payments: PaymentRecord[] = [];
   let previousHeader: string | undefined;
   const { signMessage } = signer;
   const sessions =
@@ -345,8 +406,13 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
-  /** Policy, reservation, behaviour, paid request and verdict, for a challenge from `url`. */
+  /**
+   * Policy, reservation, behaviour, paid request and verdict, for a challenge from `url`. `requested` is
+   * the URL the caller asked for, before redirects: the per-URL limit counts it, so a server cannot open
+   * new slots by redirecting somewhere new each time.
+   */
   const payChallenge = async (
+    requested: URL,
     url: URL,
     request: PreparedRequest,
     challenge: Challenge,
@@ -357,23 +423,58 @@ export function createAgent(options: AgentOptions): Agent {
     const offer = policy.choose(challenge);
     // The URL without its fragment: what the server charges for.
     const resource = `${url.origin}${url.pathname}${url.search}`;
-    const reservation = ledger.reserve(resource, offer.amount);
+    const resourceKey = policy.resourceKey(requested);
+    const first = ledger.reserve(resourceKey, offer.amount);
     const attempt = { amount: offer.amount, payTo: offer.payTo, asset: offer.requirements.asset as Address };
+    // Every authorization the behaviour has signed, with the header it became: each is money from the
+    // moment it exists, whether or not it is the one sent.
+    const signed: { claim: Claim; header?: string }[] = [];
+    let spare: Claim | undefined = first;
+    const sign = (authorization: ExactEvmAuthorization): string | Promise<string> => {
+      // A behaviour signing more than once needs a claim (and budget) for each signature.
+      const claim = spare ?? ledger.reserve(resourceKey, BigInt(authorization.value));
+      spare = undefined;
+      const entry: { claim: Claim; header?: string } = { claim };
+      const domain = domainFromRequirements(offer.requirements);
+      try {
+        claim.sign(paymentOf(offer, resource, resourceKey, authorization), domain);
+      } catch (error) {
+        claim.release();
+        throw error;
+      }
+      signed.push(entry);
+      const encoded = encodePayment(challenge, offer, domain, authorization);
+      if (typeof encoded === "string") {
+        entry.header = encoded;
+        return encoded;
+      }
+      return encoded.then((header) => {
+        entry.header = header;
+        return header;
+      });
+    };
     let paymentHeader: string;
-    let authorization: ExactEvmAuthorization;
     try {
-      authorization = authorizationFor(signer.address, offer.requirements, offer.payTo);
       paymentHeader = await behaviour({
         x402Version: offer.x402Version,
         requirements: offer.requirements,
-        authorization,
+        authorization: authorizationFor(signer.address, offer.requirements, offer.payTo),
         previous: previousHeader,
-        sign: (signed) => encodePayment(challenge, offer, signed),
+        sign,
       });
     } catch (error) {
-      reservation.release();
+      first.release();
+      for (const { claim } of signed) claim.keep();
       throw error;
     }
+    // The claim of the authorization this request carries; none when the behaviour sent an old header or
+    // none at all, which puts no new money at risk.
+    let carried: Claim | undefined;
+    for (const entry of signed) {
+      if (!carried && entry.header === paymentHeader) carried = entry.claim;
+      else entry.claim.keep();
+    }
+    first.release();
     previousHeader = paymentHeader;
     const paidStarted = performance.now();
     timings.sign = paidStarted - signStarted;
@@ -385,7 +486,7 @@ export function createAgent(options: AgentOptions): Agent {
       response = await sendOnce(url, request, { ...request.headers, [headerKey]: paymentHeader });
     } catch (error) {
       // The server may have received the payment and may still settle it.
-      reservation.hold();
+      carried?.keep();
       const ended = performance.now();
       timings.paid = ended - paidStarted;
       timings.e2e = ended - started;
@@ -408,37 +509,25 @@ export function createAgent(options: AgentOptions): Agent {
     timings.e2e = ended - started;
     Object.assign(timings, serverTimings(response.headers));
 
-    const { receipt, errorCode, refused } = readVerdict(response, offer.x402Version);
+    const { receipt, errorCode } = readVerdict(response, offer.x402Version);
     const base = { status: response.status, ...attempt, network: offer.network, timings, url: url.href };
     if (errorCode === undefined) {
-      reservation.commit();
       const transaction = receipt?.transaction ? (receipt.transaction as Hex) : undefined;
-      payments.push({
-        url: resource,
-        x402Version: offer.x402Version,
-        amount: offer.amount,
-        asset: attempt.asset,
-        network: offer.network as Network,
-        payTo: offer.payTo,
-        nonce: authorization.nonce,
-        validBefore: BigInt(authorization.validBefore),
-        ...(transaction ? { transaction } : {}),
-        at: Date.now(),
-      });
+      carried?.accept(transaction);
       sessions?.paid(url, response.headers);
       return { result: { ...base, outcome: "paid", ...(transaction ? { transaction } : {}) }, response };
     }
-    if (refused) reservation.release();
-    else reservation.hold();
+    // Refused or failed, the server still holds a valid signature it can settle until it expires.
+    carried?.keep();
     return { result: { ...base, outcome: "payment_failed", errorCode }, response };
   };
 
   const encodePayment = (
     challenge: Challenge,
     offer: Offer,
+    domain: Eip3009Domain,
     authorization: ExactEvmAuthorization,
   ): string | Promise<string> => {
-    const domain = domainFromRequirements(offer.requirements);
     const finish = (signature: Hex) =>
       offer.x402Version === 1
         ? encodeXPaymentHeader({
@@ -502,6 +591,7 @@ export function createAgent(options: AgentOptions): Agent {
    * by paying when that is not possible or the server still asks for payment.
    */
   const answer402 = async (
+    requested: URL,
     url: URL,
     request: PreparedRequest,
     response: ReadResponse,
@@ -525,7 +615,7 @@ export function createAgent(options: AgentOptions): Agent {
         if (last.status !== 402) return signedIn(url, last, proof, started, timings);
         ({ challenge } = challengeFromResponse(last.headers, last.body, options.x402Version));
       }
-      return await payChallenge(url, request, challenge, started, timings);
+      return await payChallenge(requested, url, request, challenge, started, timings);
     } catch (error) {
       if (!(error instanceof PolicyError)) throw error;
       timings.e2e = performance.now() - started;
@@ -553,7 +643,7 @@ export function createAgent(options: AgentOptions): Agent {
     const timings: AgentTimings = { e2e: 0 };
     if (cached) {
       policy.checkHost(url);
-      return payChallenge(url, request, challengeFromPaymentRequired(cached), started, timings);
+      return payChallenge(url, url, request, challengeFromPaymentRequired(cached), started, timings);
     }
     if (sessions?.hasPaid(url)) {
       policy.checkHost(url);
@@ -561,7 +651,7 @@ export function createAgent(options: AgentOptions): Agent {
       if (proof) {
         const response = await sendProof(url, request, proof);
         if (response.status !== 402) return signedIn(url, response, proof, started, timings);
-        return answer402(url, request, response, true, started, timings);
+        return answer402(url, url, request, response, true, started, timings);
       }
     }
     const response = await follow(url, request);
@@ -582,7 +672,7 @@ export function createAgent(options: AgentOptions): Agent {
       };
     }
     timings.challenge = performance.now() - started;
-    return answer402(response.url, request, response, false, started, timings);
+    return answer402(url, response.url, request, response, false, started, timings);
   };
 
   /** `exchange` that never throws: refusals and transport errors become results. */
@@ -656,7 +746,12 @@ export function createAgent(options: AgentOptions): Agent {
       return ledger.reserved;
     },
     get payments() {
-      return payments;
+      return ledger.payments;
     },
+    get outstanding() {
+      return ledger.outstanding().map((entry) => entry.authorization);
+    },
+    reconcile: (client) => reconcile(client, ledger, signer.address),
+    cancelOutstanding: (client) => cancelOutstanding(client, ledger, signer),
   };
 }

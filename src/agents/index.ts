@@ -10,11 +10,11 @@ export {
   type AgentResult,
   type AgentTimings,
   createAgent,
-  type PaymentRecord,
   type PayOptions,
 } from "./agent.ts";
 export { type Behaviour, type BehaviourName, behaviours, type PaymentDraft } from "./behaviours.ts";
 export { sharedDispatcher } from "./http.ts";
+export type { OutstandingAuthorization, PaymentRecord, SignedPayment } from "./ledger.ts";
 export {
   BASE_USDC,
   DEFAULT_MAX_PER_PAYMENT,
@@ -23,4 +23,5 @@ export {
   type PolicyReason,
   type SpendingPolicy,
 } from "./policy.ts";
+export type { ChainClient, Reconciliation } from "./reconcile.ts";
 export { createWalletPool, type WalletPool, type WalletPoolOptions } from "./wallets.ts";

@@ -1,42 +1,222 @@
+import type { Address, Hex } from "viem";
+import type { Eip3009Domain, Network } from "../protocol/index.ts";
 import { PolicyError, type SpendingPolicy } from "./policy.ts";
 
 const DAY_MS = 86_400_000;
 
-/** A payment's claim on the budgets, taken before signing and ended exactly once. */
-export type Reservation = {
-  /** The server took the payment. */
-  commit(): void;
-  /** The server refused it: the money and the URL's payment slot are free again. */
-  release(): void;
+/** What one EIP-3009 authorization the agent signed is for. */
+export type SignedPayment = {
+  /** The URL the payment was sent to (after redirects), without its fragment. */
+  url: string;
+  /** What `maxPaymentsPerUrl` counts it under: see `SpendingPolicy.perUrlKey`. */
+  resourceKey: string;
+  x402Version: 1 | 2;
+  /** The authorization's value, in atomic units of `asset`. */
+  amount: bigint;
+  asset: Address;
+  network: Network;
+  /** The authorization's `to`. */
+  payTo: Address;
+  nonce: Hex;
+  /** Unix seconds: the token takes the authorization only in a block whose timestamp is below it. */
+  validBefore: bigint;
+};
+
+/** A payment the agent's books count as spent: `agent.spent` is the sum of these. */
+export type PaymentRecord = SignedPayment & {
+  transaction?: Hex;
   /**
-   * The outcome is unknown (the connection dropped, a 5xx): the signed authorization may still settle
-   * until it expires, so the budget keeps counting it, but `spent` does not.
+   * `server`: the server served the paid request. `chain`: it did not, but the chain shows the
+   * authorization used (`agent.reconcile`): money gone without service.
    */
-  hold(): void;
+  confirmedBy: "server" | "chain";
+  /** `Date.now()` when the server answered, or when the chain was found to have used it. */
+  at: number;
+};
+
+/**
+ * An authorization the agent signed that its server did not accept and that is not proven dead: whoever
+ * holds it can still settle it until `validBefore`, so every budget keeps counting it.
+ */
+export type OutstandingAuthorization = SignedPayment & {
+  /** `Date.now()` when it was signed. */
+  signedAt: number;
+};
+
+/**
+ * One authorization's claim on the budgets, taken before it is signed. It ends as released (never
+ * signed), spent (accepted, or used on chain) or dead (proven unusable); until then it counts.
+ */
+export type Claim = {
+  /**
+   * The authorization for `payment` is about to be signed: from now on only the chain can free it. Its
+   * value replaces the reserved amount; a larger one must fit the budgets too.
+   */
+  sign(payment: SignedPayment, domain: Eip3009Domain): void;
+  /** The server served the paid request. */
+  accept(transaction: Hex | undefined): void;
+  /** The exchange ended without acceptance: outstanding until the chain says otherwise. */
+  keep(): void;
+  /** Nothing was signed: the money, the day's share and the URL's slot are free again. */
+  release(): void;
 };
 
 export type LedgerLimits = Pick<SpendingPolicy, "budgetPerRun" | "budgetPerDay" | "maxPaymentsPerUrl">;
 
+/** A signed authorization the ledger still counts as reserved. */
+type Live = {
+  payment: SignedPayment;
+  domain: Eip3009Domain;
+  signedAt: number;
+  /** False while its request is in flight: only ended exchanges are reconciled or cancelled. */
+  outstanding: boolean;
+  /** A transaction that cancels it, sent but not yet seen mined. */
+  cancelTransaction?: Hex;
+  settle(how: "used" | "dead"): void;
+};
+
+/** An outstanding authorization, with what reconciling and cancelling it needs. */
+export type OutstandingEntry = {
+  authorization: OutstandingAuthorization;
+  domain: Eip3009Domain;
+  cancelTransaction: Hex | undefined;
+};
+
 /**
- * One agent's budgets. Reservation is synchronous, so concurrent requests of one agent (one event loop)
- * can never together reserve more than a budget allows.
+ * One agent's budgets and books. Reservation is synchronous, so concurrent requests of one agent (one
+ * event loop) can never together reserve more than a budget allows.
  */
 export class SpendLedger {
-  /** Committed payments. */
+  /** Sum of {@link payments}. */
   spent = 0n;
-  /** In flight or held. */
+  /** Claims not yet signed, and signed authorizations neither spent nor proven dead. */
   reserved = 0n;
+  readonly payments: PaymentRecord[] = [];
   private readonly days = new Map<number, bigint>();
-  private readonly perUrl = new Map<string, number>();
+  private readonly perKey = new Map<string, number>();
+  /** By lowercase nonce. */
+  private readonly live = new Map<string, Live>();
 
   constructor(private readonly limits: LedgerLimits) {}
 
-  reserve(url: string, amount: bigint): Reservation {
-    const { budgetPerRun, budgetPerDay, maxPaymentsPerUrl } = this.limits;
-    const payments = this.perUrl.get(url) ?? 0;
+  reserve(key: string, amount: bigint): Claim {
+    const { maxPaymentsPerUrl } = this.limits;
+    const payments = this.perKey.get(key) ?? 0;
     if (maxPaymentsPerUrl !== undefined && payments >= maxPaymentsPerUrl) {
-      throw new PolicyError("max_payments_per_url", `already ${payments} payments for ${url}`);
+      throw new PolicyError("max_payments_per_url", `already ${payments} payments for ${key}`);
     }
+    // Days are UTC: the same boundary for every agent, whatever the host's time zone.
+    const day = Math.floor(Date.now() / DAY_MS);
+    this.checkBudgets(day, amount);
+    this.days.set(day, (this.days.get(day) ?? 0n) + amount);
+    this.perKey.set(key, payments + 1);
+    this.reserved += amount;
+
+    let state: "reserved" | "signed" | "ended" = "reserved";
+    let live: Live | undefined;
+    const free = () => {
+      this.reserved -= amount;
+      this.days.set(day, (this.days.get(day) ?? 0n) - amount);
+      const count = (this.perKey.get(key) ?? 1) - 1;
+      if (count === 0) this.perKey.delete(key);
+      else this.perKey.set(key, count);
+    };
+    const spend = (transaction: Hex | undefined, confirmedBy: PaymentRecord["confirmedBy"]) => {
+      if (!live) return;
+      this.live.delete(live.payment.nonce.toLowerCase());
+      this.reserved -= amount;
+      this.spent += amount;
+      this.payments.push({
+        ...live.payment,
+        ...(transaction ? { transaction } : {}),
+        confirmedBy,
+        at: Date.now(),
+      });
+    };
+    return {
+      sign: (payment, domain) => {
+        if (state !== "reserved") throw new Error("a claim signs one authorization");
+        const extra = payment.amount - amount;
+        if (extra > 0n) this.checkBudgets(day, extra);
+        this.reserved += extra;
+        this.days.set(day, (this.days.get(day) ?? 0n) + extra);
+        amount = payment.amount;
+        state = "signed";
+        live = {
+          payment,
+          domain,
+          signedAt: Date.now(),
+          outstanding: false,
+          settle: (how) => {
+            if (state === "ended" || !live) return;
+            state = "ended";
+            this.live.delete(live.payment.nonce.toLowerCase());
+            if (how === "used") spend(undefined, "chain");
+            else free();
+          },
+        };
+        this.live.set(payment.nonce.toLowerCase(), live);
+      },
+      accept: (transaction) => {
+        if (state === "reserved") {
+          state = "ended";
+          free();
+        } else if (state === "signed" && live && !live.outstanding) {
+          state = "ended";
+          spend(transaction, "server");
+        }
+      },
+      keep: () => {
+        if (state === "reserved") {
+          state = "ended";
+          free();
+        } else if (state === "signed" && live) {
+          live.outstanding = true;
+        }
+      },
+      release: () => {
+        if (state !== "reserved") return;
+        state = "ended";
+        free();
+      },
+    };
+  }
+
+  /** Outstanding authorizations, oldest first. */
+  outstanding(): OutstandingEntry[] {
+    const entries: OutstandingEntry[] = [];
+    for (const live of this.live.values()) {
+      if (!live.outstanding) continue;
+      entries.push({
+        authorization: { ...live.payment, signedAt: live.signedAt },
+        domain: live.domain,
+        cancelTransaction: live.cancelTransaction,
+      });
+    }
+    return entries;
+  }
+
+  /**
+   * What the chain proved about an outstanding authorization: `used` moves it to spent; `dead` (expired
+   * unused, or cancelled) frees its budgets and slot. False when it was no longer outstanding.
+   */
+  settle(nonce: Hex, how: "used" | "dead"): boolean {
+    const live = this.live.get(nonce.toLowerCase());
+    if (!live?.outstanding) return false;
+    live.settle(how);
+    return true;
+  }
+
+  /** Remembers the transaction sent to cancel these nonces, in case its receipt is not seen. */
+  cancelling(nonces: readonly Hex[], transaction: Hex): void {
+    for (const nonce of nonces) {
+      const live = this.live.get(nonce.toLowerCase());
+      if (live) live.cancelTransaction = transaction;
+    }
+  }
+
+  private checkBudgets(day: number, amount: bigint): void {
+    const { budgetPerRun, budgetPerDay } = this.limits;
     const used = this.spent + this.reserved;
     if (budgetPerRun !== undefined && used + amount > budgetPerRun) {
       throw new PolicyError(
@@ -44,8 +224,6 @@ export class SpendLedger {
         `${amount} would exceed the run budget (${used} of ${budgetPerRun} used)`,
       );
     }
-    // Days are UTC: the same boundary for every agent, whatever the host's time zone.
-    const day = Math.floor(Date.now() / DAY_MS);
     const usedToday = this.days.get(day) ?? 0n;
     if (budgetPerDay !== undefined && usedToday + amount > budgetPerDay) {
       throw new PolicyError(
@@ -53,33 +231,5 @@ export class SpendLedger {
         `${amount} would exceed the daily budget (${usedToday} of ${budgetPerDay} used today)`,
       );
     }
-    this.days.set(day, usedToday + amount);
-    this.perUrl.set(url, payments + 1);
-    this.reserved += amount;
-
-    let open = true;
-    const end = (): boolean => {
-      if (!open) return false;
-      open = false;
-      return true;
-    };
-    return {
-      commit: () => {
-        if (!end()) return;
-        this.reserved -= amount;
-        this.spent += amount;
-      },
-      release: () => {
-        if (!end()) return;
-        this.reserved -= amount;
-        this.days.set(day, (this.days.get(day) ?? 0n) - amount);
-        const count = (this.perUrl.get(url) ?? 1) - 1;
-        if (count === 0) this.perUrl.delete(url);
-        else this.perUrl.set(url, count);
-      },
-      hold: () => {
-        end();
-      },
-    };
   }
 }

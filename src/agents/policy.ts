@@ -75,8 +75,18 @@ export type SpendingPolicy = {
   assets?: readonly KnownAsset[];
   /** Longest authorization the agent signs, i.e. the largest `maxTimeoutSeconds` it accepts (default 3600). */
   maxAuthorizationSeconds?: number;
-  /** Most payments per URL over the agent's lifetime (default: unlimited). */
+  /**
+   * Most payments per URL over the agent's lifetime (default: unlimited). A payment takes its URL's slot
+   * from the moment it is signed; only one the chain proves can never be used gives it back.
+   */
   maxPaymentsPerUrl?: number;
+  /**
+   * What counts as one URL for `maxPaymentsPerUrl`, always read from the URL the caller asked for, before
+   * any redirect (a server cannot choose it). `"origin+path"` (the default) drops the query string and
+   * fragment, so cache busters and redirects to a fresh query do not open new slots; `"origin+path+query"`
+   * is for APIs whose query string names distinct resources; a function maps the requested URL to any key.
+   */
+  perUrlKey?: "origin+path" | "origin+path+query" | ((requested: URL) => string);
   /** Redirects followed before giving up (default 5). */
   maxRedirects?: number;
 };
@@ -90,6 +100,8 @@ export type CompiledPolicy = {
   readonly maxRedirects: number;
   /** Throws `host_not_allowed` unless the agent may send a request to `url`. */
   checkHost(url: URL): void;
+  /** The key `maxPaymentsPerUrl` counts a payment for `requested` (the caller's URL) under. */
+  resourceKey(requested: URL): string;
   /** The accept to pay, or throws the reason the first accept (the server's preference) was refused. */
   choose(challenge: Challenge): Offer;
 };
@@ -105,6 +117,7 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
   const maxPerPayment = policy.maxPerPayment ?? DEFAULT_MAX_PER_PAYMENT;
   const maxSeconds = policy.maxAuthorizationSeconds ?? DEFAULT_MAX_AUTHORIZATION_SECONDS;
   const hosts = policy.allowedHosts?.map((h) => h.toLowerCase());
+  const perUrlKey = policy.perUrlKey ?? "origin+path";
 
   const hostAllowed = (url: URL): boolean => {
     if (url.protocol !== "http:" && url.protocol !== "https:") return false;
@@ -155,6 +168,12 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
     maxRedirects: policy.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
     checkHost(url) {
       if (!hostAllowed(url)) throw new PolicyError("host_not_allowed", `host not allowed: ${url.origin}`);
+    },
+    resourceKey(requested) {
+      if (typeof perUrlKey === "function") return perUrlKey(requested);
+      // WHATWG URL already lowercased the host, dropped a default port and resolved dot segments.
+      const base = `${requested.protocol}//${requested.host}${requested.pathname}`;
+      return perUrlKey === "origin+path+query" ? `${base}${requested.search}` : base;
     },
     choose(challenge) {
       let chosen: Offer | undefined;

@@ -19,13 +19,15 @@ afterAll(async () => {
 });
 
 describe("hostile behaviours are refused by our server and move no money", () => {
-  const cases: [BehaviourName, number, string][] = [
-    ["underpay", 402, "invalid_exact_evm_payload_authorization_value_mismatch"],
-    ["wrongPayTo", 402, "invalid_exact_evm_recipient_mismatch"],
-    ["expired", 402, "invalid_exact_evm_payload_authorization_valid_before"],
-    ["garbage", 400, "invalid_payload"],
+  // What the refused request left signed: the tampered authorization is still a valid signature of the
+  // agent's, and counts until the chain proves it dead; garbage carries none.
+  const cases: [BehaviourName, number, string, bigint][] = [
+    ["underpay", 402, "invalid_exact_evm_payload_authorization_value_mismatch", PRICE - 1n],
+    ["wrongPayTo", 402, "invalid_exact_evm_recipient_mismatch", PRICE],
+    ["expired", 402, "invalid_exact_evm_payload_authorization_valid_before", PRICE],
+    ["garbage", 400, "invalid_payload", 0n],
   ];
-  it.each(cases)("%s → %i %s", async (name, status, code) => {
+  it.each(cases)("%s → %i %s", async (name, status, code, leftSigned) => {
     const payer = stack.devnet.accounts[0];
     if (!payer) throw new Error("no payer");
     const agent = createAgent({ privateKey: payer.privateKey, behaviour: behaviours[name] });
@@ -37,8 +39,12 @@ describe("hostile behaviours are refused by our server and move no money", () =>
     expect(result).toMatchObject({ outcome: "payment_failed", status, errorCode: code, amount: PRICE });
     expect(server.seen.paid - paidBefore).toBe(1);
     expect(await stack.usdc([payer.address, stack.payee.address])).toEqual(before);
-    // A refusal gives the reservation back.
-    expect([agent.spent, agent.reserved]).toEqual([0n, 0n]);
+    expect([agent.spent, agent.reserved]).toEqual([0n, leftSigned]);
+    expect(agent.outstanding.map((o) => o.amount)).toEqual(leftSigned === 0n ? [] : [leftSigned]);
+
+    // Cancelled on chain (the agent's key pays the gas), it no longer counts.
+    await agent.cancelOutstanding(stack.devnet.client);
+    expect([agent.spent, agent.reserved, agent.outstanding.length]).toEqual([0n, 0n, 0]);
   });
 
   it("replay: the first payment is honest, resending its header is refused and settles nothing", async () => {
@@ -59,6 +65,8 @@ describe("hostile behaviours are refused by our server and move no money", () =>
     const [after] = await stack.usdc([payer.address]);
     expect((before as bigint) - (after as bigint)).toBe(PRICE);
     expect(agent.spent).toBe(PRICE);
+    // The resent header signed nothing new: nothing more is at risk.
+    expect(agent.reserved).toBe(0n);
   });
 
   it("a v1 agent reads the refusal's code from the v1 402 body", async () => {

@@ -251,7 +251,8 @@ describe("budgets", () => {
   it("budget_run and max_payments_per_url count payments over the agent's life", async () => {
     const agent = createAgent({
       privateKey: payer(2).privateKey,
-      policy: { budgetPerRun: 3n * PRICE, maxPaymentsPerUrl: 2 },
+      // The query names the city, so each city is its own URL.
+      policy: { budgetPerRun: 3n * PRICE, maxPaymentsPerUrl: 2, perUrlKey: "origin+path+query" },
     });
     const outcome = async (url: string) => {
       const result = await agent.request(url);
@@ -298,11 +299,13 @@ describe("budgets", () => {
     expect((before as bigint) - (after as bigint)).toBe(5n * PRICE);
   });
 
-  it("a payment the server refuses gives its budget back", async () => {
-    // A fresh wallet without USDC: the facilitator refuses its payment until it is funded.
+  it("a payment the server refuses keeps its budget until it is cancelled on chain", async () => {
+    // A fresh wallet without USDC: the facilitator refuses its payment until it is funded. It gets ETH to
+    // pay for its own cancellation.
     const pool = createWalletPool({ count: 1, offset: 700 });
     const [wallet] = pool.wallets;
     if (!wallet) throw new Error("no wallet");
+    await pool.fund(stack.devnet, { eth: 10n ** 17n, usdc: 0n });
     const agent = createAgent({ account: wallet, policy: { budgetPerRun: PRICE, maxPaymentsPerUrl: 1 } });
 
     const refused = await agent.request(`${server.url}/weather`);
@@ -311,9 +314,19 @@ describe("budgets", () => {
       status: 402,
       errorCode: "invalid_exact_evm_insufficient_balance",
     });
-    expect(agent.reserved).toBe(0n);
+    // The refusal does not void the signature: once the wallet is funded, the server could still settle it.
+    expect(agent.reserved).toBe(PRICE);
+    expect(agent.outstanding).toHaveLength(1);
+    await pool.fund(stack.devnet, { usdc: PRICE });
+    await expectNoPayment(2, async () => {
+      expect(await agent.request(`${server.url}/weather`)).toMatchObject({
+        outcome: "refused_by_policy",
+        errorCode: "max_payments_per_url",
+      });
+    });
 
-    await pool.fund(stack.devnet, { eth: 0n, usdc: PRICE });
+    expect((await agent.cancelOutstanding(stack.devnet.client)).released).toHaveLength(1);
+    expect(agent.reserved).toBe(0n);
     expect(await agent.request(`${server.url}/weather`)).toMatchObject({ outcome: "paid" });
     expect(agent.spent).toBe(PRICE);
     expect(await stack.usdc(pool.addresses)).toEqual([0n]);
