@@ -1,15 +1,152 @@
-import { constants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { constants, createReadStream, createWriteStream } from "node:fs";
+import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { createBrotliDecompress } from "node:zlib";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TimelinePoint } from "../../src/load/index.ts";
 import type { RunReport } from "../../src/scenario/report.ts";
 import { renderHtmlReport } from "../../src/scenario/report-html.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
+/** Debian's Chromium, which .ci/install-chromium installs; X402_CHROMIUM names another browser to prefer. */
+const PREFERRED_CHROMIUM = process.env.X402_CHROMIUM || "/usr/bin/chromium";
+// Without the background-networking flags Chromium keeps trying to reach Google, which a closed network refuses.
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+type Browser = { executablePath: string; env?: Record<string, string> };
+
+/** Unpacks a brotli-compressed tar into `dir` with the system's tar, which every Debian has. */
+async function untar(archive: string, dir: string): Promise<void> {
+  // Through a file, not a pipe: tar stops reading at the archive's end marker and would close the pipe early.
+  const unpacked = join(dir, "archive.tar");
+  await pipeline(createReadStream(archive), createBrotliDecompress(), createWriteStream(unpacked));
+  await promisify(execFile)("tar", ["-x", "--no-same-owner", "-f", unpacked, "-C", dir]);
+  await rm(unpacked);
+}
+
+/**
+ * The Chromium that the @sparticuz/chromium npm package ships brotli-compressed, unpacked once per version
+ * into node_modules/.cache. Not through the package's own executablePath(): that unpacks in place to a fixed
+ * /tmp/chromium, where a run killed midway leaves a truncated browser that every later run trusts, and adds
+ * the NSS libraries the browser links against only on Amazon Linux. Here the unpacking happens in a
+ * directory of its own that is renamed into place whole, and the browser always gets the shipped libraries
+ * and fonts, so it needs nothing from the machine but glibc.
+ */
+async function npmChromium(): Promise<Browser> {
+  const require = createRequire(import.meta.url);
+  // The package exports no package.json; its CommonJS entry is build/cjs/index.cjs.
+  const root = join(dirname(require.resolve("@sparticuz/chromium")), "..", "..");
+  const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+  const dir = fileURLToPath(
+    new URL(`../../node_modules/.cache/x402-devnet/chromium-${version}`, import.meta.url),
+  );
+  const executablePath = join(dir, "chromium");
+  const libraries = [join(dir, "lib"), process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+  const env = {
+    ...(process.env as Record<string, string>),
+    LD_LIBRARY_PATH: libraries,
+    FONTCONFIG_PATH: dir,
+  };
+  if (
+    await access(executablePath, constants.X_OK).then(
+      () => true,
+      () => false,
+    )
+  )
+    return { executablePath, env };
+
+  const staging = `${dir}.${process.pid}.partial`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    await pipeline(
+      createReadStream(join(root, "bin", "chromium.br")),
+      createBrotliDecompress(),
+      createWriteStream(join(staging, "chromium"), { mode: 0o755 }),
+    );
+    await untar(join(root, "bin", "al2023.tar.br"), staging);
+    await untar(join(root, "bin", "fonts.tar.br"), staging);
+    // The shipped fonts.conf looks in Lambda's directories; this one looks where the fonts were unpacked.
+    await writeFile(
+      join(staging, "fonts.conf"),
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>${join(dir, "fonts")}</dir><cachedir>${join(dir, "fonts-cache")}</cachedir></fontconfig>\n`,
+    );
+    await rename(staging, dir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    // Another test process unpacked the same version first: its copy serves as well as ours.
+    if (
+      await access(executablePath, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { executablePath, env };
+    throw error;
+  }
+  return { executablePath, env };
+}
+
+const launch = (profile: string, browser: Browser) =>
+  chromium.launchPersistentContext(profile, {
+    ...browser,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+    // Under LANG=C the headless shell reports its language as en-US@posix, which Intl then refuses.
+    locale: "en-US",
+  });
+
+/**
+ * The preferred Chromium when it is there and starts, else the npm-shipped one. Never a skip: when neither
+ * starts, the test fails with both reasons.
+ */
+async function launchChromium(profile: string): Promise<{ context: BrowserContext; browser: string }> {
+  const failures: string[] = [];
+  const executable = await access(PREFERRED_CHROMIUM, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+  if (executable) {
+    try {
+      return {
+        context: await launch(profile, { executablePath: PREFERRED_CHROMIUM }),
+        browser: PREFERRED_CHROMIUM,
+      };
+    } catch (error) {
+      failures.push(`${PREFERRED_CHROMIUM} did not start: ${error}`);
+    }
+  } else {
+    failures.push(`no executable Chromium at ${PREFERRED_CHROMIUM}`);
+  }
+  try {
+    const shipped = await npmChromium();
+    return {
+      context: await launch(profile, shipped),
+      browser: `${shipped.executablePath} (@sparticuz/chromium)`,
+    };
+  } catch (error) {
+    failures.push(`the Chromium shipped in the @sparticuz/chromium npm package did not start: ${error}`);
+  }
+  throw new Error(
+    `no Chromium could be started, so the HTML report cannot be checked:\n  ${failures.join("\n  ")}\nRun npm install (it brings @sparticuz/chromium), install Debian's chromium (.ci/install-chromium), or name a Chromium in X402_CHROMIUM.`,
+  );
+}
+
 const HOSTILE_NAME = "per-request</script><b>bold</b>";
 // Parsed as markup, this would be an element that fetches: the request check below would see it.
 const HOSTILE_CODE = '<img src="http://127.0.0.1:9/leak.png">';
@@ -74,6 +211,7 @@ function sampleReport(): RunReport {
     runId: "6f1c2a0e-5b7d-4e8a-9c3f-1d2e3f4a5b6c",
     startedAt: "2025-06-01T12:00:00.000Z",
     durationMs: 30_412,
+    interrupted: false,
     requests,
     outcomes: { paid, payment_failed: 9, refused_by_policy: 6, error: 1 },
     latency: {
@@ -92,6 +230,7 @@ function sampleReport(): RunReport {
       "policy:maxPerRequest": 6,
       [HOSTILE_CODE]: 1,
     },
+    warnings: [],
     chain: {
       startBlock: 12,
       endBlock: 1_042,
@@ -124,30 +263,13 @@ describe("HTML report in headless Chromium", () => {
   let context: BrowserContext;
 
   beforeAll(async () => {
-    await access(CHROMIUM, constants.X_OK).catch(() => {
-      throw new Error(`no Chromium at ${CHROMIUM}: run .ci/install-chromium (Debian's chromium package)`);
-    });
     dir = await mkdtemp(join(tmpdir(), "x402-report-html-"));
-    try {
-      context = await chromium.launchPersistentContext(join(dir, "profile"), {
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        viewport: { width: 1280, height: 900 },
-      });
-    } catch (error) {
-      throw new Error(
-        `Chromium at ${CHROMIUM} did not start, so the HTML report cannot be checked: ${error}`,
-      );
-    }
+    const launched = await launchChromium(join(dir, "profile"));
+    context = launched.context;
+    // Which browser drew the pages is the first thing to know when a chart check fails on one machine only.
+    console.info(
+      `report-html: Chromium ${launched.context.browser()?.version() ?? ""} from ${launched.browser}`,
+    );
   });
 
   afterAll(async () => {
@@ -155,11 +277,11 @@ describe("HTML report in headless Chromium", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Opens a rendered report and waits for its charts, recording every request and every error the page makes. */
-  async function open(report: RunReport, name: string) {
+  /** Opens a rendered page and waits for its charts, recording every request and every error the page makes. */
+  async function open(html: string, name: string, inContext = context) {
     const file = join(dir, `${name}.html`);
-    await writeFile(file, renderHtmlReport(report));
-    const page = await context.newPage();
+    await writeFile(file, html);
+    const page = await inContext.newPage();
     const requests: string[] = [];
     const problems: string[] = [];
     page.on("request", (request) => requests.push(request.url()));
@@ -206,7 +328,7 @@ describe("HTML report in headless Chromium", () => {
 
   it("draws the three charts, shows the verdict and every check, and never touches the network", async () => {
     const report = sampleReport();
-    const { page, url, requests, problems } = await open(report, "sample");
+    const { page, url, requests, problems } = await open(renderHtmlReport(report), "sample");
 
     expect(await page.evaluate(() => document.body.dataset.charts)).toBe("3");
     const canvases = await canvasInk(page);
@@ -258,7 +380,7 @@ describe("HTML report in headless Chromium", () => {
       thresholds: [{ expr: "e2e.p99 < 50ms", actual: null, ok: false }],
       cases: undefined,
     };
-    const { page, problems } = await open(report, "empty");
+    const { page, problems } = await open(renderHtmlReport(report), "empty");
 
     expect(await page.evaluate(() => document.body.dataset.charts)).toBe("0");
     expect(await page.locator(".chart.no-data").count()).toBe(3);
@@ -266,5 +388,20 @@ describe("HTML report in headless Chromium", () => {
     expect(await page.locator("#thresholds tbody td.num").textContent()).toBe("—");
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  it("draws in the Chromium the npm package ships, the one a machine without Debian's uses", async () => {
+    const shipped = await launch(join(dir, "profile-npm"), await npmChromium());
+    try {
+      const { page, requests, url, problems } = await open(renderHtmlReport(sampleReport()), "npm", shipped);
+      expect(await page.evaluate(() => document.body.dataset.charts)).toBe("3");
+      for (const canvas of await canvasInk(page)) {
+        expect(canvas.coloured, `${canvas.chart} has no series drawn`).toBeGreaterThan(300);
+      }
+      expect(requests).toEqual([url]);
+      expect(problems).toEqual([]);
+    } finally {
+      await shipped.close();
+    }
   });
 });
