@@ -244,7 +244,9 @@ function measurements(report: RunReport): string {
 
 /**
  * Draws the three charts from the embedded report. The tables are rendered on the server so the page still reads
- * without JavaScript; only the charts need it. `body.dataset.chartsReady` is set once every chart has drawn.
+ * without JavaScript; only the charts need it. `body.dataset.chartsReady` is set once every chart has drawn, and
+ * `window.reportCharts` holds each chart by its element's id, for a test or a reader at the console to read what
+ * was plotted.
  */
 const CLIENT_SCRIPT = `
 (() => {
@@ -254,6 +256,7 @@ const CLIENT_SCRIPT = `
   const px = uPlot.pxRatio;
   const height = 280;
   const charts = [];
+  window.reportCharts = {};
   let pending = 0;
   const finish = () => {
     document.body.dataset.charts = String(charts.length);
@@ -272,7 +275,9 @@ const CLIENT_SCRIPT = `
       if (pending === 0) finish();
     };
     const hooks = { ...opts.hooks, ready: [ready] };
-    charts.push(new uPlot({ width: el.clientWidth, height, ...opts, hooks }, data, el));
+    const chart = new uPlot({ width: el.clientWidth, height, ...opts, hooks }, data, el);
+    charts.push(chart);
+    window.reportCharts[id] = chart;
   };
   const line = (label, stroke, extra) => ({ label, stroke, width: 2, points: { show: false }, ...extra });
   const legendMs = (prefix) => (u, v) => (v == null ? "--" : prefix + Number(v.toPrecision(3)) + " ms");
@@ -294,6 +299,14 @@ const CLIENT_SCRIPT = `
     [seconds, timeline.map((t) => latencyOrGap(t.p50)), timeline.map((t) => latencyOrGap(t.p99))],
   );
 
+  // The timeline counts whole seconds since the start, and a run rarely ends on one: counted as a whole second,
+  // its last, partial one would plunge. A second is plotted as a rate over the part of it the run covered, and
+  // left out when that is under half a second, where a few requests finishing in the last milliseconds would
+  // extrapolate to a spike. A report without a duration is taken as whole seconds.
+  const runSeconds = report.durationMs > 0 ? report.durationMs / 1000 : Infinity;
+  const covered = (t) => Math.min(1, runSeconds - t.second);
+  const rated = timeline.filter((t) => covered(t) >= 0.5);
+  const perSecond = (key) => rated.map((t) => t[key] / covered(t));
   plot(
     "chart-throughput",
     {
@@ -306,7 +319,7 @@ const CLIENT_SCRIPT = `
         line("errors/s", "#dc2626"),
       ],
     },
-    [seconds, timeline.map((t) => t.requests), timeline.map((t) => t.paid), timeline.map((t) => t.errors)],
+    [rated.map((t) => t.second), perSecond("requests"), perSecond("paid"), perSecond("errors")],
   );
 
   // Buckets are log-spaced, so a log x axis gives every bucket the same width; each bar ends at its upper

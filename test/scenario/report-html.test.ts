@@ -153,6 +153,7 @@ const HOSTILE_CODE = '<img src="http://127.0.0.1:9/leak.png">';
 
 // The probes run in the page, but the test compiles against Node's lib: the little DOM they touch is declared here.
 declare const document: { body: { dataset: Record<string, string | undefined> } };
+declare const window: { reportCharts: Record<string, { data: (number | null)[][] } | undefined> };
 type Canvas = {
   width: number;
   height: number;
@@ -301,6 +302,10 @@ describe("HTML report in headless Chromium", () => {
     return { page, url, requests, problems };
   }
 
+  /** What a chart plotted: its x values, then each series'. */
+  const plotted = (page: Page, id: string) =>
+    page.evaluate((chartId) => window.reportCharts[chartId]?.data ?? null, id);
+
   const canvasInk = (page: Page) =>
     page.locator(".uplot canvas").evaluateAll((canvases: Canvas[]) =>
       canvases.map((canvas) => {
@@ -388,6 +393,36 @@ describe("HTML report in headless Chromium", () => {
     expect(await page.locator("#thresholds tbody td.num").textContent()).toBe("—");
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  it("plots a partial last second as a rate over the part the run covered, and leaves a sliver out", async () => {
+    const report = sampleReport();
+    const full = report.throughput.timeline;
+    // 29.7 s: the last second, 29, covers 0.7 s.
+    const partial = { ...report, durationMs: 29_700 };
+    partial.throughput.timeline = full.map((t) =>
+      t.second === 29 ? { ...t, requests: 119, paid: 112, errors: 7 } : t,
+    );
+    const { page } = await open(renderHtmlReport(partial), "partial-second");
+    const [seconds = [], requests = [], paid = [], errors = []] =
+      (await plotted(page, "chart-throughput")) ?? [];
+    expect(seconds).toEqual(full.map((t) => t.second));
+    expect(requests.slice(0, 29)).toEqual(full.slice(0, 29).map((t) => t.requests));
+    expect(requests.at(-1)).toBeCloseTo(119 / 0.7, 6);
+    expect(paid.at(-1)).toBeCloseTo(112 / 0.7, 6);
+    expect(errors.at(-1)).toBeCloseTo(7 / 0.7, 6);
+    // Latency is no count: every second keeps its percentiles.
+    expect((await plotted(page, "chart-latency"))?.[0]).toEqual(full.map((t) => t.second));
+    await page.close();
+
+    // 30.412 s: second 30 covers 0.412 s, and its few requests would read as a spike.
+    const sliver = sampleReport();
+    sliver.throughput.timeline.push({ second: 30, requests: 9, paid: 9, errors: 0, p50: 12, p99: 30 });
+    const { page: sliverPage } = await open(renderHtmlReport(sliver), "sliver");
+    const [sliverSeconds = [], sliverRequests = []] = (await plotted(sliverPage, "chart-throughput")) ?? [];
+    expect(sliverSeconds).toEqual(full.map((t) => t.second));
+    expect(sliverRequests).toEqual(full.map((t) => t.requests));
+    await sliverPage.close();
   });
 
   it("draws in the Chromium the npm package ships, the one a machine without Debian's uses", async () => {
