@@ -1,4 +1,11 @@
-export { type CapacityOptions, type CapacityResult, type CapacityStep, findCapacity } from "./capacity.ts";
+export {
+  type CapacityOptions,
+  type CapacityResult,
+  type CapacityStep,
+  type CapacityStop,
+  findCapacity,
+  formatCapacity,
+} from "./capacity.ts";
 export {
   type AgentsSpec,
   type CaseContext,
@@ -18,6 +25,7 @@ export {
 } from "./invariants.ts";
 export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from "./registry.ts";
 export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
+export { renderCapacityHtml } from "./report-html.ts";
 export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
 export { formatSummary } from "./summary.ts";
 export {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PHASES, type Phase } from "../load/index.ts";
+import { type CapacityResult, type CapacityStep, capacityHeadline } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
 import { metricValue } from "./thresholds.ts";
 
@@ -21,11 +22,15 @@ const escapeHtml = (text: string) =>
     .replaceAll('"', "&quot;")
     .replaceAll("'", "&#39;");
 
+/** A scenario's config may price a route in atomic units as a bigint, which JSON has no number for. */
+const bigintAsString = (_key: string, value: unknown) =>
+  typeof value === "bigint" ? value.toString() : value;
+
 /**
  * JSON for a `<script>` element. Inside one, HTML ends the element at `</script` and changes parsing at `<!--`,
  * whatever JavaScript or JSON thinks of quoting; both start with `<`, and `\u003c` means the same to JSON.parse.
  */
-const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll("<", "\\u003c");
+const scriptJson = (value: unknown) => JSON.stringify(value, bigintAsString).replaceAll("<", "\\u003c");
 
 /** A library inlined into `<script>`/`<style>`: refuse, rather than silently cut the page, if it could close the element. */
 function inlineAsset(specifier: string, element: "script" | "style"): string {
@@ -243,16 +248,12 @@ function measurements(report: RunReport): string {
 }
 
 /**
- * Draws the three charts from the embedded report. The tables are rendered on the server so the page still reads
- * without JavaScript; only the charts need it. `body.dataset.chartsReady` is set once every chart has drawn, and
- * `window.reportCharts` holds each chart by its element's id, for a test or a reader at the console to read what
- * was plotted.
+ * What both pages' charts share. The tables are rendered on the server so a page still reads without
+ * JavaScript; only the charts need it. `body.dataset.chartsReady` is set once every chart has drawn, and
+ * `window.reportCharts` holds each chart by its element's id, for a test or a reader at the console to read
+ * what was plotted.
  */
-const CLIENT_SCRIPT = `
-(() => {
-  const report = JSON.parse(document.getElementById("report-data").textContent);
-  const timeline = report.throughput.timeline;
-  const seconds = timeline.map((t) => t.second);
+const CHART_HELPERS = `
   const px = uPlot.pxRatio;
   const height = 280;
   const charts = [];
@@ -281,6 +282,62 @@ const CLIENT_SCRIPT = `
   };
   const line = (label, stroke, extra) => ({ label, stroke, width: 2, points: { show: false }, ...extra });
   const legendMs = (prefix) => (u, v) => (v == null ? "--" : prefix + Number(v.toPrecision(3)) + " ms");
+  // Ticks of a log axis at 1, 2, 5 × 10^n rather than uPlot's powers of the base from wherever the data starts
+  // (2.896, 5.793…); every whole multiple of 10^n when that leaves fewer than three in a narrow range.
+  const roundTicks = (u, axis, min, max) => {
+    const within = (multiples) => {
+      const ticks = [];
+      for (let decade = 10 ** Math.floor(Math.log10(min)); decade <= max; decade *= 10) {
+        for (const m of multiples) {
+          const tick = Number((m * decade).toPrecision(1));
+          if (tick >= min && tick <= max) ticks.push(tick);
+        }
+      }
+      return ticks;
+    };
+    const ticks = within([1, 2, 5]);
+    return ticks.length >= 3 ? ticks : within([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  };
+  // Dashed vertical lines across the plot, labelled near its top, each label a row lower than the one before so
+  // close lines do not print over each other: [label, x value, colour].
+  const markerLines = (markers) => (u) => {
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.lineWidth = px;
+    ctx.setLineDash([4 * px, 4 * px]);
+    ctx.font = 12 * px + "px system-ui, sans-serif";
+    for (const [row, [label, value, color]] of markers.entries()) {
+      const x = Math.round(u.valToPos(value, "x", true));
+      if (x < bbox.left || x > bbox.left + bbox.width) continue;
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+      // Labels near the right edge go on the line's left, so they are not cut off.
+      const width = ctx.measureText(label).width;
+      const left = x + 4 * px + width > bbox.left + bbox.width ? x - 4 * px - width : x + 4 * px;
+      ctx.fillText(label, left, bbox.top + (14 + 16 * row) * px);
+    }
+    ctx.restore();
+  };
+`;
+
+const CHART_FINISH = `
+  if (pending === 0) finish();
+  addEventListener("resize", () => {
+    for (const chart of charts) chart.setSize({ width: chart.root.parentElement.clientWidth, height });
+  });
+`;
+
+/** The run report's three charts, drawn from the embedded report. */
+const RUN_SCRIPT = `
+(() => {
+${CHART_HELPERS}
+  const report = JSON.parse(document.getElementById("report-data").textContent);
+  const timeline = report.throughput.timeline;
+  const seconds = timeline.map((t) => t.second);
   const secondAxis = { label: "seconds since start" };
 
   // A second with no finished request has no latency: a gap, not a dip to zero.
@@ -328,37 +385,6 @@ const CLIENT_SCRIPT = `
   const bounds = buckets.map((b) => b.le);
   const ratio = bounds.length > 1 ? bounds[1] / bounds[0] : 2 ** 0.25;
   const e2e = report.latency.e2e;
-  const markers = e2e ? [["p50", e2e.p50, "#2563eb"], ["p99", e2e.p99, "#ea580c"]] : [];
-  const drawMarkers = (u) => {
-    const { ctx, bbox } = u;
-    ctx.save();
-    ctx.lineWidth = px;
-    ctx.setLineDash([4 * px, 4 * px]);
-    ctx.font = 12 * px + "px system-ui, sans-serif";
-    for (const [label, value, color] of markers) {
-      const x = Math.round(u.valToPos(value, "x", true));
-      if (x < bbox.left || x > bbox.left + bbox.width) continue;
-      ctx.strokeStyle = color;
-      ctx.fillStyle = color;
-      ctx.beginPath();
-      ctx.moveTo(x, bbox.top);
-      ctx.lineTo(x, bbox.top + bbox.height);
-      ctx.stroke();
-      ctx.fillText(label, x + 4 * px, bbox.top + 14 * px);
-    }
-    ctx.restore();
-  };
-  // Ticks at 1, 2, 5 × 10^n ms rather than uPlot's powers of two from the first bucket (2.896, 5.793…).
-  const roundTicks = (u, axis, min, max) => {
-    const ticks = [];
-    for (let decade = 10 ** Math.floor(Math.log10(min)); decade <= max; decade *= 10) {
-      for (const m of [1, 2, 5]) {
-        const tick = Number((m * decade).toPrecision(1));
-        if (tick >= min && tick <= max) ticks.push(tick);
-      }
-    }
-    return ticks;
-  };
   plot(
     "chart-distribution",
     {
@@ -378,15 +404,85 @@ const CLIENT_SCRIPT = `
           points: { show: false },
         },
       ],
-      hooks: { draw: [drawMarkers] },
+      hooks: { draw: [markerLines(e2e ? [["p50", e2e.p50, "#2563eb"], ["p99", e2e.p99, "#ea580c"]] : [])] },
     },
     [bounds, buckets.map((b) => b.count)],
   );
+${CHART_FINISH}
+})();
+`;
 
-  if (pending === 0) finish();
-  addEventListener("resize", () => {
-    for (const chart of charts) chart.setSize({ width: chart.root.parentElement.clientWidth, height });
-  });
+/** The capacity page's two curves, drawn from the embedded search: one point per step, by offered rate. */
+const CAPACITY_SCRIPT = `
+(() => {
+${CHART_HELPERS}
+  const result = JSON.parse(document.getElementById("capacity-data").textContent);
+  const steps = result.steps;
+  const rates = steps.map((s) => s.rate);
+  // Rates grow by a factor per step, so a log axis spaces the steps evenly; its ticks are the rates tried,
+  // thinned when they would crowd.
+  const rateScale = {
+    time: false,
+    distr: 3,
+    log: 10,
+    range: () => [Math.min(...rates) / 1.2, Math.max(...rates) * 1.2],
+  };
+  const rateAxis = {
+    label: "offered rate (per second, log scale)",
+    splits: (u) => {
+      const every = Math.max(1, Math.ceil((rates.length * 56 * px) / u.bbox.width));
+      return rates.filter((_, i) => i % every === 0);
+    },
+    // uPlot's own filter for a log axis labels only round mantissas, which the rates tried seldom are.
+    filter: (u, splits) => splits,
+  };
+  const logScale = {
+    distr: 3,
+    log: 10,
+    range: (u, min, max) => (min == null ? [1, 10] : [min / 1.3, max * 1.3]),
+  };
+  const failed = steps.filter((s) => !s.ok);
+  const markers = [
+    ...(result.highestRate === null ? [] : [["held " + result.highestRate + "/s", result.highestRate, "#15803d"]]),
+    ...failed.map((s) => ["failed " + s.rate + "/s", s.rate, "#b91c1c"]),
+  ];
+  const dots = { show: true, size: 7 };
+  const perSecondValue = (u, v) => (v == null ? "--" : Number(v.toPrecision(4)) + "/s");
+  // A log axis has no zero: a step that finished nothing, or measured no latency, is a gap.
+  const positiveOrGap = (v) => (v != null && v > 0 ? v : null);
+
+  plot(
+    "chart-capacity-latency",
+    {
+      scales: { x: rateScale, y: logScale },
+      axes: [rateAxis, { label: "end-to-end ms (log scale)", size: 60, splits: roundTicks }],
+      series: [
+        { label: "offered", value: perSecondValue },
+        line("p50", "#2563eb", { points: dots, value: legendMs("") }),
+        line("p99", "#ea580c", { points: dots, value: legendMs("") }),
+      ],
+      hooks: { draw: [markerLines(markers)] },
+    },
+    [rates, steps.map((s) => positiveOrGap(s.p50)), steps.map((s) => positiveOrGap(s.p99))],
+  );
+
+  plot(
+    "chart-capacity-throughput",
+    {
+      scales: { x: rateScale, y: logScale },
+      axes: [rateAxis, { label: "per second (log scale)", size: 60, splits: roundTicks }],
+      series: [
+        { label: "offered", value: perSecondValue },
+        line("achieved", "#2563eb", { points: dots, value: perSecondValue }),
+        line("paid", "#16a34a", { points: dots, value: perSecondValue }),
+        // Where achieved would be if the stack kept up: the gap to it is the load it did not serve.
+        line("as offered", "#94a3b8", { dash: [6, 6], value: perSecondValue }),
+      ],
+      hooks: { draw: [markerLines(markers)] },
+    },
+    [rates, steps.map((s) => positiveOrGap(s.achieved)), steps.map((s) => positiveOrGap(s.paid)), rates],
+  );
+${CHART_FINISH}
 })();
 `;
 
@@ -428,6 +524,9 @@ tr.failed td { background: #fef2f2; }
 code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .mark { font-weight: 800; font-size: 16px; } .mark.ok { color: var(--pass); } .mark.bad { color: var(--fail); }
 .empty { color: var(--muted); margin: 0; }
+.note { color: var(--muted); margin: 10px 0 0; font-size: 13px; }
+#stopped { color: var(--muted); font-weight: 400; }
+.held { color: var(--pass); font-weight: 600; } .failed-why { color: var(--fail); font-weight: 600; }
 pre { margin: 0; max-height: 480px; overflow: auto; background: #f8fafc; border: 1px solid var(--line); border-radius: 8px; padding: 12px; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 `;
 
@@ -437,10 +536,64 @@ pre { margin: 0; max-height: 480px; overflow: auto; background: #f8fafc; border:
  */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
 
-/** The run as one self-contained HTML page: verdict, summary, charts (uPlot, inlined) and tables. No network access. */
-export function renderHtmlReport(report: RunReport): string {
+type Page = {
+  title: string;
+  ok: boolean;
+  /** The page's sections, HTML already escaped. */
+  main: string;
+  /** The data the charts are drawn from, embedded as JSON under this id. */
+  data: { id: string; value: unknown };
+  script: string;
+};
+
+function page({ title, ok, main, data, script }: Page): string {
   const uplotScript = inlineAsset("uplot/dist/uPlot.iife.min.js", "script");
   const uplotStyle = inlineAsset("uplot/dist/uPlot.min.css", "style");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
+<title>${escapeHtml(title)}</title>
+<style>${uplotStyle}</style>
+<style>${STYLE}</style>
+</head>
+<body class="${ok ? "pass" : "fail"}">
+<main>
+${main}
+</main>
+<script type="application/json" id="${data.id}">${scriptJson(data.value)}</script>
+<script>${uplotScript}</script>
+<script>${script}</script>
+</body>
+</html>
+`;
+}
+
+const chart = (id: string, title: string, wide = false) =>
+  section(title, `<div class="chart" id="${id}"></div>`, wide);
+
+function header(
+  eyebrow: string,
+  name: string,
+  description: string,
+  meta: [string, string][],
+  verdict: string,
+) {
+  return `<header>
+  <div>
+    <div class="eyebrow">${escapeHtml(eyebrow)}</div>
+    <h1 id="scenario">${escapeHtml(name)}</h1>
+    <p class="description">${escapeHtml(description)}</p>
+    <dl class="meta">${meta.map(([k, v]) => `<div><dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd></div>`).join("")}</dl>
+  </div>
+  ${verdict}
+</header>`;
+}
+
+/** The run as one self-contained HTML page: verdict, summary, charts (uPlot, inlined) and tables. No network access. */
+export function renderHtmlReport(report: RunReport): string {
   const verdict = report.ok ? "PASS" : "FAIL";
   const blocks = report.chain.endBlock - report.chain.startBlock;
   const meta: [string, string][] = [
@@ -450,29 +603,16 @@ export function renderHtmlReport(report: RunReport): string {
     ["seed", String(report.seed)],
     ["blocks", `${report.chain.startBlock} → ${report.chain.endBlock} (${blocks} blocks)`],
   ];
-  const chart = (id: string, title: string, wide = false) =>
-    section(title, `<div class="chart" id="${id}"></div>`, wide);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
-<title>${escapeHtml(`${verdict} · ${report.scenario} · x402-devnet`)}</title>
-<style>${uplotStyle}</style>
-<style>${STYLE}</style>
-</head>
-<body class="${report.ok ? "pass" : "fail"}">
-<main>
-<header>
-  <div>
-    <div class="eyebrow">x402-devnet scenario report</div>
-    <h1 id="scenario">${escapeHtml(report.scenario)}</h1>
-    <p class="description">${escapeHtml(report.description)}</p>
-    <dl class="meta">${meta.map(([k, v]) => `<div><dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd></div>`).join("")}</dl>
-  </div>
-  <div class="verdict"><div id="verdict">${verdict}</div><div class="why">${escapeHtml(verdictDetail(report))}</div></div>
-</header>
+  return page({
+    title: `${verdict} · ${report.scenario} · x402-devnet`,
+    ok: report.ok,
+    main: `${header(
+      "x402-devnet scenario report",
+      report.scenario,
+      report.description,
+      meta,
+      `<div class="verdict"><div id="verdict">${verdict}</div><div class="why">${escapeHtml(verdictDetail(report))}</div></div>`,
+    )}
 <div class="cards">
 ${summaryCards(report)}
 </div>
@@ -481,12 +621,137 @@ ${chart("chart-latency", "End-to-end latency per second")}
 ${chart("chart-throughput", "Throughput per second")}
 ${chart("chart-distribution", "End-to-end latency distribution", true)}
 ${measurements(report)}
-${section("Configuration", `<pre id="config">${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>`, true)}
-</main>
-<script type="application/json" id="report-data">${scriptJson(report)}</script>
-<script>${uplotScript}</script>
-<script>${CLIENT_SCRIPT}</script>
-</body>
-</html>
-`;
+${section("Configuration", `<pre id="config">${escapeHtml(JSON.stringify(report.config, bigintAsString, 2))}</pre>`, true)}`,
+    data: { id: "report-data", value: report },
+    script: RUN_SCRIPT,
+  });
+}
+
+const formatOffered = (rate: number) => `${formatNumber(rate)}/s`;
+
+/** Why a step failed, each failure with what makes it readable: a threshold's actual, an invariant's detail. */
+function stepVerdict(step: CapacityStep): string {
+  if (step.ok) return '<span class="held">held</span>';
+  const reasons = step.failed.map((name) => {
+    const threshold = step.thresholds.find((t) => !t.ok && t.expr === name);
+    if (threshold) {
+      const actual = threshold.actual === null ? "not measured" : `actual ${formatNumber(threshold.actual)}`;
+      return `<code>${escapeHtml(name)}</code> (${escapeHtml(actual)})`;
+    }
+    const invariant = step.brokenInvariants.find((i) => i.name === name);
+    return escapeHtml(invariant ? `${name}: ${invariant.detail}` : name);
+  });
+  return `<span class="failed-why">failed:</span> ${reasons.join("; ")}`;
+}
+
+function stopSentence(result: CapacityResult): string {
+  const last = result.steps.at(-1);
+  if (!last) return "the search ran no step";
+  switch (result.stoppedBy) {
+    case "failure":
+      return `stopped at ${formatOffered(last.rate)}, the first rate that failed`;
+    case "interrupted":
+      return `interrupted during the step at ${formatOffered(last.rate)}`;
+    case "max-steps":
+      return `every step held, up to the limit of ${result.settings.maxSteps}: capacity is at least ${formatOffered(last.rate)}`;
+  }
+}
+
+function capacityCards(result: CapacityResult): string {
+  const held = result.steps.filter((s) => s.ok).at(-1);
+  const failed = result.steps.find((s) => !s.ok);
+  const { settings } = result;
+  return [
+    card(
+      "Highest rate held",
+      held ? formatOffered(held.rate) : "—",
+      held ? `achieved ${formatRate(held.achieved)}` : "no rate held",
+    ),
+    card(
+      "p99 at that rate",
+      held?.p99 != null ? formatMs(held.p99) : "—",
+      held ? (held.p50 === null ? "no samples" : `p50 ${formatMs(held.p50)}`) : "no rate held",
+    ),
+    card(
+      "Failed at",
+      failed ? formatOffered(failed.rate) : "—",
+      failed
+        ? `${failed.failed[0] ?? "failed"}${failed.failed.length > 1 ? ` and ${failed.failed.length - 1} more` : ""}`
+        : "no step failed",
+    ),
+    card(
+      "Steps",
+      formatCount(result.steps.length),
+      `of at most ${settings.maxSteps}, ${formatDuration(settings.stepDurationMs)} each`,
+    ),
+  ].join("\n");
+}
+
+function stepsTable(result: CapacityResult): string {
+  const judged = result.steps[0]?.thresholds.map((t) => `<code>${escapeHtml(t.expr)}</code>`) ?? [];
+  const criteria = `<p class="note">Each step held when ${
+    judged.length > 0 ? `${judged.join(", ")} and ` : ""
+  }the money invariants held; the search stops at the first step that fails.</p>`;
+  const optionalMs = (ms: number | null) => (ms === null ? "—" : escapeHtml(formatMs(ms)));
+  return (
+    table(
+      "steps",
+      [
+        { label: "" },
+        { label: "offered", numeric: true },
+        { label: "achieved", numeric: true },
+        { label: "paid", numeric: true },
+        { label: "p50", numeric: true },
+        { label: "p99", numeric: true },
+        { label: "errors", numeric: true },
+        { label: "verdict" },
+      ],
+      result.steps.map((s) => ({
+        cells: [
+          mark(s.ok),
+          escapeHtml(formatOffered(s.rate)),
+          escapeHtml(formatRate(s.achieved)),
+          escapeHtml(formatRate(s.paid)),
+          optionalMs(s.p50),
+          optionalMs(s.p99),
+          formatCount(s.errors),
+          stepVerdict(s),
+        ],
+        failed: !s.ok,
+      })),
+      "No step ran.",
+    ) + criteria
+  );
+}
+
+/**
+ * A capacity search as one self-contained HTML page: the highest rate that held, the latency and achieved
+ * rate against the offered rate, and every step with its verdict. No network access.
+ */
+export function renderCapacityHtml(result: CapacityResult): string {
+  const { settings } = result;
+  const held = result.highestRate !== null;
+  const meta: [string, string][] = [
+    ["started", formatStart(result.startedAt)],
+    ["steps", `${result.steps.length} of at most ${settings.maxSteps}`],
+    ["each step", formatDuration(settings.stepDurationMs)],
+    ["rates", `from ${formatOffered(settings.startRate)}, × ${formatNumber(settings.factor)} per step`],
+  ];
+  const headline = capacityHeadline(result);
+  const verdict = `<div class="verdict"><div id="verdict">${
+    result.highestRate === null ? "NO RATE HELD" : escapeHtml(formatOffered(result.highestRate))
+  }</div><div class="why" id="headline">${escapeHtml(headline)}</div><div class="why" id="stopped">${escapeHtml(stopSentence(result))}</div></div>`;
+  return page({
+    title: `${held ? formatOffered(result.highestRate ?? 0) : "no rate held"} · ${result.scenario} · x402-devnet capacity`,
+    ok: held,
+    main: `${header("x402-devnet capacity search", result.scenario, result.description, meta, verdict)}
+<div class="cards">
+${capacityCards(result)}
+</div>
+${chart("chart-capacity-latency", "End-to-end latency by offered rate")}
+${chart("chart-capacity-throughput", "Achieved against offered rate")}
+${section("Steps", stepsTable(result), true)}`,
+    data: { id: "capacity-data", value: result },
+    script: CAPACITY_SCRIPT,
+  });
 }

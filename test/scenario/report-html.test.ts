@@ -11,8 +11,9 @@ import { createBrotliDecompress } from "node:zlib";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TimelinePoint } from "../../src/load/index.ts";
+import type { CapacityResult, CapacityStep } from "../../src/scenario/capacity.ts";
 import type { RunReport } from "../../src/scenario/report.ts";
-import { renderHtmlReport } from "../../src/scenario/report-html.ts";
+import { renderCapacityHtml, renderHtmlReport } from "../../src/scenario/report-html.ts";
 
 /** Debian's Chromium, which .ci/install-chromium installs; X402_CHROMIUM names another browser to prefer. */
 const PREFERRED_CHROMIUM = process.env.X402_CHROMIUM || "/usr/bin/chromium";
@@ -259,6 +260,48 @@ function sampleReport(): RunReport {
   };
 }
 
+const threshold = (expr: string, actual: number | null, ok: boolean) => ({ expr, actual, ok });
+
+/** One step of a search judged by `e2e.p99 < 50ms` and `errors.rate < 0.01`. */
+function capacityStep(rate: number, achieved: number, p50: number | null, p99: number | null): CapacityStep {
+  const held = p99 !== null && p99 < 50;
+  return {
+    rate,
+    achieved,
+    paid: achieved,
+    requests: Math.round(achieved * 5),
+    errors: 0,
+    durationMs: 5_012,
+    p50,
+    p99,
+    ok: held,
+    failed: held ? [] : ["e2e.p99 < 50ms"],
+    thresholds: [threshold("e2e.p99 < 50ms", p99, held), threshold("errors.rate < 0.01", 0, true)],
+    brokenInvariants: [],
+  };
+}
+
+/** Three steps that held, then one that failed a threshold and an invariant. */
+function sampleCapacity(): CapacityResult {
+  const failed = capacityStep(68, 61.3, 18.5, 73.2);
+  failed.failed.push("every 200 matches one settlement");
+  failed.brokenInvariants = [{ name: "every 200 matches one settlement", ok: false, detail: HOSTILE_CODE }];
+  return {
+    scenario: HOSTILE_NAME,
+    description: "50 agents pay per request for GET /weather, open model at rising rates.",
+    startedAt: "2025-06-01T12:00:00.000Z",
+    settings: { startRate: 20, factor: 1.5, stepDurationMs: 5_000, maxSteps: 12 },
+    highestRate: 45,
+    stoppedBy: "failure",
+    steps: [
+      capacityStep(20, 19.8, 9.1, 21.4),
+      capacityStep(30, 29.7, 9.8, 27.9),
+      capacityStep(45, 44.6, 11.2, 41),
+      failed,
+    ],
+  };
+}
+
 describe("HTML report in headless Chromium", () => {
   let dir: string;
   let context: BrowserContext;
@@ -423,6 +466,70 @@ describe("HTML report in headless Chromium", () => {
     expect(sliverSeconds).toEqual(full.map((t) => t.second));
     expect(sliverRequests).toEqual(full.map((t) => t.requests));
     await sliverPage.close();
+  });
+
+  it("shows the whole capacity search: every step and its verdict, the highest rate that held, both curves", async () => {
+    const result = sampleCapacity();
+    const { page, url, requests, problems } = await open(renderCapacityHtml(result), "capacity");
+
+    expect(await page.evaluate(() => document.body.dataset.charts)).toBe("2");
+    const canvases = await canvasInk(page);
+    expect(canvases.map((c) => c.chart)).toEqual(["chart-capacity-latency", "chart-capacity-throughput"]);
+    for (const canvas of canvases) {
+      expect(canvas.coloured, `${canvas.chart} has no series drawn`).toBeGreaterThan(300);
+    }
+    const rates = [20, 30, 45, 68];
+    expect(await plotted(page, "chart-capacity-latency")).toEqual([
+      rates,
+      [9.1, 9.8, 11.2, 18.5],
+      [21.4, 27.9, 41, 73.2],
+    ]);
+    // Achieved and paid against the offered rate itself, the line a stack that kept up would follow.
+    expect(await plotted(page, "chart-capacity-throughput")).toEqual([
+      rates,
+      [19.8, 29.7, 44.6, 61.3],
+      [19.8, 29.7, 44.6, 61.3],
+      rates,
+    ]);
+
+    expect(await page.locator("#verdict").textContent()).toBe("45/s");
+    expect(await page.locator("#headline").textContent()).toBe("highest rate that held 45/s");
+    expect(await page.locator("#stopped").textContent()).toBe("stopped at 68/s, the first rate that failed");
+    const steps = page.locator("#steps tbody tr");
+    expect(await steps.count()).toBe(4);
+    expect(await steps.nth(2).textContent()).toMatch(/45\/s\s*44\.6\/s.*11\.2 ms\s*41\.0 ms.*held/);
+    expect(await page.locator("#steps tbody tr.failed").count()).toBe(1);
+    const failed = await steps.nth(3).textContent();
+    expect(failed).toContain("failed: e2e.p99 < 50ms (actual 73.2)");
+    expect(failed).toContain(`every 200 matches one settlement: ${HOSTILE_CODE}`);
+    expect(await page.locator("#steps ~ .note").textContent()).toContain(
+      "e2e.p99 < 50ms, errors.rate < 0.01",
+    );
+
+    expect(await page.locator("#scenario").textContent()).toBe(HOSTILE_NAME);
+    expect(await page.locator("b, img").count()).toBe(0);
+    expect(JSON.parse((await page.locator("#capacity-data").textContent()) ?? "")).toEqual(result);
+    expect(requests).toEqual([url]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("says in words that no rate held, never none/s", async () => {
+    // The stack served nothing at the first rate: no latency at all, no achieved rate on a log axis.
+    const nothing = capacityStep(20, 0, null, null);
+    const result: CapacityResult = { ...sampleCapacity(), highestRate: null, steps: [nothing] };
+    const { page, problems } = await open(renderCapacityHtml(result), "capacity-none");
+
+    expect(await page.locator("body").getAttribute("class")).toBe("fail");
+    expect(await page.locator("#verdict").textContent()).toBe("NO RATE HELD");
+    expect(await page.locator("#headline").textContent()).toBe("no rate held; the lowest tried was 20/s");
+    expect(await page.locator("main").textContent()).not.toMatch(/none\s*\/s/i);
+    expect(await page.locator("#steps tbody tr").textContent()).toContain(
+      "failed: e2e.p99 < 50ms (not measured)",
+    );
+    expect(await plotted(page, "chart-capacity-latency")).toEqual([[20], [null], [null]]);
+    expect(problems).toEqual([]);
+    await page.close();
   });
 
   it("draws in the Chromium the npm package ships, the one a machine without Debian's uses", async () => {

@@ -1,0 +1,249 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  type CapacityResult,
+  defineScenario,
+  findCapacity,
+  formatCapacity,
+  type RunReport,
+  ScenarioInputError,
+} from "../../src/scenario/index.ts";
+import { runScenario } from "../../src/scenario/runner.ts";
+
+// Each real step starts a stack; the search's own logic is checked here on runs that report what they are told to.
+vi.mock("../../src/scenario/runner.ts", () => ({ runScenario: vi.fn() }));
+
+const scenario = defineScenario({
+  name: "capacity-sample",
+  description: "agents paying GET /weather",
+  agents: { count: 4 },
+  load: { kind: "closed", durationMs: 1_000 },
+});
+
+/** A run at `rate` whose p99 is `p99` ms, judged by `e2e.p99 < 50ms`. */
+function stepReport(rate: number, p99: number | null, extra: Partial<RunReport> = {}): RunReport {
+  const requests = rate * 5;
+  const ok = p99 !== null && p99 < 50;
+  const summary = (ms: number) => ({
+    count: requests,
+    p50: ms / 3,
+    p90: ms / 2,
+    p99: ms,
+    p999: ms,
+    max: ms,
+    mean: ms / 3,
+  });
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    // What a scenario may put in its config and JSON has no number for: a route priced in atomic units.
+    config: { routes: [{ path: "/weather", price: 1000n }] },
+    seed: 1,
+    runId: `run-${rate}`,
+    startedAt: "2025-06-01T12:00:00.000Z",
+    durationMs: 5_004,
+    interrupted: false,
+    requests,
+    outcomes: { paid: requests - 2, error: 2 },
+    latency: p99 === null ? {} : { e2e: summary(p99) },
+    latencyByOutcome: {},
+    throughput: {
+      requests: requests / 5,
+      paid: (requests - 2) / 5,
+      timeline: Array.from({ length: 6 }, (_, second) => ({
+        second,
+        requests: rate,
+        paid: rate,
+        errors: 0,
+        p50: 1,
+        p99: 2,
+      })),
+    },
+    distribution: [{ le: 1, count: requests }],
+    errors: { ECONNRESET: 2 },
+    warnings: [],
+    chain: {
+      startBlock: 1,
+      endBlock: 9,
+      settlements: requests - 2,
+      settlementTransactions: 8,
+      gasUsed: "1000",
+    },
+    thresholds: [{ expr: "e2e.p99 < 50ms", actual: p99, ok }],
+    invariants: [{ name: "money in equals money out", ok: true, detail: "balanced" }],
+    ok,
+    ...extra,
+  };
+}
+
+/** Runs answer with the p99 this gives for their rate. */
+function latencyByRate(p99: (rate: number) => number | null) {
+  vi.mocked(runScenario).mockImplementation(async (_scenario, overrides) =>
+    stepReport(overrides?.rate ?? 0, p99(overrides?.rate ?? 0)),
+  );
+}
+
+beforeEach(() => {
+  vi.mocked(runScenario).mockReset();
+});
+
+describe("findCapacity", () => {
+  it("climbs by the factor until a step fails, keeping each step's summary and not its report", async () => {
+    latencyByRate((rate) => rate);
+    const result = await findCapacity(scenario, { startRate: 20, factor: 1.5, stepDurationMs: 5_000 });
+
+    expect(vi.mocked(runScenario).mock.calls.map(([, o]) => [o?.rate, o?.durationMs])).toEqual([
+      [20, 5_000],
+      [30, 5_000],
+      [45, 5_000],
+      [68, 5_000],
+    ]);
+    expect(result).toMatchObject({
+      scenario: "capacity-sample",
+      description: "agents paying GET /weather",
+      settings: { startRate: 20, factor: 1.5, stepDurationMs: 5_000, maxSteps: 12 },
+      highestRate: 45,
+      stoppedBy: "failure",
+    });
+    expect(result.steps.map((s) => [s.rate, s.ok])).toEqual([
+      [20, true],
+      [30, true],
+      [45, true],
+      [68, false],
+    ]);
+    expect(result.steps[3]).toEqual({
+      rate: 68,
+      achieved: 68,
+      paid: 67.6,
+      requests: 340,
+      errors: 2,
+      durationMs: 5_004,
+      p50: 68 / 3,
+      p99: 68,
+      ok: false,
+      failed: ["e2e.p99 < 50ms"],
+      thresholds: [{ expr: "e2e.p99 < 50ms", actual: 68, ok: false }],
+      brokenInvariants: [],
+    });
+  });
+
+  it("gives a result JSON writes as it is and reads back whole, whatever the runs' configs held", async () => {
+    latencyByRate((rate) => rate);
+    const result = await findCapacity(scenario, { startRate: 20 });
+    const json = JSON.stringify(result);
+    expect(JSON.parse(json)).toEqual(result);
+    // The steps' timelines and histograms stay behind: a search of many steps stays small.
+    expect(json).not.toContain("timeline");
+    expect(json.length).toBeLessThan(4_000);
+  });
+
+  it("reports no rate held when the first step fails, and every failure by name", async () => {
+    vi.mocked(runScenario).mockResolvedValue(
+      stepReport(20, null, {
+        invariants: [{ name: "no authorization settled twice", ok: false, detail: "1 nonce settled twice" }],
+        cases: [{ name: "replay", expected: "402", observed: "200", ok: false }],
+        error: { step: "balances after", message: "RPC timeout" },
+      }),
+    );
+    const result = await findCapacity(scenario, {});
+
+    expect(result.highestRate).toBeNull();
+    expect(result.stoppedBy).toBe("failure");
+    expect(result.steps).toHaveLength(1);
+    expect(result.steps[0]).toMatchObject({
+      p50: null,
+      p99: null,
+      failed: [
+        "e2e.p99 < 50ms",
+        "no authorization settled twice",
+        "replay",
+        "balances after failed: RPC timeout",
+      ],
+      brokenInvariants: [
+        { name: "no authorization settled twice", ok: false, detail: "1 nonce settled twice" },
+      ],
+    });
+  });
+
+  it("stops at the step limit when every step holds, the last rate a lower bound", async () => {
+    latencyByRate(() => 10);
+    const result = await findCapacity(scenario, { startRate: 10, factor: 2, maxSteps: 3 });
+    expect(result.steps.map((s) => s.rate)).toEqual([10, 20, 40]);
+    expect(result).toMatchObject({ highestRate: 40, stoppedBy: "max-steps" });
+  });
+
+  it("stops when interrupted: a step cut short holds nothing, one finished whole still holds", async () => {
+    vi.mocked(runScenario).mockResolvedValueOnce(stepReport(20, 10, { interrupted: true, ok: false }));
+    const cut = await findCapacity(scenario, {});
+    expect(cut).toMatchObject({ highestRate: null, stoppedBy: "interrupted" });
+    expect(cut.steps[0]?.failed).toEqual(["interrupted"]);
+
+    const abort = new AbortController();
+    vi.mocked(runScenario).mockImplementationOnce(async () => {
+      abort.abort();
+      return stepReport(20, 10);
+    });
+    const after = await findCapacity(scenario, { signal: abort.signal });
+    expect(after).toMatchObject({ highestRate: 20, stoppedBy: "interrupted" });
+    expect(after.steps).toHaveLength(1);
+  });
+
+  it("refuses settings that could not climb before running anything", async () => {
+    await expect(findCapacity(scenario, { factor: 1 })).rejects.toThrow(ScenarioInputError);
+    await expect(findCapacity(scenario, { startRate: 0 })).rejects.toThrow(
+      /startRate must be a positive number/,
+    );
+    await expect(findCapacity(scenario, { maxSteps: 2.5 })).rejects.toThrow(
+      /maxSteps must be a positive integer/,
+    );
+    expect(runScenario).not.toHaveBeenCalled();
+  });
+});
+
+describe("formatCapacity", () => {
+  const step = (rate: number, ok: boolean, failed: string[] = []) => ({
+    rate,
+    achieved: rate - 0.25,
+    paid: rate - 0.25,
+    requests: rate * 5,
+    errors: 0,
+    durationMs: 5_000,
+    p50: ok ? 8.125 : null,
+    p99: ok ? 20.5 : null,
+    ok,
+    failed,
+    thresholds: [],
+    brokenInvariants: [],
+  });
+  const result = (highestRate: number | null, steps: CapacityResult["steps"]): CapacityResult => ({
+    scenario: "per-request",
+    description: "",
+    startedAt: "2025-06-01T12:00:00.000Z",
+    settings: { startRate: 20, factor: 1.5, stepDurationMs: 5_000, maxSteps: 12 },
+    highestRate,
+    stoppedBy: "failure",
+    steps,
+  });
+
+  it("prints the highest rate that held and one line per step", () => {
+    expect(
+      formatCapacity(
+        result(30, [step(20, true), step(30, true), step(45, false, ["e2e.p99 < 50ms", "replay"])]),
+      ),
+    ).toBe(
+      [
+        "per-request: highest rate that held 30/s",
+        "      rate  achieved    p50 ms    p99 ms",
+        "        20     19.75     8.125      20.5  held",
+        "        30     29.75     8.125      20.5  held",
+        "        45     44.75         -         -  failed: e2e.p99 < 50ms; replay",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("says in words that no rate held, never none/s", () => {
+    const text = formatCapacity(result(null, [step(20, false, ["e2e.p99 < 50ms"])]));
+    expect(text.split("\n")[0]).toBe("per-request: no rate held; the lowest tried was 20/s");
+    expect(text).not.toContain("none");
+  });
+});
