@@ -328,6 +328,12 @@ async function runOnTarget(
       );
     });
   }
+  await step("reconcile the agents' signatures", async () => {
+    // A signature a server refused may still have been cashed: the chain says which were, before the
+    // policy is judged on what each agent lost and still has outstanding.
+    await Promise.all(agents.map((agent) => agent.reconcile(devnet.client)));
+    measured.warnings.push(...chargedWithoutService(agents));
+  });
   await step("check the spending policies", async () => {
     invariants.push(policyInvariant(agents, scenario.agents.policy ?? {}));
   });
@@ -493,23 +499,29 @@ async function healFaults(stack: Stack): Promise<void> {
   ]);
 }
 
-/** No agent paid more per payment, per run or per URL than its spending policy allows. */
+/**
+ * No agent paid, or left signed, more per payment, per run or per URL than its spending policy allows.
+ * Outstanding signatures count: a server holding one can still cash it.
+ */
 function policyInvariant(agents: readonly Agent[], policy: SpendingPolicy) {
   const maxPerPayment = policy.maxPerPayment ?? DEFAULT_MAX_PER_PAYMENT;
   const violations: string[] = [];
   agents.forEach((agent, i) => {
-    if (policy.budgetPerRun !== undefined && agent.spent > policy.budgetPerRun) {
-      violations.push(`agent ${i} spent ${agent.spent} > budget ${policy.budgetPerRun}`);
+    const committed = agent.spent + agent.reserved;
+    if (policy.budgetPerRun !== undefined && committed > policy.budgetPerRun) {
+      violations.push(
+        `agent ${i} spent ${agent.spent} and holds ${agent.reserved} in live signatures > budget ${policy.budgetPerRun}`,
+      );
     }
-    const perUrl = new Map<string, number>();
-    for (const payment of agent.payments) {
-      if (payment.amount > maxPerPayment)
-        violations.push(`agent ${i} paid ${payment.amount} > max ${maxPerPayment}`);
-      perUrl.set(payment.url, (perUrl.get(payment.url) ?? 0) + 1);
+    const perResource = new Map<string, number>();
+    for (const signed of [...agent.payments, ...agent.outstanding]) {
+      if (signed.amount > maxPerPayment)
+        violations.push(`agent ${i} signed ${signed.amount} > max ${maxPerPayment}`);
+      perResource.set(signed.resourceKey, (perResource.get(signed.resourceKey) ?? 0) + 1);
     }
-    for (const [url, count] of perUrl) {
+    for (const [resource, count] of perResource) {
       if (policy.maxPaymentsPerUrl !== undefined && count > policy.maxPaymentsPerUrl) {
-        violations.push(`agent ${i} paid ${url} ${count} times > ${policy.maxPaymentsPerUrl}`);
+        violations.push(`agent ${i} signed for ${resource} ${count} times > ${policy.maxPaymentsPerUrl}`);
       }
     }
   });
@@ -517,6 +529,20 @@ function policyInvariant(agents: readonly Agent[], policy: SpendingPolicy) {
     name: "no agent exceeded its policy",
     ok: violations.length === 0,
     detail:
-      violations.length === 0 ? `${agents.length} agents within policy` : violations.slice(0, 5).join("; "),
+      violations.length === 0
+        ? `${agents.length} agent${agents.length === 1 ? "" : "s"} within policy`
+        : violations.slice(0, 5).join("; "),
   };
+}
+
+/** Authorizations a server refused but the chain shows used: money taken without service. */
+function chargedWithoutService(agents: readonly Agent[]): string[] {
+  return agents.flatMap((agent, i) => {
+    const taken = agent.payments.filter((p) => p.confirmedBy === "chain");
+    if (taken.length === 0) return [];
+    const amount = taken.reduce((total, p) => total + p.amount, 0n);
+    return [
+      `agent ${i} (${agent.address}): ${taken.length} payment${taken.length === 1 ? "" : "s"} the server did not accept were settled on chain anyway (${amount} base units taken without service)`,
+    ];
+  });
 }
