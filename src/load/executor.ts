@@ -111,6 +111,9 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
       const work = run({ agent, iteration }).finally(() => inFlight.delete(work));
       inFlight.add(work);
     }
+    // The offered rate is arrivals over the model's duration, so the run lasts it even when the last
+    // arrival came early: a rate measured over a shorter run would read higher than what was offered.
+    await sleep(deadline - performance.now(), options.signal);
     await drained(Promise.all(inFlight), options.signal, drainMs);
   }
   return { issued, dropped, abandoned: running, durationMs: performance.now() - started };

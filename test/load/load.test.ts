@@ -71,6 +71,14 @@ describe("executeLoad", () => {
     expect(summary.dropped).toBeGreaterThan(20);
   });
 
+  it("runs an open model for its whole duration, even when the last arrival comes early", async () => {
+    // At 4/s over 1 s the seeded schedule's last arrival is well before the end.
+    const model: OpenModel = { kind: "open", stages: [{ durationMs: 1_000, rate: 4 }] };
+    expect(arrivalSchedule(model, 1).at(-1)).toBeLessThan(500);
+    const summary = await executeLoad(model, { agents: 1, seed: 1, task: async () => {} });
+    expect(summary.durationMs).toBeGreaterThanOrEqual(1_000);
+  });
+
   it("stops issuing on abort", async () => {
     const abort = new AbortController();
     let issued = 0;
