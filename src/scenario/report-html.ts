@@ -113,6 +113,8 @@ function verdictDetail(report: RunReport): string {
     failedThresholds && `${failedThresholds} of ${report.thresholds.length} thresholds failed`,
     failedInvariants && `${failedInvariants} of ${report.invariants.length} invariants failed`,
     failedCases && `${failedCases} of ${report.cases?.length} cases failed`,
+    report.interrupted && "the run was interrupted before its end",
+    report.error && `the step "${report.error.step}" failed`,
   ].filter((f): f is string => typeof f === "string");
   if (failures.length > 0) return failures.join(", ");
   return report.ok
@@ -592,9 +594,30 @@ function header(
 </header>`;
 }
 
+/** The word on the badge, the same as the terminal summary's. */
+const runVerdict = (report: RunReport) =>
+  report.ok ? "PASS" : report.interrupted ? "INTERRUPTED" : report.error ? "ERROR" : "FAIL";
+
+/** What a reader must not miss even when the tables look fine: warnings, an interruption, a failed step. */
+function notices(report: RunReport): string {
+  const items = [
+    ...(report.interrupted
+      ? ["Interrupted: the load was stopped early; the checks cover what ran, and the run does not pass."]
+      : []),
+    ...(report.error ? [`The step "${report.error.step}" failed: ${report.error.message}`] : []),
+    ...(report.warnings ?? []).map((w) => `Warning: ${w}`),
+  ];
+  if (items.length === 0) return "";
+  return section(
+    "Notices",
+    `<ul id="notices">${items.map((i) => `<li>${escapeHtml(i)}</li>`).join("")}</ul>`,
+    true,
+  );
+}
+
 /** The run as one self-contained HTML page: verdict, summary, charts (uPlot, inlined) and tables. No network access. */
 export function renderHtmlReport(report: RunReport): string {
-  const verdict = report.ok ? "PASS" : "FAIL";
+  const verdict = runVerdict(report);
   const blocks = report.chain.endBlock - report.chain.startBlock;
   const meta: [string, string][] = [
     ["run", report.runId],
@@ -616,6 +639,7 @@ export function renderHtmlReport(report: RunReport): string {
 <div class="cards">
 ${summaryCards(report)}
 </div>
+${notices(report)}
 ${checks(report)}
 ${chart("chart-latency", "End-to-end latency per second")}
 ${chart("chart-throughput", "Throughput per second")}

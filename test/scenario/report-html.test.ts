@@ -438,6 +438,31 @@ describe("HTML report in headless Chromium", () => {
     await page.close();
   });
 
+  it("says when a run was interrupted, a post-run step failed, or a warning was raised", async () => {
+    const report: RunReport = {
+      ...sampleReport(),
+      interrupted: true,
+      warnings: [
+        "GET http://127.0.0.1:4021/weather was paid for, then served 3 times without asking for payment",
+      ],
+      error: { step: "read settlements", message: "the node stopped answering" },
+      ok: false,
+    };
+    const { page, problems } = await open(renderHtmlReport(report), "interrupted");
+    expect(await page.locator("#verdict").textContent()).toBe("INTERRUPTED");
+    expect(await page.locator(".verdict .why").textContent()).toContain(
+      "the run was interrupted before its end",
+    );
+    const notices = await page.locator("#notices li").allTextContents();
+    expect(notices).toEqual([
+      expect.stringContaining("Interrupted"),
+      'The step "read settlements" failed: the node stopped answering',
+      expect.stringContaining("was paid for, then served 3 times"),
+    ]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it("plots a partial last second as a rate over the part the run covered, and leaves a sliver out", async () => {
     const report = sampleReport();
     const full = report.throughput.timeline;
