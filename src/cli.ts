@@ -1,37 +1,69 @@
-import { writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { DevnetError, PROFILES, type ProfileName } from "./chain/index.ts";
+import { open, stat, unlink, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { DevnetError, PortInUseError, PROFILES, type ProfileName } from "./chain/index.ts";
+import { formatCapacity } from "./scenario/capacity.ts";
 import {
+  checkOverrides,
   DEFAULT_ATTACH_RPC_URL,
   findCapacity,
   formatSummary,
   loadScenario,
+  positiveNumber,
   runScenario,
   scenarioNames,
-  TargetError,
-  ThresholdSyntaxError,
-  UnknownScenarioError,
 } from "./scenario/index.ts";
-import { renderHtmlReport } from "./scenario/report-html.ts";
+import { renderCapacityHtml, renderHtmlReport } from "./scenario/report-html.ts";
 import { startStack } from "./stack.ts";
 
-/** A mistake in how the CLI was called: reported with usage, exit code 2. */
+/** A mistake in how the CLI was called: one line, a pointer to the command's help, exit code 2. */
 class UsageError extends Error {
   override name = "UsageError";
+  constructor(
+    message: string,
+    readonly pointToHelp = true,
+  ) {
+    super(message);
+  }
 }
+
+/**
+ * Errors that are the user's to fix, printed as their message alone. Matched by name, not class: a
+ * scenario file imports the installed package's build, whose classes are not this source's.
+ */
+const HARNESS_ERRORS = new Set([
+  "UsageError",
+  "ScenarioInputError",
+  "ThresholdSyntaxError",
+  "UnknownScenarioError",
+  "TargetError",
+]);
+/** Of those, the ones about how the CLI was called, which the command's help can answer. */
+const HELPFUL_ERRORS = new Set(["UsageError", "ScenarioInputError"]);
 
 const USAGE = `Usage: x402-devnet <command> [options]
 
 Commands:
-  up    Start a Base devnet (chain 8453) with USDC and Multicall3 at their Base addresses, the
-        reference facilitator and the reference resource server (GET /weather for $0.001).
+  up                    Start a Base devnet (chain 8453) with USDC and Multicall3 at their Base
+                        addresses, the reference facilitator and the reference resource server
+                        (GET /weather for $0.001), and keep them running until stopped.
+  scenario [NAME|FILE]  Run a scenario on a fresh local stack, or against your own server or
+                        facilitator; exit 0 pass, 1 fail, 2 harness error.
 
-  scenario [NAME]
-        Run a scenario (default per-request) on a fresh local stack, or against your own server or
-        facilitator, print a summary, and exit 0 when every threshold and money invariant holds, 1 when
-        one fails, 2 on a harness error.
+x402-devnet <command> --help shows a command's options.
+`;
 
-Options for scenario:
+const SCENARIO_USAGE = `Usage: x402-devnet scenario [NAME | FILE] [options]
+
+Runs a scenario (default per-request) on a fresh local stack, or against your own server or facilitator,
+prints live progress and a summary, and exits 0 when every threshold and money invariant holds, 1 when
+one fails, 2 on a harness error. NAME is one of --list; FILE is your own scenario (anything with a slash,
+or ending in .ts, .mts, .js or .mjs, e.g. ./my-scenario.ts) whose default export is defineScenario({…})
+from "x402-devnet". Ctrl-C or SIGTERM stops the load, reports what ran (the report says interrupted) and
+exits 130 or 143; a second Ctrl-C exits at once.
+
+Options:
   --list                list the scenarios with their descriptions
   --agents N            number of agents (overrides the scenario)
   --duration D          run time: 30s, 2m, 500ms (overrides the scenario)
@@ -50,109 +82,273 @@ Options for scenario:
                         threshold fails; report the highest rate that held and the latency curve
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
+  -h, --help            this help
+`;
 
-Options for up:
-  --port P              RPC port (default 8545)
-  --facilitator-port P  facilitator port (default 4022)
-  --server-port P       resource server port (default 4021)
+const UP_USAGE = `Usage: x402-devnet up [options]
+
+Starts a Base devnet (chain 8453) with USDC and Multicall3 at their Base addresses, the reference
+facilitator and the reference resource server (GET /weather for $0.001). When ready it prints one JSON
+line ({"event":"ready", …}) on stdout, with the ports it took. It runs until SIGINT or SIGTERM, or until
+the process that started it (npm, npx, a script) is gone, then stops everything and exits 0.
+
+Options:
+  --port P              RPC port (default 8545; 0 takes a free one)
+  --facilitator-port P  facilitator port (default 4022; 0 takes a free one)
+  --server-port P       resource server port (default 4021; 0 takes a free one)
   --relayers N          settlement relayer keys (default 4)
   --profile NAME        instant (automine, default) | base (2 s blocks)
   --block-time S        seconds between blocks, fractions allowed (overrides --profile)
   --accounts N          funded wallets to derive (default 10)
   --fork-url URL        fork this chain (real Base) instead of placing the mock USDC
   --fork-block N        block to fork at (with --fork-url)
+  -h, --help            this help
 `;
 
-function positiveNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new UsageError(
-      `${flag} must be a positive ${integer ? "integer" : "number"}, got ${JSON.stringify(raw)}`,
-    );
+/**
+ * parseArgs with the CLI's own words for its mistakes (node's are several lines, one with an unclosed
+ * quote). A negative number after a flag (`--agents -3`) would read as an option: it is passed on as
+ * `--agents=-3`, so it fails the number check in the same words as any other bad value.
+ */
+function parse<const O extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  argv: string[],
+  options: O,
+) {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (arg === "--") {
+      args.push(...argv.slice(i));
+      break;
+    }
+    if (
+      arg.startsWith("--") &&
+      options[arg.slice(2)]?.type === "string" &&
+      next !== undefined &&
+      /^-\.?\d/.test(next)
+    ) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else {
+      args.push(arg);
+    }
   }
-  return value;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; strict: true; allowPositionals: true; options: O }>
+  >;
+  try {
+    parsed = parseArgs({ args, strict: true, allowPositionals: true, options });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    const quoted = /'([^' ]+)/.exec(message)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(`unknown option ${quoted}`);
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw new UsageError(
+        options[quoted.slice(2)]?.type === "boolean"
+          ? `${quoted} takes no value`
+          : `${quoted} needs a value; one that starts with a dash is written ${quoted}=VALUE`,
+      );
+    }
+    throw new UsageError(message.split("\n")[0] ?? message);
+  }
+  if (command === "up" && parsed.positionals.length > 0) {
+    throw new UsageError(`up takes no arguments, got ${parsed.positionals.join(" ")}`);
+  }
+  return parsed;
 }
 
+/** `--help` anywhere, even next to a mistake: help answers it rather than the mistake. */
+const asksForHelp = (argv: readonly string[]) => {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
+};
+
 function portOption(flag: string, raw: string | undefined, fallback: number): number {
-  const port = positiveNumber(flag, raw, true) ?? fallback;
-  if (port > 65_535) throw new UsageError(`${flag} must be at most 65535, got ${port}`);
+  if (raw === undefined) return fallback;
+  const port = raw.trim() === "" ? Number.NaN : Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`${flag} must be a port from 0 to 65535 (0 takes a free one), got ${raw}`);
+  }
   return port;
 }
 
-async function up(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      port: { type: "string" },
-      "facilitator-port": { type: "string" },
-      "server-port": { type: "string" },
-      relayers: { type: "string" },
-      profile: { type: "string" },
-      "block-time": { type: "string" },
-      accounts: { type: "string" },
-      "fork-url": { type: "string" },
-      "fork-block": { type: "string" },
+function optionalNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
+  return raw === undefined ? undefined : positiveNumber(flag, raw, integer);
+}
+
+const HOST = "127.0.0.1";
+
+/**
+ * Every port `up` binds, checked before anything starts: a busy facilitator or server port would
+ * otherwise surface as a raw EADDRINUSE once the devnet has spent seconds starting.
+ */
+async function assertPortsFree(ports: readonly (readonly [flag: string, port: number])[]): Promise<void> {
+  const taken = new Map<number, string>();
+  for (const [flag, port] of ports) {
+    if (port === 0) continue;
+    const other = taken.get(port);
+    if (other) throw new UsageError(`${flag} ${port} is the same port as ${other}`);
+    taken.set(port, flag);
+    await new Promise<void>((done, fail) => {
+      const probe = createServer();
+      probe.once("error", (error: NodeJS.ErrnoException) =>
+        fail(
+          error.code === "EADDRINUSE"
+            ? new PortInUseError(
+                `Port ${port} on ${HOST} is already in use.`,
+                `Pass another ${flag}, or stop what holds it.`,
+              )
+            : new UsageError(`${flag} ${port}: ${error.message}`, false),
+        ),
+      );
+      probe.listen(port, HOST, () => probe.close(() => done()));
+    });
+  }
+}
+
+type StopSignal = "SIGINT" | "SIGTERM";
+const SIGNAL_EXIT_CODE: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
+/** How often to look for a parent that went away; the check is one syscall. */
+const PARENT_POLL_MS = 500;
+
+/**
+ * The ways a run is asked to stop: SIGINT, SIGTERM, or the process that started us going away. npm and
+ * npx do not forward a SIGTERM to the command they run: killed, they leave it running under init (or a
+ * subreaper), so a changed parent pid is taken as the SIGTERM that never came. The first request calls
+ * `onStop`; a second SIGINT or SIGTERM exits at once, and the anvil hook (signal-exit) kills the chain on
+ * that exit.
+ */
+function watchStop(onStop: (signal: StopSignal) => void): {
+  readonly signal: StopSignal | undefined;
+  dispose(): void;
+} {
+  let stopped: StopSignal | undefined;
+  const request = (signal: StopSignal) => {
+    if (stopped) {
+      process.stderr.write(`\n${signal} again: exiting now\n`);
+      process.exit(SIGNAL_EXIT_CODE[signal]);
+    }
+    stopped = signal;
+    onStop(signal);
+  };
+  // process.on, not once: a once listener is removed before it runs, which leaves signal-exit as the only
+  // listener, and signal-exit then kills the process as if nobody handled the signal.
+  const onInt = () => request("SIGINT");
+  const onTerm = () => request("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent && !stopped) {
+      process.stderr.write(`\nthe parent process (${parent}) is gone\n`);
+      request("SIGTERM");
+    }
+  }, PARENT_POLL_MS);
+  watch.unref();
+  return {
+    get signal() {
+      return stopped;
     },
+    dispose() {
+      clearInterval(watch);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    },
+  };
+}
+
+async function up(argv: string[]): Promise<number> {
+  if (asksForHelp(argv)) {
+    process.stdout.write(UP_USAGE);
+    return 0;
+  }
+  const { values } = parse("up", argv, {
+    port: { type: "string" },
+    "facilitator-port": { type: "string" },
+    "server-port": { type: "string" },
+    relayers: { type: "string" },
+    profile: { type: "string" },
+    "block-time": { type: "string" },
+    accounts: { type: "string" },
+    "fork-url": { type: "string" },
+    "fork-block": { type: "string" },
   });
   const port = portOption("--port", values.port, 8545);
   const facilitatorPort = portOption("--facilitator-port", values["facilitator-port"], 4022);
   const serverPort = portOption("--server-port", values["server-port"], 4021);
   const profile = values.profile ?? "instant";
   if (!(profile in PROFILES)) {
-    throw new UsageError(
-      `--profile must be one of ${Object.keys(PROFILES).join(", ")}, got ${JSON.stringify(profile)}`,
-    );
+    throw new UsageError(`--profile must be one of ${Object.keys(PROFILES).join(", ")}, got ${profile}`);
   }
-  const forkBlock = positiveNumber("--fork-block", values["fork-block"], true);
+  const forkBlock = optionalNumber("--fork-block", values["fork-block"], true);
   if (forkBlock !== undefined && !values["fork-url"]) throw new UsageError("--fork-block needs --fork-url");
+  const blockTime = optionalNumber("--block-time", values["block-time"], false);
+  const accounts = optionalNumber("--accounts", values.accounts, true) ?? 10;
+  const relayerCount = optionalNumber("--relayers", values.relayers, true);
+  await assertPortsFree([
+    ["--port", port],
+    ["--facilitator-port", facilitatorPort],
+    ["--server-port", serverPort],
+  ]);
 
-  const stack = await startStack({
-    devnet: {
-      port,
-      profile: profile as ProfileName,
-      blockTime: positiveNumber("--block-time", values["block-time"], false),
-      accounts: positiveNumber("--accounts", values.accounts, true) ?? 10,
-      forkUrl: values["fork-url"],
-      forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
-    },
-    facilitator: { port: facilitatorPort, relayers: positiveNumber("--relayers", values.relayers, true) },
-    server: { port: serverPort },
+  let wake = () => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    wake = resolve;
   });
-  const { devnet, facilitatorUrl, relayers, server } = stack;
-
-  const ready = {
-    event: "ready",
-    rpcUrl: devnet.rpcUrl,
-    chainId: devnet.chainId,
-    usdc: devnet.contracts.usdc,
-    multicall3: devnet.contracts.multicall3,
-    accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
-    facilitatorUrl,
-    serverUrl: server.url,
-    routes: server.routes,
-  };
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
-  process.stderr.write(
-    [
-      `x402 devnet up (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
-      `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}`,
-      `  usdc       ${devnet.contracts.usdc}`,
-      `  multicall3 ${devnet.contracts.multicall3}`,
-      `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
-      `  facilitator ${facilitatorUrl}   (${relayers.length} relayers)`,
-      `  server     ${server.url}   ${server.routes.map((r) => `${r.method} ${r.path} for ${r.price} USDC base units`).join(", ")}`,
-      "Ctrl-C to stop.",
-      "",
-    ].join("\n"),
-  );
-
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await stack.stop();
+  // Watched from the start: a stop asked for while the stack starts is honoured once it has started.
+  const stop = watchStop(() => wake());
+  try {
+    const stack = await startStack({
+      devnet: {
+        // startDevnet picks a free port itself when given none; anvil told port 0 would not say which.
+        port: port === 0 ? undefined : port,
+        profile: profile as ProfileName,
+        blockTime,
+        accounts,
+        forkUrl: values["fork-url"],
+        forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
+      },
+      facilitator: { port: facilitatorPort, relayers: relayerCount },
+      server: { port: serverPort },
+    });
+    if (!stop.signal) {
+      const { devnet, facilitatorUrl, relayers, server } = stack;
+      const ready = {
+        event: "ready",
+        rpcUrl: devnet.rpcUrl,
+        chainId: devnet.chainId,
+        usdc: devnet.contracts.usdc,
+        multicall3: devnet.contracts.multicall3,
+        accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
+        facilitatorUrl,
+        serverUrl: server.url,
+        routes: server.routes,
+      };
+      process.stdout.write(`${JSON.stringify(ready)}\n`);
+      process.stderr.write(
+        [
+          `x402 devnet up (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
+          `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}`,
+          `  usdc       ${devnet.contracts.usdc}`,
+          `  multicall3 ${devnet.contracts.multicall3}`,
+          `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
+          `  facilitator ${facilitatorUrl}   (${relayers.length} relayers)`,
+          `  server     ${server.url}   ${server.routes.map((r) => `${r.method} ${r.path} for ${r.price} USDC base units`).join(", ")}`,
+          "Ctrl-C to stop.",
+          "",
+        ].join("\n"),
+      );
+      await stopRequested;
+    }
+    process.stderr.write("stopping\n");
+    await stack.stop();
+    return 0;
+  } finally {
+    stop.dispose();
+  }
 }
 
 /** JSON has no bigint: amounts (USDC base units) are written as decimal strings. */
@@ -162,34 +358,67 @@ const bigintJson = (_key: string, value: unknown) => (typeof value === "bigint" 
 function durationOption(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
-  if (!match) throw new UsageError(`--duration must look like 30s, 2m or 500ms, got ${JSON.stringify(raw)}`);
+  if (!match) throw new UsageError(`--duration must look like 30s, 2m or 500ms, got ${raw}`);
   const value = Number(match[1]);
   const unit = match[2] ?? "s";
   const ms = unit === "ms" ? value : unit === "m" ? value * 60_000 : value * 1000;
-  if (ms <= 0) throw new UsageError("--duration must be positive");
+  if (ms <= 0) throw new UsageError(`--duration must be positive, got ${raw}`);
   return ms;
 }
 
+/**
+ * Fails now, not after a long run, when a report could not be written where asked: the file is opened
+ * for appending (which neither truncates one that exists nor needs more than write access) and one this
+ * check created is removed again.
+ */
+async function assertWritable(flag: string, path: string): Promise<void> {
+  const existed = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  try {
+    await (await open(path, "a")).close();
+    if (!existed) await unlink(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const directory = dirname(resolve(path));
+    const why =
+      code === "ENOENT"
+        ? `there is no directory ${directory}`
+        : code === "ENOTDIR"
+          ? `${directory} is not a directory`
+          : code === "EISDIR"
+            ? "it is a directory"
+            : code === "EACCES" || code === "EPERM"
+              ? "permission denied"
+              : code === "EROFS"
+                ? "the file system is read-only"
+                : error instanceof Error
+                  ? error.message
+                  : String(error);
+    throw new UsageError(`${flag} ${path} cannot be written: ${why}`, false);
+  }
+}
+
 async function scenario(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      list: { type: "boolean" },
-      agents: { type: "string" },
-      duration: { type: "string" },
-      rate: { type: "string" },
-      threshold: { type: "string", multiple: true },
-      seed: { type: "string" },
-      "fork-url": { type: "string" },
-      "rpc-url": { type: "string" },
-      "server-url": { type: "string" },
-      "facilitator-url": { type: "string" },
-      "find-capacity": { type: "boolean" },
-      json: { type: "string" },
-      html: { type: "string" },
-    },
+  if (asksForHelp(argv)) {
+    process.stdout.write(SCENARIO_USAGE);
+    return 0;
+  }
+  const { values, positionals } = parse("scenario", argv, {
+    list: { type: "boolean" },
+    agents: { type: "string" },
+    duration: { type: "string" },
+    rate: { type: "string" },
+    threshold: { type: "string", multiple: true },
+    seed: { type: "string" },
+    "fork-url": { type: "string" },
+    "rpc-url": { type: "string" },
+    "server-url": { type: "string" },
+    "facilitator-url": { type: "string" },
+    "find-capacity": { type: "boolean" },
+    json: { type: "string" },
+    html: { type: "string" },
   });
   if (values.list) {
     for (const name of await scenarioNames()) {
@@ -199,90 +428,120 @@ async function scenario(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`one scenario at a time, got ${positionals.join(", ")}`);
+  const agents = optionalNumber("--agents", values.agents, true);
+  const durationMs = durationOption(values.duration);
+  const rate = optionalNumber("--rate", values.rate, false);
+  const seed = optionalNumber("--seed", values.seed, true);
+  const findingCapacity = values["find-capacity"] === true;
   const definition = await loadScenario(positionals[0] ?? "per-request");
+  for (const notice of checkOverrides(definition, {
+    agents,
+    durationMs,
+    rate,
+    seed,
+    findCapacity: findingCapacity,
+  })) {
+    process.stderr.write(`x402-devnet: ${notice}\n`);
+  }
+  if (values.json) await assertWritable("--json", values.json);
+  if (values.html) await assertWritable("--html", values.html);
+
   const abort = new AbortController();
-  const onSignal = () => {
+  const stop = watchStop(() => {
     process.stderr.write("\nstopping: finishing requests in flight, then reporting\n");
     abort.abort();
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  });
   const common = {
-    agents: positiveNumber("--agents", values.agents, true),
+    agents,
     thresholds: values.threshold,
-    seed: positiveNumber("--seed", values.seed, true),
+    seed,
     forkUrl: values["fork-url"],
     rpcUrl: values["rpc-url"],
     serverUrl: values["server-url"],
     facilitatorUrl: values["facilitator-url"],
     signal: abort.signal,
   };
+  // Stopped by a signal, the exit code says so whatever the report holds: an interrupted run never passes.
+  const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
   try {
-    if (values["find-capacity"]) {
+    if (findingCapacity) {
       const capacity = await findCapacity(definition, {
         ...common,
-        startRate: positiveNumber("--rate", values.rate, false),
-        stepDurationMs: durationOption(values.duration),
+        startRate: rate,
+        stepDurationMs: durationMs,
       });
-      process.stdout.write(
-        [
-          `${definition.name}: highest rate that held ${capacity.highestRate ?? "none"}/s`,
-          "      rate  achieved    p50 ms    p99 ms",
-          ...capacity.steps.map(
-            (s) =>
-              `${String(s.rate).padStart(10)}${String(s.achieved).padStart(10)}${String(s.p50 ?? "-").padStart(10)}${String(s.p99 ?? "-").padStart(10)}  ${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}`,
-          ),
-          "",
-        ].join("\n"),
-      );
+      process.stdout.write(formatCapacity(capacity));
       if (values.json) await writeFile(values.json, `${JSON.stringify(capacity, bigintJson, 2)}\n`);
-      if (values.html) await writeFile(values.html, renderHtmlReport(capacity.lastReport));
-      return capacity.highestRate === null ? 1 : 0;
+      if (values.html) await writeFile(values.html, renderCapacityHtml(capacity));
+      return verdict(capacity.highestRate === null ? 1 : 0);
     }
-    const report = await runScenario(definition, {
-      ...common,
-      durationMs: durationOption(values.duration),
-      rate: positiveNumber("--rate", values.rate, false),
-    });
+    const report = await runScenario(definition, { ...common, durationMs, rate });
     process.stdout.write(formatSummary(report));
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
     if (values.html) await writeFile(values.html, renderHtmlReport(report));
-    return report.ok ? 0 : 1;
+    if (report.error) {
+      process.stderr.write(
+        `x402-devnet: the run's step "${report.error.step}" failed: ${firstLine(report.error.message)}${values.json || values.html ? " (the report, with what was measured, was written)" : ""}\n`,
+      );
+      return verdict(2);
+    }
+    return verdict(report.ok ? 0 : 1);
+  } catch (error) {
+    if (!stop.signal) throw error;
+    // Whatever went wrong, the user asked to stop: the exit code says so, the message says what else.
+    process.stderr.write(`x402-devnet: ${oneLine(error)}\n`);
+    return verdict(2);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    stop.dispose();
   }
 }
 
-/** Runs the CLI; resolves to the process exit code (0 ok, 1 a failed threshold or invariant, 2 bad input or a harness error). */
+const oneLine = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** viem's messages run to several lines (URL, request body, version); the first says what failed. */
+const firstLine = (message: string) => message.split("\n")[0] ?? message;
+
+/** Runs the CLI; resolves to the process exit code (0 ok, 1 a failed threshold or invariant, 2 bad input or a harness error, 130/143 stopped by SIGINT/SIGTERM). */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that went away (a closed pipe, a killed npm) must not stop the report files being written
+  // and the stack being torn down.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+    });
+  }
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case "up":
-        await up(rest);
-        return 0;
+        return await up(rest);
       case "scenario":
         return await scenario(rest);
-      case undefined:
       case "help":
       case "--help":
       case "-h":
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        process.stderr.write(USAGE);
+        return 2;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (
-      error instanceof ThresholdSyntaxError ||
-      error instanceof UnknownScenarioError ||
-      error instanceof TargetError ||
-      error instanceof DevnetError
-    ) {
+    const name = error instanceof Error ? error.name : "";
+    const code = (error as { code?: unknown } | null)?.code;
+    if (HARNESS_ERRORS.has(name)) {
+      const help =
+        HELPFUL_ERRORS.has(name) && !(error instanceof UsageError && !error.pointToHelp)
+          ? ` (see x402-devnet ${command === "up" || command === "scenario" ? `${command} ` : ""}--help)`
+          : "";
+      process.stderr.write(`x402-devnet: ${oneLine(error)}${help}\n`);
+    } else if (error instanceof DevnetError) {
       process.stderr.write(`x402-devnet: ${error.message}\n`);
-    } else if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
-      process.stderr.write(`x402-devnet: ${error.message}\n\n${USAGE}`);
+    } else if (code === "EADDRINUSE") {
+      // A port taken between the check up front and the listen.
+      const { address, port } = error as { address?: string; port?: number };
+      process.stderr.write(`x402-devnet: Port ${port} on ${address ?? HOST} is already in use.\n`);
     } else {
       process.stderr.write(
         `x402-devnet: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

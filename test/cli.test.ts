@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import getPort from "get-port";
 import { afterEach, describe, expect, it } from "vitest";
 import { anvilInstance } from "../src/chain/index.ts";
+import { portIsFree } from "./support/scenario.ts";
 
 const BIN = new URL("../src/bin.js", import.meta.url).pathname;
 
@@ -37,14 +38,6 @@ async function exitOf(
   });
   const [code] = (await once(child, "exit")) as [number | null];
   return { code, stderr };
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once("error", () => resolve(false));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
-  });
 }
 
 describe("x402-devnet up", () => {
@@ -110,9 +103,9 @@ describe("x402-devnet up", () => {
   });
 
   it.each([
-    [["up", "--port", "abc"], /--port must be a positive integer/],
+    [["up", "--port", "abc"], /--port must be a port from 0 to 65535 \(0 takes a free one\), got abc/],
     [["up", "--profile", "fast"], /--profile must be one of instant, base/],
-    [["up", "--bogus"], /Unknown option '--bogus'/],
+    [["up", "--bogus"], /unknown option --bogus/],
     [["launch"], /unknown command "launch"/],
   ])("rejects bad input %j with exit code 2", async (args, message) => {
     const { code, stderr } = await exitOf(runCli(args));
@@ -120,17 +113,71 @@ describe("x402-devnet up", () => {
     expect(stderr).toMatch(message);
   });
 
-  it("exits 2 when the port is taken", async () => {
-    const port = await getPort();
-    const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(port, "127.0.0.1", resolve));
-    try {
-      const { code, stderr } = await exitOf(runCli(["up", "--port", String(port)]));
-      expect(code).toBe(2);
-      expect(stderr).toMatch(new RegExp(`Port ${port} .* in use`));
-    } finally {
-      holder.close();
-    }
+  it("takes free ports for --port 0, --facilitator-port 0 and --server-port 0 and says which", async () => {
+    const child = runCli([
+      "up",
+      "--port",
+      "0",
+      "--facilitator-port",
+      "0",
+      "--server-port",
+      "0",
+      "--accounts",
+      "1",
+    ]);
+    const exit = exitOf(child);
+    const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
+    const ready = JSON.parse(line) as { rpcUrl: string; facilitatorUrl: string; serverUrl: string };
+    const ports = [ready.rpcUrl, ready.facilitatorUrl, ready.serverUrl].map((url) =>
+      Number(new URL(url).port),
+    );
+    for (const port of ports) expect(port).toBeGreaterThan(0);
+    expect(new Set(ports).size).toBe(3);
+    const chainId = await fetch(ready.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+    });
+    expect(((await chainId.json()) as { result: string }).result).toBe("0x2105");
+    expect((await fetch(`${ready.facilitatorUrl}/supported`)).status).toBe(200);
+    expect((await fetch(`${ready.serverUrl}/weather`)).status).toBe(402);
+
+    child.kill("SIGINT");
+    expect((await exit).code).toBe(0);
+    for (const port of ports) expect(await portIsFree(port)).toBe(true);
+  });
+
+  it.each(["--port", "--facilitator-port", "--server-port"])(
+    "exits 2 before starting anything when the %s port is taken, in one line and no stack trace",
+    async (flag) => {
+      const port = await getPort();
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(port, "127.0.0.1", resolve));
+      try {
+        const ports = {
+          "--port": "0",
+          "--facilitator-port": "0",
+          "--server-port": "0",
+          [flag]: String(port),
+        };
+        const { code, stderr } = await exitOf(runCli(["up", ...Object.entries(ports).flat()]));
+        expect(code).toBe(2);
+        expect(stderr).toBe(
+          `x402-devnet: Port ${port} on 127.0.0.1 is already in use.\n  Pass another ${flag}, or stop what holds it.\n`,
+        );
+      } finally {
+        holder.close();
+      }
+    },
+  );
+
+  it("exits 2 when two of its ports are the same", async () => {
+    const port = String(await getPort());
+    const { code, stderr } = await exitOf(runCli(["up", "--port", port, "--server-port", port]));
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `x402-devnet: --server-port ${port} is the same port as --port (see x402-devnet up --help)\n`,
+    );
   });
 
   it("exits 2 for an unreachable fork URL and for a fork without USDC, leaving no anvil behind", async () => {

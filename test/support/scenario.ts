@@ -1,5 +1,8 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import { defineScenario } from "../../src/scenario/index.ts";
 
 const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
@@ -31,3 +34,135 @@ export const smallScenario = (agents: number, durationMs: number) =>
     load: { kind: "closed", durationMs },
     thresholds: ["errors.rate < 0.01"],
   });
+
+const REPO = new URL("../..", import.meta.url).pathname;
+
+/** A process the CLI tests started, with what it printed so far. */
+export type CliProcess = {
+  child: ChildProcessWithoutNullStreams;
+  output: { stdout: string; stderr: string };
+  /**
+   * The exit code (null when a signal ended it) and signal, once the process has ended and everything
+   * holding its stdout and stderr has closed them: the output is complete by then.
+   */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The first match of `pattern` in what `stream` printed; rejects if the process ends without one. */
+  waitFor(stream: "stdout" | "stderr", pattern: RegExp): Promise<RegExpExecArray>;
+};
+
+const started = new Set<CliProcess>();
+
+/**
+ * `command args` in a process group of its own (its pid is the group id), so that whatever it starts,
+ * npm's grandchildren and anvil included, can be found in /proc and killed by {@link killStarted}.
+ */
+export function startProcess(command: string, args: string[], cwd = REPO): CliProcess {
+  const child = spawn(command, args, { cwd, stdio: "pipe", detached: true });
+  const output = { stdout: "", stderr: "" };
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("close", (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })),
+  );
+  const cli: CliProcess = {
+    child,
+    output,
+    exited,
+    waitFor: (stream, pattern) =>
+      new Promise((resolve, reject) => {
+        const look = () => {
+          const match = pattern.exec(output[stream]);
+          if (match) {
+            child[stream].off("data", look);
+            resolve(match);
+          }
+          return match;
+        };
+        if (look()) return;
+        child[stream].on("data", look);
+        void exited.then(() => {
+          if (!look()) reject(new Error(`exited without ${pattern} on ${stream}:\n${output.stderr}`));
+        });
+      }),
+  };
+  child.stdout.on("data", (chunk: Buffer) => {
+    output.stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    output.stderr += chunk.toString();
+  });
+  started.add(cli);
+  void exited.then(() => {
+    if (processGroup(child.pid as number).length === 0) started.delete(cli);
+  });
+  return cli;
+}
+
+/** `x402-devnet args` as a user's shell runs it. */
+export const startCli = (args: string[], cwd?: string) => startProcess(process.execPath, [BIN, ...args], cwd);
+
+/** For afterEach: SIGKILL to every group a test started and has not seen end, so no anvil outlives a test. */
+export async function killStarted(): Promise<void> {
+  for (const cli of started) {
+    const pgid = cli.child.pid as number;
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // the group is already gone
+    }
+    await untilGone(pgid, 10_000);
+  }
+  started.clear();
+}
+
+type ProcInfo = { pid: number; command: string; state: string; ppid: number };
+
+/** The live (not zombie) processes of a process group, from /proc. */
+export function processGroup(pgid: number): ProcInfo[] {
+  const members: ProcInfo[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // ended while we looked
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after its last ')'.
+    const close = stat.lastIndexOf(")");
+    const [state, ppid, pgrp] = stat.slice(close + 2).split(" ");
+    if (Number(pgrp) !== pgid || state === "Z" || state === "X") continue;
+    members.push({
+      pid: Number(entry),
+      command: stat.slice(stat.indexOf("(") + 1, close),
+      state: state as string,
+      ppid: Number(ppid),
+    });
+  }
+  return members;
+}
+
+/**
+ * Resolves once no process of the group is alive. Processes that are not our children give no exit event
+ * to wait on, so /proc is read every 50 ms, up to `timeoutMs`; the rejection names who is left.
+ */
+export async function untilGone(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = processGroup(pgid);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `still running after ${timeoutMs} ms: ${left.map((p) => `${p.pid} ${p.command}`).join(", ")}`,
+      );
+    }
+    await delay(50);
+  }
+}
+
+/** Whether anything listens on 127.0.0.1:port. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
+}
