@@ -1,6 +1,6 @@
 import { type Address, parseAbiItem } from "viem";
 import { USDC_ADDRESS } from "../src/chain/index.ts";
-import { defineScenario } from "../src/scenario/index.ts";
+import { defineScenario, logPages } from "../src/scenario/index.ts";
 import type { PaidRoute } from "../src/server/index.ts";
 
 const RESOURCES = ["/weather", "/news", "/quotes"] as const;
@@ -44,25 +44,27 @@ export default defineScenario({
     {
       name: "no agent paid a resource twice (on chain)",
       check: async ({ devnet, fromBlock, toBlock, agents }) => {
-        const payers = agents.map((a) => a.address);
-        const logs = await devnet.client.getLogs({
+        const pairs = new Map<string, number>();
+        let transfers = 0;
+        for await (const { logs } of logPages(devnet.client, {
           address: USDC_ADDRESS,
           event: transfer,
-          args: { from: payers },
+          args: { from: agents.map((a) => a.address) },
           fromBlock,
           toBlock,
-        });
-        const pairs = new Map<string, number>();
-        for (const { args } of logs) {
-          const pair = `${args.from} → ${args.to}`;
-          pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+        })) {
+          transfers += logs.length;
+          for (const { args } of logs) {
+            const pair = `${args.from} → ${args.to}`;
+            pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+          }
         }
         const twice = [...pairs].filter(([, count]) => count > 1);
         return {
           ok: twice.length === 0,
           detail:
             twice.length === 0
-              ? `${logs.length} transfers, each agent to each payee at most once`
+              ? `${transfers} transfers, each agent to each payee at most once`
               : twice.map(([pair, count]) => `${pair} ${count} times`).join("; "),
         };
       },

@@ -6,6 +6,7 @@ export {
   findCapacity,
   formatCapacity,
 } from "./capacity.ts";
+export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chain-scan.ts";
 export {
   type AgentsSpec,
   type CaseContext,
@@ -20,6 +21,10 @@ export {
   type BalanceSnapshot,
   moneyInvariants,
   type PaidRecord,
+  type Settlement,
+  type SettlementScan,
+  type SettlementScanOptions,
+  scanSettlements,
   settlementsBetween,
   usdcBalances,
 } from "./invariants.ts";

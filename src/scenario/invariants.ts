@@ -1,5 +1,15 @@
-import { type Address, erc20Abi, type Hash, type Hex, parseAbiItem } from "viem";
+import {
+  type Address,
+  type Chain,
+  type Client,
+  erc20Abi,
+  type Hash,
+  type Hex,
+  parseAbiItem,
+  type Transport,
+} from "viem";
 import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
+import { gasUsedByTransactions, logPages } from "./chain-scan.ts";
 import type { InvariantResult } from "./report.ts";
 
 /**
@@ -35,26 +45,185 @@ export async function usdcBalances(
 
 export type Settlement = { authorizer: Address; nonce: Hex; transaction: Hash };
 
-/** Every EIP-3009 authorization the token consumed in the block range. */
-export async function settlementsBetween(
-  client: DevnetClient,
-  fromBlock: bigint,
-  toBlock: bigint,
-): Promise<Settlement[]> {
-  if (toBlock < fromBlock) return [];
-  const logs = await client.getLogs({ address: USDC_ADDRESS, event: authorizationUsed, fromBlock, toBlock });
-  return logs.map((log) => ({
-    authorizer: (log.args.authorizer ?? "0x") as Address,
-    nonce: (log.args.nonce ?? "0x") as Hex,
-    transaction: log.transactionHash as Hash,
-  }));
-}
+const lower = <T extends string>(value: T) => value.toLowerCase() as T;
 
 const sum = (values: Iterable<bigint>) => {
   let total = 0n;
   for (const v of values) total += v;
   return total;
 };
+
+const count = (values: Iterable<number>) => {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+};
+
+/**
+ * Every EIP-3009 authorization the token consumed in the block range, read a page at a time but returned
+ * all together: for a few settlements (a test's). A run's invariants use {@link scanSettlements}, which
+ * keeps counts rather than the settlements.
+ */
+export async function settlementsBetween(
+  client: Client<Transport, Chain | undefined>,
+  fromBlock: bigint,
+  toBlock: bigint,
+): Promise<Settlement[]> {
+  const settlements: Settlement[] = [];
+  for await (const { logs } of logPages(client, {
+    address: USDC_ADDRESS,
+    event: authorizationUsed,
+    fromBlock,
+    toBlock,
+  })) {
+    for (const log of logs) {
+      settlements.push({
+        authorizer: (log.args.authorizer ?? "0x") as Address,
+        nonce: (log.args.nonce ?? "0x") as Hex,
+        transaction: log.transactionHash,
+      });
+    }
+  }
+  return settlements;
+}
+
+/** The run's settlements as the money invariants need them: counted, and matched against its paid responses. */
+export type SettlementScan = {
+  /** AuthorizationUsed logs of USDC whose authorizer is one of the run's payers. */
+  settlements: number;
+  /** Settlements of an (authorizer, nonce) that had already settled. */
+  duplicates: number;
+  /** Transactions that carried the settlements, and the gas they used. */
+  transactions: number;
+  gasUsed: bigint;
+  /** Paid responses that name no transaction, or one with no settlement of their payer left to stand for them. */
+  paidWithoutSettlement: number;
+  /** Settlements that no paid response stands for. */
+  settlementsWithoutPaid: number;
+};
+
+export type SettlementScanOptions = {
+  /** The run's agents: only their settlements count (on a shared chain, others' are not the run's). */
+  payers: readonly Address[];
+  /** Every paid response of the run: each must stand for one settlement of its payer in its transaction. */
+  paid: readonly PaidRecord[];
+  /** The run's blocks, first to last. */
+  fromBlock: bigint;
+  toBlock: bigint;
+  /** Logs per page (see {@link logPages}); the default suits a local node. */
+  targetLogs?: number;
+  /** Called after each page, e.g. for progress: the last block read, and the settlements counted so far. */
+  onPage?: (progress: { toBlock: bigint; endBlock: bigint; settlements: number }) => void;
+};
+
+/**
+ * Reads the run's settlements page by page and keeps only what the invariants need: counts, gas, and the
+ * paid responses not yet matched. Memory holds one page of logs, the paid responses the run already holds,
+ * and one nonce per settlement (for duplicates), however long the run.
+ */
+export async function scanSettlements(
+  client: Client<Transport, Chain | undefined>,
+  { payers, paid, fromBlock, toBlock, targetLogs, onPage }: SettlementScanOptions,
+): Promise<SettlementScan> {
+  const tally = new SettlementTally(paid);
+  let transactions = 0;
+  let gasUsed = 0n;
+  // An empty list of authorizers would filter nothing on the node: no payers, no settlements of theirs.
+  if (payers.length > 0 && fromBlock <= toBlock) {
+    for await (const page of logPages(client, {
+      address: USDC_ADDRESS,
+      event: authorizationUsed,
+      args: { authorizer: [...payers] },
+      fromBlock,
+      toBlock,
+      targetLogs,
+    })) {
+      const byBlock = new Map<bigint, Set<Hash>>();
+      for (const log of page.logs) {
+        const transaction = lower(log.transactionHash);
+        tally.add(log.args.authorizer ?? "0x", log.args.nonce ?? "0x", transaction);
+        entry(byBlock, log.blockNumber, () => new Set<Hash>()).add(transaction);
+      }
+      // A page holds whole blocks, so each transaction is counted in exactly one page.
+      for (const inBlock of byBlock.values()) transactions += inBlock.size;
+      gasUsed += await gasUsedByTransactions(client, byBlock);
+      onPage?.({ toBlock: page.toBlock, endBlock: page.endBlock, settlements: tally.settlements });
+    }
+  }
+  return tally.result(transactions, gasUsed);
+}
+
+/**
+ * Counts settlements as they stream past and matches each against the paid responses still waiting for
+ * one (per payer and transaction): a settlement takes a waiting response or is one too many, so nothing
+ * is kept per settlement but its nonce.
+ */
+class SettlementTally {
+  settlements = 0;
+  private duplicates = 0;
+  private withoutPaid = 0;
+  private paidWithoutTransaction = 0;
+  private readonly waiting = new Map<string, number>();
+  private readonly nonces = new Map<string, Set<string>>();
+
+  constructor(paid: readonly PaidRecord[]) {
+    for (const p of paid) {
+      if (!p.transaction) this.paidWithoutTransaction += 1;
+      else {
+        const key = `${lower(p.payer)}:${lower(p.transaction)}`;
+        this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);
+      }
+    }
+  }
+
+  add(authorizer: Address, nonce: Hex, transaction: Hash): void {
+    this.settlements += 1;
+    const seen = entry(this.nonces, lower(authorizer), () => new Set<string>());
+    if (seen.has(lower(nonce))) this.duplicates += 1;
+    else seen.add(lower(nonce));
+    const key = `${lower(authorizer)}:${lower(transaction)}`;
+    const left = this.waiting.get(key) ?? 0;
+    if (left === 0) this.withoutPaid += 1;
+    else if (left === 1) this.waiting.delete(key);
+    else this.waiting.set(key, left - 1);
+  }
+
+  result(transactions: number, gasUsed: bigint): SettlementScan {
+    return {
+      settlements: this.settlements,
+      duplicates: this.duplicates,
+      transactions,
+      gasUsed,
+      paidWithoutSettlement: this.paidWithoutTransaction + count(this.waiting.values()),
+      settlementsWithoutPaid: this.withoutPaid,
+    };
+  }
+}
+
+function tallied(
+  settlements: readonly Settlement[],
+  payers: ReadonlySet<string>,
+  paid: readonly PaidRecord[],
+) {
+  const tally = new SettlementTally(paid);
+  for (const s of settlements) {
+    if (payers.has(s.authorizer.toLowerCase())) tally.add(s.authorizer, s.nonce, s.transaction);
+  }
+  return tally.result(0, 0n);
+}
+
+/** The value at `key`, stored first if there is none yet. */
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/** `1 payee`, `2 payees`, `0 payees`. */
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 /**
  * The money invariants, from chain state after the run: what payers lost, payees gained and paid responses
@@ -66,7 +235,11 @@ export function moneyInvariants(input: {
   before: BalanceSnapshot;
   after: BalanceSnapshot;
   paid: readonly PaidRecord[];
-  settlements: readonly Settlement[];
+  /**
+   * The run's settlements, scanned with the same payers and paid responses ({@link scanSettlements}).
+   * @deprecated as an array (every settlement, read at once): accepted only until the runner scans.
+   */
+  settlements: SettlementScan | readonly Settlement[];
   /** Payout splitters among the `payTo` addresses: what they receive is owed to their payees by share. */
   splits?: ReadonlyMap<string, Split>;
 }): InvariantResult[] {
@@ -92,26 +265,8 @@ export function moneyInvariants(input: {
     });
   }
   const payeeMismatches = [...payeeSet].filter((a) => delta(a as Address) !== (perPayee.get(a) ?? 0n));
-
-  const ours = input.settlements.filter((s) => payerSet.has(s.authorizer.toLowerCase()));
-  const keys = ours.map((s) => `${s.authorizer.toLowerCase()}:${s.nonce}`);
-  const duplicates = keys.length - new Set(keys).size;
-
-  // Each paid response names a transaction; that transaction must have consumed one of this payer's
-  // authorizations, and no settlement may be left over without a paid response (or counted twice).
-  const available = new Map<string, number>();
-  for (const s of ours) {
-    const key = `${s.authorizer.toLowerCase()}:${s.transaction}`;
-    available.set(key, (available.get(key) ?? 0) + 1);
-  }
-  let unmatched = 0;
-  for (const p of input.paid) {
-    const key = `${p.payer.toLowerCase()}:${p.transaction}`;
-    const left = p.transaction ? (available.get(key) ?? 0) : 0;
-    if (left === 0) unmatched += 1;
-    else available.set(key, left - 1);
-  }
-  const unclaimed = sum([...available.values()].map(BigInt));
+  const { settlements, duplicates, paidWithoutSettlement, settlementsWithoutPaid } =
+    "duplicates" in input.settlements ? input.settlements : tallied(input.settlements, payerSet, input.paid);
 
   return [
     {
@@ -124,7 +279,7 @@ export function moneyInvariants(input: {
       ok: payeeMismatches.length === 0,
       detail:
         payeeMismatches.length === 0
-          ? `${payeeSet.size} payees balanced`
+          ? `${plural(payeeSet.size, "payee")} balanced`
           : `mismatch: ${payeeMismatches
               .map((a) => `${a} received ${delta(a as Address)}, owed ${perPayee.get(a) ?? 0n}`)
               .join("; ")}`,
@@ -132,12 +287,14 @@ export function moneyInvariants(input: {
     {
       name: "no authorization settled twice",
       ok: duplicates === 0,
-      detail: `${ours.length} settlements, ${duplicates} duplicates`,
+      detail: `${plural(settlements, "settlement")}, ${plural(duplicates, "duplicate")}`,
     },
     {
+      // Each paid response names a transaction; that transaction must have consumed one of this payer's
+      // authorizations, and no settlement may be left over without a paid response (or counted twice).
       name: "every paid response matches exactly one settlement",
-      ok: unmatched === 0 && unclaimed === 0n,
-      detail: `${input.paid.length} paid responses, ${ours.length} settlements, ${unmatched} without a settlement, ${unclaimed} settlements without a paid response`,
+      ok: paidWithoutSettlement === 0 && settlementsWithoutPaid === 0,
+      detail: `${plural(input.paid.length, "paid response")}, ${plural(settlements, "settlement")}, ${paidWithoutSettlement} without a settlement, ${plural(settlementsWithoutPaid, "settlement")} without a paid response`,
     },
   ];
 }

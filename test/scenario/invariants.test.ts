@@ -1,0 +1,160 @@
+import type { Address, Hash } from "viem";
+import { describe, expect, it } from "vitest";
+import {
+  type BalanceSnapshot,
+  moneyInvariants,
+  type PaidRecord,
+  type SettlementScan,
+} from "../../src/scenario/index.ts";
+
+const PAYER: Address = "0x00000000000000000000000000000000000a0001";
+const OTHER_PAYER: Address = "0x00000000000000000000000000000000000a0002";
+const PAYEE: Address = "0x00000000000000000000000000000000000b0b01";
+const OTHER_PAYEE: Address = "0x00000000000000000000000000000000000b0b02";
+const SPLITTER: Address = "0x00000000000000000000000000000000000c0001";
+const TX = `0x${"1".repeat(64)}` as Hash;
+
+const snapshot = (entries: [Address, bigint][]): BalanceSnapshot =>
+  new Map(entries.map(([address, balance]) => [address.toLowerCase(), balance]));
+
+const scan = (fields: Partial<SettlementScan>): SettlementScan => ({
+  settlements: 0,
+  duplicates: 0,
+  transactions: 0,
+  gasUsed: 0n,
+  paidWithoutSettlement: 0,
+  settlementsWithoutPaid: 0,
+  ...fields,
+});
+
+const byName = (results: ReturnType<typeof moneyInvariants>) =>
+  Object.fromEntries(results.map(({ name, ...rest }) => [name, rest]));
+
+describe("moneyInvariants", () => {
+  it("holds for one payment, and says so in the singular", () => {
+    const paid: PaidRecord[] = [{ payer: PAYER, payTo: PAYEE, amount: 1_000n, transaction: TX }];
+    const results = moneyInvariants({
+      payers: [PAYER],
+      payees: [PAYEE],
+      before: snapshot([
+        [PAYER, 5_000n],
+        [PAYEE, 0n],
+      ]),
+      after: snapshot([
+        [PAYER, 4_000n],
+        [PAYEE, 1_000n],
+      ]),
+      paid,
+      settlements: scan({ settlements: 1, transactions: 1, gasUsed: 50_000n }),
+    });
+    expect(byName(results)).toEqual({
+      "money in equals money out": {
+        ok: true,
+        detail: "payers lost 1000, payees gained 1000, paid responses claim 1000 (USDC base units)",
+      },
+      "each payee received exactly its share of what its routes were paid": {
+        ok: true,
+        detail: "1 payee balanced",
+      },
+      "no authorization settled twice": { ok: true, detail: "1 settlement, 0 duplicates" },
+      "every paid response matches exactly one settlement": {
+        ok: true,
+        detail:
+          "1 paid response, 1 settlement, 0 without a settlement, 0 settlements without a paid response",
+      },
+    });
+  });
+
+  it("fails on a duplicate, an unmatched response and an extra settlement, counting in the plural", () => {
+    const paid: PaidRecord[] = [
+      { payer: PAYER, payTo: PAYEE, amount: 1_000n, transaction: TX },
+      { payer: OTHER_PAYER, payTo: OTHER_PAYEE, amount: 1_000n, transaction: undefined },
+    ];
+    const results = byName(
+      moneyInvariants({
+        payers: [PAYER, OTHER_PAYER],
+        payees: [PAYEE, OTHER_PAYEE],
+        before: snapshot([
+          [PAYER, 5_000n],
+          [OTHER_PAYER, 5_000n],
+        ]),
+        after: snapshot([
+          [PAYER, 4_000n],
+          [OTHER_PAYER, 4_000n],
+          [PAYEE, 1_000n],
+          [OTHER_PAYEE, 1_000n],
+        ]),
+        paid,
+        settlements: scan({
+          settlements: 3,
+          duplicates: 1,
+          paidWithoutSettlement: 1,
+          settlementsWithoutPaid: 2,
+        }),
+      }),
+    );
+    expect(results["each payee received exactly its share of what its routes were paid"]).toEqual({
+      ok: true,
+      detail: "2 payees balanced",
+    });
+    expect(results["no authorization settled twice"]).toEqual({
+      ok: false,
+      detail: "3 settlements, 1 duplicate",
+    });
+    expect(results["every paid response matches exactly one settlement"]).toEqual({
+      ok: false,
+      detail:
+        "2 paid responses, 3 settlements, 1 without a settlement, 2 settlements without a paid response",
+    });
+  });
+
+  it("owes a splitter's receipts to its payees by share, and names a payee short of its share", () => {
+    const split = { payees: [PAYEE, OTHER_PAYEE], shares: [7_000, 3_000] };
+    const results = byName(
+      moneyInvariants({
+        payers: [PAYER],
+        payees: [SPLITTER, PAYEE, OTHER_PAYEE],
+        before: snapshot([[PAYER, 10_000n]]),
+        after: snapshot([
+          [PAYER, 9_000n],
+          [PAYEE, 800n],
+          [OTHER_PAYEE, 200n],
+        ]),
+        paid: [{ payer: PAYER, payTo: SPLITTER, amount: 1_000n, transaction: TX }],
+        settlements: scan({ settlements: 1, settlementsWithoutPaid: 0 }),
+        splits: new Map([[SPLITTER.toLowerCase(), split]]),
+      }),
+    );
+    expect(results["money in equals money out"]?.ok).toBe(true);
+    expect(results["each payee received exactly its share of what its routes were paid"]).toEqual({
+      ok: false,
+      detail: `mismatch: ${PAYEE.toLowerCase()} received 800, owed 700; ${OTHER_PAYEE.toLowerCase()} received 200, owed 300`,
+    });
+  });
+
+  it("reads an array of settlements (the runner's former input) as the scan would count it", () => {
+    const paid: PaidRecord[] = [
+      { payer: PAYER, payTo: PAYEE, amount: 1n, transaction: TX },
+      { payer: PAYER, payTo: PAYEE, amount: 1n, transaction: TX },
+    ];
+    const nonce = `0x${"2".repeat(64)}` as const;
+    const input = {
+      payers: [PAYER],
+      payees: [PAYEE],
+      before: snapshot([]),
+      after: snapshot([]),
+      paid,
+    };
+    const fromArray = moneyInvariants({
+      ...input,
+      settlements: [
+        { authorizer: PAYER, nonce, transaction: TX },
+        { authorizer: PAYER, nonce, transaction: TX },
+        { authorizer: OTHER_PAYER, nonce, transaction: TX },
+      ],
+    });
+    expect(fromArray).toEqual(
+      moneyInvariants({ ...input, settlements: scan({ settlements: 2, duplicates: 1 }) }),
+    );
+  });
+});
