@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   killStarted,
   portIsFree,
-  processGroup,
+  processesOf,
   startCli,
   startProcess,
   untilGone,
@@ -47,10 +47,32 @@ describe("x402-devnet scenario stopped by a signal", () => {
     },
   );
 
+  it("on a Ctrl-C typed in a terminal (SIGINT to the whole foreground group) still checks the chain", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "x402-cli-"));
+    const json = join(dir, "report.json");
+    const cli = startCli([...LONG_RUN, "--json", json]);
+    await cli.waitFor("stderr", PROGRESS);
+    // The CLI leads its own group here, as a shell's foreground job does: -pid reaches every member.
+    process.kill(-(cli.child.pid as number), "SIGINT");
+    const { code } = await cli.exited;
+
+    expect(code).toBe(130);
+    const report = JSON.parse(await readFile(json, "utf8")) as {
+      interrupted: boolean;
+      error?: unknown;
+      invariants: { ok: boolean }[];
+    };
+    expect(report.error).toBeUndefined();
+    expect(report.interrupted).toBe(true);
+    expect(report.invariants.length).toBeGreaterThan(0);
+    expect(report.invariants.every((i) => i.ok)).toBe(true);
+    await untilGone(cli.child.pid as number, 5_000);
+  });
+
   it("exits at once on a second Ctrl-C, leaving no anvil behind", async () => {
     const cli = startCli(LONG_RUN);
     await cli.waitFor("stderr", PROGRESS);
-    const anvil = processGroup(cli.child.pid as number).find((p) => p.command === "anvil");
+    const anvil = processesOf(cli.child.pid as number).find((p) => p.command === "anvil");
     expect(anvil?.ppid).toBe(cli.child.pid);
 
     cli.child.kill("SIGINT");
@@ -87,7 +109,7 @@ describe("started through npm", () => {
     const [line] = await npm.waitFor("stdout", READY);
     const ready = JSON.parse(line) as { rpcUrl: string; facilitatorUrl: string; serverUrl: string };
     const group = npm.child.pid as number;
-    expect(processGroup(group).map((p) => p.command)).toEqual(expect.arrayContaining(["node", "anvil"]));
+    expect(processesOf(group).map((p) => p.command)).toEqual(expect.arrayContaining(["node", "anvil"]));
 
     // npm does not pass the SIGTERM on: the CLI has to notice that its parent is gone.
     npm.child.kill("SIGTERM");

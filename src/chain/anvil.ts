@@ -110,7 +110,12 @@ export const anvilInstance = Instance.define((parameters: AnvilParameters) => {
     async start({ port = parameters.port }, { emitter }) {
       const binary = parameters.binary ?? resolveAnvilBinary();
       await assertPortFree(host, port);
-      const proc = spawn(binary, toArgs(parameters, host, port), { stdio: ["ignore", "ignore", "pipe"] });
+      // A process group of its own: a Ctrl-C typed in a terminal goes to the whole foreground group, and
+      // anvil must outlive it long enough for the run to check the chain and report; we stop it ourselves.
+      const proc = spawn(binary, toArgs(parameters, host, port), {
+        stdio: ["ignore", "ignore", "pipe"],
+        detached: true,
+      });
       child = proc;
       // A devnet must not outlive the process that started it, whether that process ends or is signalled.
       const removeExitHook = onExit(() => {

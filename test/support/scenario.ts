@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -52,12 +53,24 @@ export type CliProcess = {
 
 const started = new Set<CliProcess>();
 
+/** Each started process's tag, by pid: its descendants inherit the tag in their environment. */
+const tags = new Map<number, string>();
+const TAG = "X402_TEST_PROCESS";
+
 /**
- * `command args` in a process group of its own (its pid is the group id), so that whatever it starts,
- * npm's grandchildren and anvil included, can be found in /proc and killed by {@link killStarted}.
+ * `command args` in a process group of its own, tagged in its environment, so that whatever it starts
+ * (npm's grandchildren, and anvil, which runs in a group of its own and outlives a reparenting) can be
+ * found in /proc and killed by {@link killStarted}.
  */
 export function startProcess(command: string, args: string[], cwd = REPO): CliProcess {
-  const child = spawn(command, args, { cwd, stdio: "pipe", detached: true });
+  const tag = randomUUID();
+  const child = spawn(command, args, {
+    cwd,
+    stdio: "pipe",
+    detached: true,
+    env: { ...process.env, [TAG]: tag },
+  });
+  tags.set(child.pid as number, tag);
   const output = { stdout: "", stderr: "" };
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("close", (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })),
@@ -91,7 +104,7 @@ export function startProcess(command: string, args: string[], cwd = REPO): CliPr
   });
   started.add(cli);
   void exited.then(() => {
-    if (processGroup(child.pid as number).length === 0) started.delete(cli);
+    if (processesOf(child.pid as number).length === 0) started.delete(cli);
   });
   return cli;
 }
@@ -99,37 +112,45 @@ export function startProcess(command: string, args: string[], cwd = REPO): CliPr
 /** `x402-devnet args` as a user's shell runs it. */
 export const startCli = (args: string[], cwd?: string) => startProcess(process.execPath, [BIN, ...args], cwd);
 
-/** For afterEach: SIGKILL to every group a test started and has not seen end, so no anvil outlives a test. */
+/** For afterEach: SIGKILL to every process a test started and has not seen end, so no anvil outlives a test. */
 export async function killStarted(): Promise<void> {
   for (const cli of started) {
-    const pgid = cli.child.pid as number;
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {
-      // the group is already gone
+    const pid = cli.child.pid as number;
+    for (const member of processesOf(pid)) {
+      try {
+        process.kill(member.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
     }
-    await untilGone(pgid, 10_000);
+    await untilGone(pid, 10_000);
   }
   started.clear();
 }
 
 type ProcInfo = { pid: number; command: string; state: string; ppid: number };
 
-/** The live (not zombie) processes of a process group, from /proc. */
-export function processGroup(pgid: number): ProcInfo[] {
+/** The live (not zombie) processes a started process (`pid`) and its descendants run, from /proc. */
+export function processesOf(pid: number): ProcInfo[] {
+  const tag = tags.get(pid);
+  if (!tag) throw new Error(`process ${pid} was not started by startProcess`);
+  const marker = `${TAG}=${tag}\0`;
   const members: ProcInfo[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
+    let environ: string;
     try {
       stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      environ = readFileSync(`/proc/${entry}/environ`, "utf8");
     } catch {
       continue; // ended while we looked
     }
-    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after its last ')'.
+    if (!environ.includes(marker)) continue;
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so split after its last ')'.
     const close = stat.lastIndexOf(")");
-    const [state, ppid, pgrp] = stat.slice(close + 2).split(" ");
-    if (Number(pgrp) !== pgid || state === "Z" || state === "X") continue;
+    const [state, ppid] = stat.slice(close + 2).split(" ");
+    if (state === "Z" || state === "X") continue;
     members.push({
       pid: Number(entry),
       command: stat.slice(stat.indexOf("(") + 1, close),
@@ -141,13 +162,13 @@ export function processGroup(pgid: number): ProcInfo[] {
 }
 
 /**
- * Resolves once no process of the group is alive. Processes that are not our children give no exit event
+ * Resolves once no process that `pid` started is alive. Processes that are not our children give no exit event
  * to wait on, so /proc is read every 50 ms, up to `timeoutMs`; the rejection names who is left.
  */
-export async function untilGone(pgid: number, timeoutMs: number): Promise<void> {
+export async function untilGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const left = processGroup(pgid);
+    const left = processesOf(pid);
     if (left.length === 0) return;
     if (Date.now() > deadline) {
       throw new Error(
