@@ -200,18 +200,6 @@ class SettlementTally {
   }
 }
 
-function tallied(
-  settlements: readonly Settlement[],
-  payers: ReadonlySet<string>,
-  paid: readonly PaidRecord[],
-) {
-  const tally = new SettlementTally(paid);
-  for (const s of settlements) {
-    if (payers.has(s.authorizer.toLowerCase())) tally.add(s.authorizer, s.nonce, s.transaction);
-  }
-  return tally.result(0, 0n);
-}
-
 /** The value at `key`, stored first if there is none yet. */
 function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let value = map.get(key);
@@ -235,11 +223,8 @@ export function moneyInvariants(input: {
   before: BalanceSnapshot;
   after: BalanceSnapshot;
   paid: readonly PaidRecord[];
-  /**
-   * The run's settlements, scanned with the same payers and paid responses ({@link scanSettlements}).
-   * @deprecated as an array (every settlement, read at once): accepted only until the runner scans.
-   */
-  settlements: SettlementScan | readonly Settlement[];
+  /** The run's settlements, scanned with the same payers and paid responses ({@link scanSettlements}). */
+  settlements: SettlementScan;
   /** Payout splitters among the `payTo` addresses: what they receive is owed to their payees by share. */
   splits?: ReadonlyMap<string, Split>;
 }): InvariantResult[] {
@@ -265,8 +250,7 @@ export function moneyInvariants(input: {
     });
   }
   const payeeMismatches = [...payeeSet].filter((a) => delta(a as Address) !== (perPayee.get(a) ?? 0n));
-  const { settlements, duplicates, paidWithoutSettlement, settlementsWithoutPaid } =
-    "duplicates" in input.settlements ? input.settlements : tallied(input.settlements, payerSet, input.paid);
+  const { settlements, duplicates, paidWithoutSettlement, settlementsWithoutPaid } = input.settlements;
 
   return [
     {

@@ -31,7 +31,7 @@ import {
   type BalanceSnapshot,
   moneyInvariants,
   type PaidRecord,
-  settlementsBetween,
+  scanSettlements,
   usdcBalances,
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
@@ -245,7 +245,7 @@ async function runOnTarget(
       ...routes.warnings(),
       ...(abandoned > 0
         ? [
-            `${abandoned} request(s) were still in flight when the run stopped; any payment they made is not in this report`,
+            `${abandoned} request${abandoned === 1 ? " was" : "s were"} still in flight when the run stopped; any payment they made is not in this report`,
           ]
         : []),
     ],
@@ -294,36 +294,26 @@ async function runOnTarget(
   const after = await step("read balances at the end", () =>
     usdcBalances(devnet.client, [...payers, ...payees]),
   );
-  const payerSet = new Set(payers.map((a) => a.toLowerCase()));
-  const settlements =
+  const settled =
     endBlock === undefined
       ? undefined
-      : await step("read settlements", async () =>
+      : await step("read settlements", () =>
           // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
-          (await settlementsBetween(devnet.client, startBlock + 1n, endBlock)).filter((s) =>
-            payerSet.has(s.authorizer.toLowerCase()),
-          ),
+          scanSettlements(devnet.client, { payers, paid, fromBlock: startBlock + 1n, toBlock: endBlock }),
         );
-  const transactions = [...new Set((settlements ?? []).map((s) => s.transaction))];
-  const gasUsed = await step("read settlement receipts", async () => {
-    const receipts = await Promise.all(
-      transactions.map((hash) => devnet.client.getTransactionReceipt({ hash })),
-    );
-    return receipts.reduce((total, r) => total + r.gasUsed, 0n);
-  });
-  if (endBlock !== undefined && settlements && gasUsed !== undefined) {
+  if (endBlock !== undefined && settled) {
     measured.chain = {
       startBlock: Number(startBlock),
       endBlock: Number(endBlock),
-      settlements: settlements.length,
-      settlementTransactions: transactions.length,
-      gasUsed: gasUsed.toString(),
+      settlements: settled.settlements,
+      settlementTransactions: settled.transactions,
+      gasUsed: settled.gasUsed.toString(),
     };
   }
-  if (splits && after && settlements) {
+  if (splits && after && settled) {
     await step("check the money invariants", async () => {
       invariants.push(
-        ...moneyInvariants({ payers, payees, before, after, paid, settlements, splits }),
+        ...moneyInvariants({ payers, payees, before, after, paid, settlements: settled, splits }),
         ...splitterInvariant(splits, after),
       );
     });
@@ -441,7 +431,7 @@ function splitterInvariant(splits: ReadonlyMap<string, Split>, after: BalanceSna
       ok: holding.length === 0,
       detail:
         holding.length === 0
-          ? `${splits.size} splitter(s) paid out everything they received`
+          ? `${splits.size} splitter${splits.size === 1 ? "" : "s"} paid out everything they received`
           : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
     },
   ];

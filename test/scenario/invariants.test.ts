@@ -131,30 +131,4 @@ describe("moneyInvariants", () => {
       detail: `mismatch: ${PAYEE.toLowerCase()} received 800, owed 700; ${OTHER_PAYEE.toLowerCase()} received 200, owed 300`,
     });
   });
-
-  it("reads an array of settlements (the runner's former input) as the scan would count it", () => {
-    const paid: PaidRecord[] = [
-      { payer: PAYER, payTo: PAYEE, amount: 1n, transaction: TX },
-      { payer: PAYER, payTo: PAYEE, amount: 1n, transaction: TX },
-    ];
-    const nonce = `0x${"2".repeat(64)}` as const;
-    const input = {
-      payers: [PAYER],
-      payees: [PAYEE],
-      before: snapshot([]),
-      after: snapshot([]),
-      paid,
-    };
-    const fromArray = moneyInvariants({
-      ...input,
-      settlements: [
-        { authorizer: PAYER, nonce, transaction: TX },
-        { authorizer: PAYER, nonce, transaction: TX },
-        { authorizer: OTHER_PAYER, nonce, transaction: TX },
-      ],
-    });
-    expect(fromArray).toEqual(
-      moneyInvariants({ ...input, settlements: scan({ settlements: 2, duplicates: 1 }) }),
-    );
-  });
 });
