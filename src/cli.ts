@@ -1,8 +1,7 @@
 import { open, stat, unlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { DevnetError, PortInUseError, PROFILES, type ProfileName } from "./chain/index.ts";
+import { assertPortFree, DevnetError, PortInUseError, PROFILES, type ProfileName } from "./chain/index.ts";
 import { formatCapacity } from "./scenario/capacity.ts";
 import {
   checkOverrides,
@@ -192,20 +191,12 @@ async function assertPortsFree(ports: readonly (readonly [flag: string, port: nu
     const other = taken.get(port);
     if (other) throw new UsageError(`${flag} ${port} is the same port as ${other}`);
     taken.set(port, flag);
-    await new Promise<void>((done, fail) => {
-      const probe = createServer();
-      probe.once("error", (error: NodeJS.ErrnoException) =>
-        fail(
-          error.code === "EADDRINUSE"
-            ? new PortInUseError(
-                `Port ${port} on ${HOST} is already in use.`,
-                `Pass another ${flag}, or stop what holds it.`,
-              )
-            : new UsageError(`${flag} ${port}: ${error.message}`, false),
-        ),
-      );
-      probe.listen(port, HOST, () => probe.close(() => done()));
-    });
+    try {
+      await assertPortFree(HOST, port, flag);
+    } catch (error) {
+      if (error instanceof PortInUseError) throw error;
+      throw new UsageError(`${flag} ${port}: ${(error as Error).message}`, false);
+    }
   }
 }
 

@@ -51,8 +51,11 @@ export function resolveAnvilBinary(): string {
   throw new AnvilBinaryMissingError(`The anvil binary (${pkg}) is not installed.`, hint);
 }
 
-/** Resolves when nothing listens on host:port, so anvil's own bind error never races a stranger's reply. */
-async function assertPortFree(host: string, port: number): Promise<void> {
+/**
+ * Resolves when nothing listens on host:port, so a bind error never races a stranger's reply; a busy port
+ * is a {@link PortInUseError} naming `flag`, the option that chose it.
+ */
+export async function assertPortFree(host: string, port: number, flag = "--port"): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>
@@ -60,7 +63,7 @@ async function assertPortFree(host: string, port: number): Promise<void> {
         error.code === "EADDRINUSE"
           ? new PortInUseError(
               `Port ${port} on ${host} is already in use.`,
-              "Pass another --port, or stop what holds it.",
+              `Pass another ${flag}, or stop what holds it.`,
             )
           : error,
       ),

@@ -1,6 +1,13 @@
 import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
-import { arrivals, type LoadModel, modelDurationMs, seededRandom, thinkTime } from "./models.ts";
+import {
+  arrivals,
+  DEFAULT_MAX_IN_FLIGHT,
+  type LoadModel,
+  modelDurationMs,
+  seededRandom,
+  thinkTime,
+} from "./models.ts";
 
 export type TaskContext = { agent: number; iteration: number };
 export type Task = (context: TaskContext) => Promise<void>;
@@ -92,7 +99,7 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
     );
     await drained(loops, options.signal, drainMs);
   } else {
-    const maxInFlight = model.maxInFlight ?? Number.POSITIVE_INFINITY;
+    const maxInFlight = model.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     const inFlight = new Set<Promise<void>>();
     const iterations = new Array<number>(options.agents).fill(0);
     let index = -1;

@@ -16,6 +16,7 @@ export {
 export {
   arrivalSchedule,
   type ClosedModel,
+  DEFAULT_MAX_IN_FLIGHT,
   describeModel,
   type LoadModel,
   modelDurationMs,

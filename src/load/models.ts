@@ -22,11 +22,18 @@ export type OpenModel = {
   /** Rate at the start of the first stage (default: the first stage's rate, i.e. constant). */
   startRate?: number;
   stages: readonly OpenStage[];
-  /** Arrivals beyond this many in flight are dropped and counted, as k6's dropped_iterations. */
+  /**
+   * Arrivals beyond this many in flight are dropped and counted, as k6's dropped_iterations (default
+   * {@link DEFAULT_MAX_IN_FLIGHT}). An open model offered more than the system answers piles requests up
+   * without bound otherwise, until the harness itself runs out of memory and the report is lost.
+   */
   maxInFlight?: number;
 };
 
 export type LoadModel = ClosedModel | OpenModel;
+
+/** Requests an open model keeps in flight at most, unless it says otherwise: ~0.5 GB of harness memory. */
+export const DEFAULT_MAX_IN_FLIGHT = 2_000;
 
 /** mulberry32: a tiny seeded PRNG, so two runs of one scenario issue the same schedule. */
 export function seededRandom(seed: number): () => number {

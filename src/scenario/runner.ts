@@ -11,6 +11,7 @@ import {
 import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
 import {
+  DEFAULT_MAX_IN_FLIGHT,
   describeModel,
   executeLoad,
   type LoadModel,
@@ -243,6 +244,11 @@ async function runOnTarget(
     errors: metrics.errors,
     warnings: [
       ...routes.warnings(),
+      ...(dropped > 0
+        ? [
+            `${dropped} arrival${dropped === 1 ? " was" : "s were"} dropped: ${model?.kind === "open" ? (model.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : 0} requests were already in flight, so the offered rate was not applied`,
+          ]
+        : []),
       ...(abandoned > 0
         ? [
             `${abandoned} request${abandoned === 1 ? " was" : "s were"} still in flight when the run stopped; any payment they made is not in this report`,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { arrivalSchedule, executeLoad, type OpenModel, RunMetrics, rateAt } from "../../src/load/index.ts";
+import {
+  arrivalSchedule,
+  DEFAULT_MAX_IN_FLIGHT,
+  executeLoad,
+  type OpenModel,
+  RunMetrics,
+  rateAt,
+} from "../../src/load/index.ts";
 
 describe("open model", () => {
   const ramp: OpenModel = {
@@ -77,6 +84,29 @@ describe("executeLoad", () => {
     expect(arrivalSchedule(model, 1).at(-1)).toBeLessThan(500);
     const summary = await executeLoad(model, { agents: 1, seed: 1, task: async () => {} });
     expect(summary.durationMs).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("caps an open model's requests in flight by default, so an overloaded run cannot exhaust memory", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let issued = 0;
+    const summary = await executeLoad(
+      { kind: "open", stages: [{ durationMs: 1_000, rate: 6_000 }] },
+      {
+        agents: 10,
+        seed: 1,
+        task: () => {
+          issued += 1;
+          // The system under test stops answering: every request hangs until the cap has been hit a while.
+          if (issued === DEFAULT_MAX_IN_FLIGHT) setTimeout(release, 300);
+          return gate;
+        },
+      },
+    );
+    expect(summary.issued).toBeGreaterThanOrEqual(DEFAULT_MAX_IN_FLIGHT);
+    expect(summary.dropped).toBeGreaterThan(100);
   });
 
   it("stops issuing on abort", async () => {
