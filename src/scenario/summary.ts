@@ -45,7 +45,8 @@ export function formatSummary(report: RunReport): string {
   }
   if (report.error) {
     lines.push(
-      `  error     the step "${report.error.step}" failed: ${report.error.message}; what it would have checked is missing below`,
+      // viem's messages run over many lines (URL, body, version): the first says what went wrong.
+      `  error     the step "${report.error.step}" failed: ${report.error.message.split("\n")[0]} (the whole message is in the JSON report); what it would have checked is missing below`,
     );
   }
   if (report.thresholds.length > 0) {
