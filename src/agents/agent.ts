@@ -51,7 +51,7 @@ import {
   type SignedPayment,
   SpendLedger,
 } from "./ledger.ts";
-import { compilePolicy, PolicyError, type SpendingPolicy } from "./policy.ts";
+import { compilePolicy, type SpendingPolicy } from "./policy.ts";
 import {
   type Authorizer,
   type ChainClient,
@@ -60,6 +60,7 @@ import {
   type Reconciliation,
   reconcile,
 } from "./reconcile.ts";
+import { PolicyError } from "./refusal.ts";
 import { SiwxCredentials, type SiwxProof, type SiwxSigner } from "./siwx.ts";
 
 /**

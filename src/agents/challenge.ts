@@ -14,7 +14,7 @@ import {
   requirementsFromV1,
 } from "../protocol/index.ts";
 import type { ResponseHeaders } from "./http.ts";
-import { PolicyError } from "./policy.ts";
+import { PolicyError } from "./refusal.ts";
 
 /** One accept of a 402, checked and lifted to v2's shape whatever version the server spoke. */
 export type Offer = {

@@ -19,9 +19,8 @@ export {
   BASE_USDC,
   DEFAULT_MAX_PER_PAYMENT,
   type KnownAsset,
-  PolicyError,
-  type PolicyReason,
   type SpendingPolicy,
 } from "./policy.ts";
 export type { ChainClient, Reconciliation } from "./reconcile.ts";
+export { POLICY_REASONS, PolicyError, type PolicyReason } from "./refusal.ts";
 export { createWalletPool, type WalletPool, type WalletPoolOptions } from "./wallets.ts";

@@ -1,6 +1,7 @@
 import type { Address, Hex } from "viem";
 import type { Eip3009Domain, Network } from "../protocol/index.ts";
-import { PolicyError, type SpendingPolicy } from "./policy.ts";
+import type { SpendingPolicy } from "./policy.ts";
+import { PolicyError } from "./refusal.ts";
 
 const DAY_MS = 86_400_000;
 

@@ -10,9 +10,12 @@ export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chai
 export {
   type AgentsSpec,
   type CaseContext,
+  checkOverrides,
+  checkScenario,
   DEFAULT_TARGET,
   defineScenario,
   type InvariantContext,
+  type OverrideNames,
   type ScenarioCase,
   type ScenarioDefinition,
   type ScenarioInvariant,
@@ -47,11 +50,4 @@ export {
   type Threshold,
   ThresholdSyntaxError,
 } from "./thresholds.ts";
-export {
-  checkOverrides,
-  checkScenario,
-  type OverrideNames,
-  optionalPositive,
-  positiveNumber,
-  ScenarioInputError,
-} from "./validate.ts";
+export { optionalPositive, positiveNumber, ScenarioInputError } from "./validate.ts";

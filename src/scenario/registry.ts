@@ -1,8 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { ScenarioDefinition } from "./define.ts";
-import { checkScenario } from "./validate.ts";
+import { checkScenario, type ScenarioDefinition } from "./define.ts";
 
 export const SCENARIOS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scenarios");
 

@@ -22,6 +22,8 @@ import {
 import type { Stack } from "../stack.ts";
 import {
   type CaseContext,
+  checkOverrides,
+  checkScenario,
   DEFAULT_TARGET,
   type InvariantContext,
   type ScenarioCase,
@@ -38,7 +40,7 @@ import {
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
 import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
-import { checkOverrides, checkScenario, optionalPositive } from "./validate.ts";
+import { optionalPositive } from "./validate.ts";
 
 export type RunOverrides = TargetOptions & {
   agents?: number;

@@ -1,4 +1,4 @@
-import type { AgentOutcome, PolicyReason } from "../agents/index.ts";
+import { type AgentOutcome, POLICY_REASONS } from "../agents/index.ts";
 import { PHASES, type Phase } from "../load/index.ts";
 import { isX402ErrorCode } from "../protocol/index.ts";
 import type { RunReport, ThresholdResult } from "./report.ts";
@@ -52,25 +52,6 @@ export const OUTCOMES = ["paid", "free", "session", "refused_by_policy", "paymen
 type MissingOutcome = Exclude<AgentOutcome, (typeof OUTCOMES)[number]>;
 const outcomesComplete: MissingOutcome extends never ? true : MissingOutcome = true;
 void outcomesComplete;
-
-/** Every reason an agent's policy refuses for (checked against the policy's type below). */
-const POLICY_REASONS = [
-  "malformed_402",
-  "scheme_not_supported",
-  "network_not_allowed",
-  "asset_unknown",
-  "recipient_not_allowed",
-  "authorization_too_long",
-  "max_per_payment",
-  "max_payments_per_url",
-  "budget_run",
-  "budget_day",
-  "host_not_allowed",
-  "too_many_redirects",
-] as const;
-type MissingReason = Exclude<PolicyReason, (typeof POLICY_REASONS)[number]>;
-const reasonsComplete: MissingReason extends never ? true : MissingReason = true;
-void reasonsComplete;
 
 /** Codes the harness itself records, besides x402's and the policy's. */
 const HARNESS_CODES = ["settlement_failed", "unexpected_error", "interrupted"];
