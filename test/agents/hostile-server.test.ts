@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import { type Agent, type AgentResult, createAgent, type SpendingPolicy } from "../../src/agents/index.ts";
 import { BASE_NETWORK, mockUsdcAbi, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { decodePaymentSignatureHeader, type ExactEvmPayload } from "../../src/protocol/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { type PaymentStack, type Stub, send402, startPaymentStack, startStub } from "./harness.ts";
 
 /*
@@ -23,11 +24,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 /** Pays the gas of the hostile server's settlements; it is neither payer nor payee. */
 const thief = () => privateKeyToAccount(account(9).privateKey);

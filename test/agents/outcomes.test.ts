@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentResult, createAgent } from "../../src/agents/index.ts";
 import { RunMetrics } from "../../src/load/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import {
   type CountingServer,
   type PaymentStack,
@@ -72,11 +73,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 async function withFault<T>(next: Fault, act: () => Promise<T>): Promise<T> {
   fault = next;

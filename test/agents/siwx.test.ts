@@ -19,6 +19,7 @@ import { type AgentResult, createAgent } from "../../src/agents/index.ts";
 import { BASE_NETWORK } from "../../src/chain/index.ts";
 import { settlementsBetween } from "../../src/scenario/index.ts";
 import { SIWX_CHALLENGE_HEADER } from "../../src/server/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { type CountingServer, type PaymentStack, startPaymentStack, startStub } from "./harness.ts";
 
 const PRICE = 1000n;
@@ -39,11 +40,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 const count = (results: readonly AgentResult[], outcome: AgentResult["outcome"]) =>
   results.filter((r) => r.outcome === outcome).length;

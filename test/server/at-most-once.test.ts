@@ -6,6 +6,7 @@ import {
   encodePaymentSignatureHeader,
 } from "../../src/protocol/index.ts";
 import { type ResourceServerOptions, startResourceServer } from "../../src/server/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { signPayment, usdcRequirements } from "../support/payments.ts";
 import { deferred, startDevnetAndFacilitator, usdcBalances, xPaymentHeader } from "./harness.ts";
 
@@ -19,11 +20,7 @@ afterAll(async () => {
 });
 
 const PRICE = 1000n;
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 async function serve(options: Omit<ResourceServerOptions, "facilitatorUrl">) {
   const server = await startResourceServer({ facilitatorUrl: stack.facilitator.url, ...options });

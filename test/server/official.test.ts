@@ -7,6 +7,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { BASE_NETWORK, deployPayoutSplitter } from "../../src/chain/index.ts";
 import { startResourceServer } from "../../src/server/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { startOfficialServer } from "../support/official-server.ts";
 import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
 
@@ -19,11 +20,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 /** The official buyer: @x402/fetch over @x402/core's client with the EVM exact scheme, default spend controls. */
 function officialFetch(privateKey: Hex) {

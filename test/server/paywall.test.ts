@@ -18,6 +18,7 @@ import {
   startResourceServer,
   x402Paywall,
 } from "../../src/server/index.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { type SignOptions, signPayment, usdcRequirements } from "../support/payments.ts";
 import {
   closedPort,
@@ -42,11 +43,7 @@ afterAll(async () => {
 });
 
 const PRICE = 1000n;
-const account = (index: number) => {
-  const found = devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(devnet, index);
 
 async function serve(options: Omit<ResourceServerOptions, "facilitatorUrl"> & { facilitatorUrl?: string }) {
   const server = await startResourceServer({ facilitatorUrl: facilitator.url, ...options });

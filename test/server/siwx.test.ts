@@ -32,6 +32,7 @@ import {
 } from "../../src/protocol/index.ts";
 import { type ResourceServerOptions, startResourceServer } from "../../src/server/index.ts";
 import { SiwxSessions } from "../../src/server/siwx.ts";
+import { devnetAccount } from "../support/accounts.ts";
 import { signPayment } from "../support/payments.ts";
 import { startDevnetAndFacilitator, usdcBalances } from "./harness.ts";
 
@@ -68,11 +69,7 @@ afterAll(async () => {
 });
 
 const PRICE = 1000n;
-const account = (index: number) => {
-  const found = stack.devnet.accounts[index];
-  if (!found) throw new Error(`no account ${index}`);
-  return found;
-};
+const account = (index: number) => devnetAccount(stack.devnet, index);
 
 /** Two session routes (one with a statement and an expiry) and one without sessions; handlers count calls. */
 async function serve(options: Partial<ResourceServerOptions> = {}) {
