@@ -12,6 +12,7 @@ export {
   RunMetrics,
   type Sample,
   type TimelinePoint,
+  type WindowPoint,
 } from "./metrics.ts";
 export {
   arrivalSchedule,

@@ -21,6 +21,21 @@ export type Sample = {
   timings: Partial<Record<Phase, number | undefined>>;
 };
 
+/** A span of consecutive seconds of a run, for steady-state figures (throughput and latency per minute). */
+export type WindowPoint = {
+  /** Seconds from the start of the load to the window's start. */
+  fromSecond: number;
+  seconds: number;
+  requests: number;
+  paid: number;
+  errors: number;
+  /** Requests per second over the window. */
+  throughput: number;
+  /** End-to-end ms (0 when the window finished nothing). */
+  p50: number;
+  p99: number;
+};
+
 export type TimelinePoint = {
   second: number;
   requests: number;
@@ -139,6 +154,39 @@ export class RunMetrics {
     const first = this.e2eBuckets.findIndex((n) => n > 0);
     if (first < 0) return [];
     return this.e2eBuckets.slice(first).map((count, i) => ({ le: ms(2 ** ((first + i + 1) / 4)), count }));
+  }
+
+  /**
+   * The run in consecutive windows of `windowSeconds`, their latency merged from the per-second
+   * histograms (so no request is recorded twice); `totalSeconds` bounds the last window, which may be
+   * shorter than the others.
+   */
+  windows(windowSeconds: number, totalSeconds: number): WindowPoint[] {
+    const out: WindowPoint[] = [];
+    for (let from = 0; from < totalSeconds; from += windowSeconds) {
+      const seconds = Math.min(windowSeconds, totalSeconds - from);
+      const merged = histogram(2);
+      let requests = 0;
+      let paid = 0;
+      let errors = 0;
+      for (const bucket of this.seconds.slice(from, from + Math.ceil(seconds))) {
+        requests += bucket.requests;
+        paid += bucket.paid;
+        errors += bucket.errors;
+        merged.add(bucket.e2e);
+      }
+      out.push({
+        fromSecond: from,
+        seconds: Math.round(seconds * 1000) / 1000,
+        requests,
+        paid,
+        errors,
+        throughput: Math.round((requests / seconds) * 100) / 100,
+        p50: merged.totalCount ? ms(merged.getValueAtPercentile(50)) : 0,
+        p99: merged.totalCount ? ms(merged.getValueAtPercentile(99)) : 0,
+      });
+    }
+    return out;
   }
 
   timeline(): TimelinePoint[] {

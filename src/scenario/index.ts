@@ -35,6 +35,14 @@ export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from
 export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 export { renderCapacityHtml } from "./report-html.ts";
 export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
+export {
+  type RunSample,
+  type SteadyState,
+  type SteadyWindow,
+  startSampler,
+  steadyState,
+  windowSeconds,
+} from "./steady-state.ts";
 export { formatSummary } from "./summary.ts";
 export {
   DEFAULT_ATTACH_RPC_URL,

@@ -594,6 +594,34 @@ function header(
 </header>`;
 }
 
+const driftText = (fraction: number | null) =>
+  fraction === null ? "—" : `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
+
+/** Each window's throughput, latency, block height and memory, and the drift from the first to the last. */
+function steadyStateSection(report: RunReport): string {
+  const { drift, memory, windows, windowSeconds } = report.steadyState;
+  const summary = `<p id="drift">From the first ${windowSeconds} s window to the last full one: e2e p50 ${escapeHtml(driftText(drift.e2e.p50))}, p99 ${escapeHtml(driftText(drift.e2e.p99))}, throughput ${escapeHtml(driftText(drift.throughput === null ? null : -drift.throughput))}. Harness memory ${escapeHtml(formatNumber(memory.harness.startMb))} → ${escapeHtml(formatNumber(memory.harness.endMb))} MB.</p>`;
+  const rows = table(
+    "steady-state",
+    [
+      { label: "from (s)", numeric: true },
+      { label: "requests/s", numeric: true },
+      { label: "p50 (ms)", numeric: true },
+      { label: "p99 (ms)", numeric: true },
+      { label: "errors", numeric: true },
+      { label: "block", numeric: true },
+      { label: "harness MB", numeric: true },
+    ],
+    windows.map((w) => ({
+      cells: [w.fromSecond, w.throughput, w.p50, w.p99, w.errors, w.block, w.harnessRssMb].map((v) =>
+        v === null ? "—" : escapeHtml(formatNumber(v)),
+      ),
+    })),
+    "No window: the run measured nothing.",
+  );
+  return section("Steady state", summary + rows, true);
+}
+
 /** The word on the badge, the same as the terminal summary's. */
 const runVerdict = (report: RunReport) =>
   report.ok ? "PASS" : report.interrupted ? "INTERRUPTED" : report.error ? "ERROR" : "FAIL";
@@ -645,6 +673,7 @@ ${chart("chart-latency", "End-to-end latency per second")}
 ${chart("chart-throughput", "Throughput per second")}
 ${chart("chart-distribution", "End-to-end latency distribution", true)}
 ${measurements(report)}
+${steadyStateSection(report)}
 ${section("Configuration", `<pre id="config">${escapeHtml(JSON.stringify(report.config, bigintAsString, 2))}</pre>`, true)}`,
     data: { id: "report-data", value: report },
     script: RUN_SCRIPT,

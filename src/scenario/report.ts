@@ -1,4 +1,5 @@
 import type { LatencySummary, Phase, TimelinePoint } from "../load/index.ts";
+import type { SteadyState } from "./steady-state.ts";
 
 export type ThresholdResult = { expr: string; actual: number | null; ok: boolean };
 export type InvariantResult = { name: string; ok: boolean; detail: string };
@@ -27,6 +28,8 @@ export type RunReport = {
   throughput: { requests: number; paid: number; timeline: TimelinePoint[] };
   /** e2e latency histogram: upper bound (ms) and count per bucket. */
   distribution: { le: number; count: number }[];
+  /** Figures per window (a minute on long runs), drift from the first to the last, and memory. */
+  steadyState: SteadyState;
   /**
    * Requests by x402 error code, policy reason, `http_<status>` (a 4xx other than 402, a 5xx) or
    * transport code (`ECONNRESET`, `UND_ERR_HEADERS_TIMEOUT`…).

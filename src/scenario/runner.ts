@@ -38,6 +38,7 @@ import {
   usdcBalances,
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
+import { harnessRssMb, startSampler, steadyState } from "./steady-state.ts";
 import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
 import { optionalPositive } from "./validate.ts";
@@ -174,6 +175,7 @@ async function runOnTarget(
   };
   const startedAt = new Date();
   const started = performance.now();
+  const sampler = startSampler(devnet.client);
 
   const cases =
     stack && scenario.cases
@@ -206,6 +208,10 @@ async function runOnTarget(
   }
   loadOver = true;
   const durationMs = performance.now() - started;
+  const steady = steadyState(metrics, durationMs, sampler.stop(), {
+    startMb: sampler.startRssMb,
+    endMb: harnessRssMb(),
+  });
   const interrupted = overrides.signal?.aborted === true;
   const seconds = durationMs / 1000;
 
@@ -243,6 +249,7 @@ async function runOnTarget(
       timeline: metrics.timeline(),
     },
     distribution: metrics.distribution(),
+    steadyState: steady,
     errors: metrics.errors,
     warnings: [
       ...routes.warnings(),

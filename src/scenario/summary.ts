@@ -1,4 +1,5 @@
 import type { RunReport } from "./report.ts";
+import type { SteadyState } from "./steady-state.ts";
 
 const pad = (value: string, width: number) => value.padEnd(width);
 const mark = (ok: boolean) => (ok ? "✓" : "✗");
@@ -49,6 +50,7 @@ export function formatSummary(report: RunReport): string {
       `  error     the step "${report.error.step}" failed: ${report.error.message.split("\n")[0]} (the whole message is in the JSON report); what it would have checked is missing below`,
     );
   }
+  lines.push(...steadyStateLines(report.steadyState));
   if (report.thresholds.length > 0) {
     lines.push("", "  thresholds");
     for (const t of report.thresholds)
@@ -62,4 +64,25 @@ export function formatSummary(report: RunReport): string {
       lines.push(`    ${mark(c.ok)} ${c.name}: expected ${c.expected}, observed ${c.observed}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+const signed = (fraction: number | null) =>
+  fraction === null ? "-" : `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
+
+/** Throughput and latency per window, and how the last full window compares with the first. */
+function steadyStateLines(steady: SteadyState): string[] {
+  const { drift, memory, windows } = steady;
+  const lines = [
+    "",
+    `  steady state (${steady.windowSeconds} s windows): e2e p50 ${signed(drift.e2e.p50)}, p99 ${signed(drift.e2e.p99)}, throughput ${signed(drift.throughput === null ? null : -drift.throughput)} from the first window to the last; harness memory ${memory.harness.startMb} → ${memory.harness.endMb} MB`,
+  ];
+  // A terminal reads a dozen rows; the JSON and HTML reports have every window.
+  if (windows.length < 2 || windows.length > 12) return lines;
+  lines.push(`    ${["from s", "req/s", "p50 ms", "p99 ms", "block"].map((h) => h.padStart(9)).join("")}`);
+  for (const w of windows) {
+    lines.push(
+      `    ${[w.fromSecond, w.throughput, w.p50, w.p99, w.block ?? "-"].map((v) => String(v).padStart(9)).join("")}`,
+    );
+  }
+  return lines;
 }

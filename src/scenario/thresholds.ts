@@ -22,14 +22,15 @@ const STATS = ["p50", "p90", "p99", "p999", "max", "mean", "count"] as const;
 
 export type Threshold = { expr: string; metric: string; operator: Operator; value: number };
 
-const GRAMMAR = /^\s*([a-z_][\w.()]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|\/s|%)?\s*$/i;
+const GRAMMAR = /^\s*([a-z_][\w.()]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|\/s|%|MB)?\s*$/i;
 
 /**
  * Parses k6-style thresholds: `e2e.p99 < 50ms`, `verify.p(99) <= 2ms`, `errors.rate < 0.001`,
  * `errors.rate < 0.1%`, `throughput.paid > 100/s`, `outcomes.paid >= 1000`, `errors.<code> == 0`, and
  * end-to-end latency of one outcome: `e2e.session.p99 < 5ms`, and an outcome's share of all requests:
- * `outcomes.session.share > 90%`.
- * Latencies compare in ms (`s` converts), rates as fractions (`%` converts).
+ * `outcomes.session.share > 90%`; steady state: `drift.e2e.p99 < 20%` (the last window's p99 against the
+ * first's), `drift.throughput < 10%` (its drop), `memory.harness.growth < 200MB`.
+ * Latencies compare in ms (`s` converts), rates and drift as fractions (`%` converts), memory in MB.
  */
 export function parseThreshold(expr: string): Threshold {
   const match = GRAMMAR.exec(expr);
@@ -103,6 +104,16 @@ function unknownMetric(metric: string): string | undefined {
       ? undefined
       : "use throughput.requests or throughput.paid";
   }
+  if (head === "drift") {
+    return metric === "drift.throughput" || metric === "drift.e2e.p50" || metric === "drift.e2e.p99"
+      ? undefined
+      : "use drift.e2e.p50, drift.e2e.p99 or drift.throughput";
+  }
+  if (head === "memory") {
+    return second === "harness" && (third === "growth" || third === "growthPerHour" || third === "rss")
+      ? undefined
+      : "use memory.harness.rss, memory.harness.growth or memory.harness.growthPerHour";
+  }
   return "no such metric";
 }
 
@@ -110,7 +121,7 @@ function validateMetric(metric: string, expr: string): void {
   const why = unknownMetric(metric);
   if (why === undefined) return;
   throw new ThresholdSyntaxError(
-    `unknown metric in threshold ${JSON.stringify(expr)} (${why}). Valid names: <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), e2e.<outcome>.<stat>, outcomes.<outcome>, outcomes.<outcome>.share (outcomes ${OUTCOMES.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, requests`,
+    `unknown metric in threshold ${JSON.stringify(expr)} (${why}). Valid names: <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), e2e.<outcome>.<stat>, outcomes.<outcome>, outcomes.<outcome>.share (outcomes ${OUTCOMES.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, drift.e2e.p50, drift.e2e.p99, drift.throughput, memory.harness.rss, memory.harness.growth, memory.harness.growthPerHour, requests`,
   );
 }
 
@@ -125,15 +136,27 @@ export function metricValue(report: Omit<RunReport, "thresholds" | "ok">, metric
     const summary = report.latencyByOutcome?.[parts[1] ?? ""];
     return summary ? summary[parts[2] as (typeof STATS)[number]] : null;
   }
-  const errorCount = Object.values(report.errors).reduce((a, b) => a + b, 0);
   if (metric === "requests") return report.requests;
   if (head === "errors") {
+    const errorCount = Object.values(report.errors).reduce((a, b) => a + b, 0);
     if (tail === "rate") return report.requests === 0 ? null : errorCount / report.requests;
     if (tail === "count") return errorCount;
     return report.errors[tail] ?? 0;
   }
   if (head === "throughput") return tail === "paid" ? report.throughput.paid : report.throughput.requests;
   if (head === "outcomes") return report.outcomes[tail] ?? 0;
+  if (head === "drift") {
+    const { drift } = report.steadyState;
+    return metric === "drift.throughput" ? drift.throughput : drift.e2e[parts[2] === "p50" ? "p50" : "p99"];
+  }
+  if (head === "memory") {
+    const { harness } = report.steadyState.memory;
+    return parts[2] === "rss"
+      ? harness.endMb
+      : parts[2] === "growth"
+        ? harness.growthMb
+        : harness.growthPerHourMb;
+  }
   const summary = report.latency[head as Phase];
   return summary ? summary[tail as (typeof STATS)[number]] : null;
 }

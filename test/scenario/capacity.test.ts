@@ -8,6 +8,7 @@ import {
   ScenarioInputError,
 } from "../../src/scenario/index.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
+import { steadyStateFixture } from "../support/steady-state.ts";
 
 // Each real step starts a stack; the search's own logic is checked here on runs that report what they are told to.
 vi.mock("../../src/scenario/runner.ts", () => ({ runScenario: vi.fn() }));
@@ -59,6 +60,7 @@ function stepReport(rate: number, p99: number | null, extra: Partial<RunReport> 
       })),
     },
     distribution: [{ le: 1, count: requests }],
+    steadyState: steadyStateFixture(),
     errors: { ECONNRESET: 2 },
     warnings: [],
     chain: {

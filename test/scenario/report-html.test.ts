@@ -14,6 +14,7 @@ import type { TimelinePoint } from "../../src/load/index.ts";
 import type { CapacityResult, CapacityStep } from "../../src/scenario/capacity.ts";
 import type { RunReport } from "../../src/scenario/report.ts";
 import { renderCapacityHtml, renderHtmlReport } from "../../src/scenario/report-html.ts";
+import { steadyStateFixture } from "../support/steady-state.ts";
 
 /** Debian's Chromium, which .ci/install-chromium installs; X402_CHROMIUM names another browser to prefer. */
 const PREFERRED_CHROMIUM = process.env.X402_CHROMIUM || "/usr/bin/chromium";
@@ -227,6 +228,7 @@ function sampleReport(): RunReport {
     latencyByOutcome: { paid: summary(11.0, paid), payment_failed: summary(3.2, 9) },
     throughput: { requests: 167.6, paid: 167.1, timeline },
     distribution,
+    steadyState: steadyStateFixture(),
     errors: {
       invalid_exact_evm_payload_authorization_valid_before: 9,
       "policy:maxPerRequest": 6,
@@ -442,6 +444,36 @@ describe("HTML report in headless Chromium", () => {
     const report: RunReport = {
       ...sampleReport(),
       interrupted: true,
+      steadyState: {
+        ...steadyStateFixture(),
+        windows: [
+          {
+            fromSecond: 0,
+            seconds: 5,
+            requests: 500,
+            paid: 500,
+            errors: 0,
+            throughput: 100,
+            p50: 4,
+            p99: 10,
+            block: 60,
+            harnessRssMb: 120,
+          },
+          {
+            fromSecond: 5,
+            seconds: 5,
+            requests: 450,
+            paid: 450,
+            errors: 0,
+            throughput: 90,
+            p50: 5,
+            p99: 15,
+            block: 120,
+            harnessRssMb: 130,
+          },
+        ],
+        drift: { e2e: { p50: 0.25, p99: 0.5 }, throughput: 0.1 },
+      },
       warnings: [
         "GET http://127.0.0.1:4021/weather was paid for, then served 3 times without asking for payment",
       ],
@@ -453,6 +485,8 @@ describe("HTML report in headless Chromium", () => {
     expect(await page.locator(".verdict .why").textContent()).toContain(
       "the run was interrupted before its end",
     );
+    expect(await page.locator("#steady-state tbody tr").count()).toBe(report.steadyState.windows.length);
+    expect(await page.locator("#drift").textContent()).toContain("p99 +50.0%");
     const notices = await page.locator("#notices li").allTextContents();
     expect(notices).toEqual([
       expect.stringContaining("Interrupted"),

@@ -122,6 +122,10 @@ describe("a run's verdict", () => {
     expect(report.description).toBe("a few agents for a moment (2 agents; open model at 20/s for 0.6 s)");
     expect(report.warnings).toEqual([]);
     expect(report.interrupted).toBe(false);
+    // Steady-state figures come with every report: this run is one short window, too short for drift.
+    expect(report.steadyState.windows).toHaveLength(1);
+    expect(report.steadyState.drift.throughput).toBeNull();
+    expect(report.steadyState.memory.harness.startMb).toBeGreaterThan(0);
   });
 });
 
