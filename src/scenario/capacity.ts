@@ -1,8 +1,33 @@
+import { readdir, readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import {
+  type CostOptions,
+  type CostPrices,
+  costOf,
+  costPrices,
+  type L1FeeParams,
+  readL1FeeParamsAt,
+  type SettlementCost,
+} from "./cost.ts";
 import type { ScenarioDefinition } from "./define.ts";
 import type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 import { type RunOverrides, runScenario } from "./runner.ts";
 import { metricValue } from "./thresholds.ts";
 import { optionalPositive, ScenarioInputError } from "./validate.ts";
+
+/** The phases whose latency says where a request waited: the server's 402, the facilitator, the chain. */
+export type CapacityPhase = "challenge" | "verify" | "settle" | "paid";
+const LIMIT_PHASES: readonly CapacityPhase[] = ["challenge", "verify", "settle", "paid"];
+
+/** CPU cores each process kept busy over a step (CPU seconds per wall second); null where it cannot be read. */
+export type CapacityCpu = {
+  /** The harness process: agents, and the facilitator and server it runs in-process. */
+  harness: number | null;
+  /** The anvil child process; null when the run had none (an attached chain) or off Linux. */
+  anvil: number | null;
+  /** Cores on the machine. */
+  cores: number;
+};
 
 /**
  * One step of the search: what its run measured at one offered rate. A summary rather than the run's report,
@@ -29,10 +54,32 @@ export type CapacityStep = {
   thresholds: ThresholdResult[];
   /** The invariants that did not hold, with their detail. */
   brokenInvariants: InvariantResult[];
+  /** `ramp` for the ×factor climb, `bisect` for the steps between the last rate that held and the first that failed. */
+  phase?: "ramp" | "bisect";
+  /** The thresholds a first attempt failed, when the step was run again and this is the second attempt. */
+  retried?: string[];
+  /** p50 and p99 per phase, ms: where requests waited. */
+  phases?: Partial<Record<CapacityPhase, { p50: number; p99: number }>>;
+  cpu?: CapacityCpu;
+  /** The step's settlements on chain: how many, in how many transactions, and their gas. */
+  chain?: { settlements: number; transactions: number; gasUsed: string };
 };
 
 /** How the search ended: at a step that failed, after the last step it was allowed, or stopped from outside. */
 export type CapacityStop = "failure" | "max-steps" | "interrupted";
+
+/** What gave out first at the knee, as far as the steps' figures show it. */
+export type CapacityLimit = {
+  /**
+   * `chain`: settlement (relayers, block building); `facilitator`: verification; `server`: the 402 challenge or
+   * the server's own work; `cpu`: the machine ran out of cores before any one part stood out.
+   */
+  resource: "chain" | "facilitator" | "server" | "cpu" | "unknown";
+  /** The figures it was judged on, in words. */
+  reason: string;
+  /** The first rate that failed, whose figures were read. */
+  rate: number;
+};
 
 /**
  * The whole search. Plain JSON data (no bigint, no class), so `JSON.stringify` writes it as it is and
@@ -43,12 +90,29 @@ export type CapacityResult = {
   description: string;
   startedAt: string;
   /** How the rates were chosen. */
-  settings: { startRate: number; factor: number; stepDurationMs: number; maxSteps: number };
-  /** The highest offered rate whose step held; null when none did. */
+  settings: {
+    startRate: number;
+    factor: number;
+    stepDurationMs: number;
+    maxSteps: number;
+    /** Most bisection steps after the ramp. */
+    bisectSteps?: number;
+    /** Bisection stops once the failing rate is within this fraction above the holding one. */
+    tolerance?: number;
+    /** A discarded run before the first step, so the first step does not pay for the harness's warm-up. */
+    warmupMs?: number;
+    /** Times a step that failed only thresholds is run again before it counts as failed. */
+    retries?: number;
+  };
+  /** The highest offered rate whose step held (the knee, once bisected); null when none did. */
   highestRate: number | null;
   stoppedBy: CapacityStop;
-  /** In the order they ran, so by rising rate. */
+  /** In the order they ran: the ramp by rising rate, then the bisection. */
   steps: CapacityStep[];
+  /** What limited the rate, read from the first step that failed against the last that held. */
+  limit?: CapacityLimit;
+  /** What settling cost at the knee, and on Base at the prices given. */
+  cost?: SettlementCost;
 };
 
 export type CapacityOptions = Omit<RunOverrides, "rate" | "durationMs"> & {
@@ -57,6 +121,16 @@ export type CapacityOptions = Omit<RunOverrides, "rate" | "durationMs"> & {
   factor?: number;
   stepDurationMs?: number;
   maxSteps?: number;
+  /** Most bisection steps after the ramp (default 4; 0 for none). */
+  bisectSteps?: number;
+  /** Stop bisecting once the interval is within this fraction (default 0.05). */
+  tolerance?: number;
+  /** The discarded warm-up run's length (default the step's, at most 2 s; 0 for none). */
+  warmupMs?: number;
+  /** Reruns of a step that failed thresholds only (default 1). A broken invariant is never rerun away. */
+  retries?: number;
+  /** Prices for the knee's cost; a fork's or attached chain's GasPriceOracle gives the L1 figures. */
+  cost?: CostOptions;
 };
 
 function summarizeStep(rate: number, report: RunReport): CapacityStep {
@@ -70,6 +144,11 @@ function summarizeStep(rate: number, report: RunReport): CapacityStep {
     ...(report.interrupted ? ["interrupted"] : []),
   ];
   if (!report.ok && failed.length === 0) failed.push("the run failed");
+  const phases: CapacityStep["phases"] = {};
+  for (const phase of LIMIT_PHASES) {
+    const summary = report.latency[phase];
+    if (summary) phases[phase] = { p50: summary.p50, p99: summary.p99 };
+  }
   return {
     rate,
     achieved: report.throughput.requests,
@@ -83,36 +162,185 @@ function summarizeStep(rate: number, report: RunReport): CapacityStep {
     failed,
     thresholds: report.thresholds,
     brokenInvariants,
+    phases,
+    chain: {
+      settlements: report.chain.settlements,
+      transactions: report.chain.settlementTransactions,
+      gasUsed: report.chain.gasUsed,
+    },
   };
 }
 
+/** Only thresholds failed: a latency the machine's noise can push over, unlike a broken invariant or a case. */
+const thresholdsOnly = (report: RunReport) =>
+  report.ok === false &&
+  !report.interrupted &&
+  report.error === undefined &&
+  report.invariants.every((i) => i.ok) &&
+  (report.cases ?? []).every((c) => c.ok);
+
+/** Linux's clock ticks per second, which /proc/<pid>/stat counts CPU time in. */
+const CLOCK_TICKS = 100;
+
+async function cpuSecondsOf(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The harness's children named `anvil` (each step's chain), from /proc. */
+async function anvilChildren(): Promise<number[]> {
+  const tasks = await readdir(`/proc/${process.pid}/task`).catch(() => [] as string[]);
+  const pids = new Set<number>();
+  for (const task of tasks) {
+    const children = await readFile(`/proc/${process.pid}/task/${task}/children`, "utf8").catch(() => "");
+    for (const pid of children.split(" ").filter(Boolean)) pids.add(Number(pid));
+  }
+  const anvils: number[] = [];
+  for (const pid of pids) {
+    const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+    if (comm.trim() === "anvil") anvils.push(pid);
+  }
+  return anvils;
+}
+
 /**
- * Capacity planning: runs the scenario as an open model at rising arrival rates (each step on a fresh
- * stack, so steps do not inherit a long chain) until a threshold or invariant fails, and reports the
- * highest rate that held together with the latency curve.
+ * CPU time of the harness and of the anvil it starts, over one step. anvil comes and goes within the step,
+ * so it is sampled while it lives, and its last reading stands for its whole life.
+ */
+function startCpuWatch() {
+  const started = performance.now();
+  const harnessBefore = process.cpuUsage();
+  const anvil = new Map<number, number>();
+  let sampling: Promise<void> = Promise.resolve();
+  const sample = async () => {
+    for (const pid of await anvilChildren()) {
+      const seconds = await cpuSecondsOf(pid);
+      if (seconds !== undefined) anvil.set(pid, seconds);
+    }
+  };
+  const onLinux = process.platform === "linux";
+  const timer = onLinux
+    ? setInterval(() => {
+        sampling = sampling.then(sample);
+      }, 250)
+    : undefined;
+  timer?.unref();
+  return {
+    async stop(): Promise<CapacityCpu> {
+      clearInterval(timer);
+      await sampling;
+      const wall = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(harnessBefore);
+      const round = (value: number) => Math.round(value * 100) / 100;
+      const anvilSeconds = [...anvil.values()].reduce((sum, s) => sum + s, 0);
+      return {
+        harness: round((used.user + used.system) / 1e6 / wall),
+        anvil: onLinux && anvil.size > 0 ? round(anvilSeconds / wall) : null,
+        cores: availableParallelism(),
+      };
+    },
+  };
+}
+
+type Settings = Required<CapacityResult["settings"]>;
+
+function settingsOf(options: CapacityOptions): Settings {
+  const stepDurationMs = optionalPositive("stepDurationMs", options.stepDurationMs, false) ?? 5_000;
+  const settings: Settings = {
+    startRate: optionalPositive("startRate", options.startRate, false) ?? 20,
+    factor: optionalPositive("factor", options.factor, false) ?? 1.5,
+    stepDurationMs,
+    maxSteps: optionalPositive("maxSteps", options.maxSteps, true) ?? 12,
+    bisectSteps: options.bisectSteps ?? 4,
+    tolerance: options.tolerance ?? 0.05,
+    warmupMs: options.warmupMs ?? Math.min(stepDurationMs, 2_000),
+    retries: options.retries ?? 1,
+  };
+  // Math.ceil would then keep the rate where it is, and the search would run the same step again and again.
+  if (settings.factor <= 1) throw new ScenarioInputError(`factor must be above 1, got ${settings.factor}`);
+  for (const name of ["bisectSteps", "retries"] as const) {
+    const value = settings[name];
+    if (!Number.isInteger(value) || value < 0) {
+      throw new ScenarioInputError(`${name} must be a whole number of at least 0, got ${value}`);
+    }
+  }
+  if (!(settings.tolerance > 0 && settings.tolerance < 1)) {
+    throw new ScenarioInputError(`tolerance must be above 0 and below 1, got ${settings.tolerance}`);
+  }
+  if (!(Number.isFinite(settings.warmupMs) && settings.warmupMs >= 0)) {
+    throw new ScenarioInputError(`warmupMs must be a number of at least 0, got ${settings.warmupMs}`);
+  }
+  return settings;
+}
+
+/**
+ * Capacity planning: runs the scenario as an open model at rising arrival rates (×factor per step, each on a
+ * fresh stack, so steps do not inherit a long chain) until a step fails, then bisects between the last rate
+ * that held and the first that failed. Reports the knee (the highest rate that held), what limited it, each
+ * process's CPU, and what settling cost there.
+ *
+ * What keeps two searches on one machine within a few percent of each other: a discarded warm-up run, so the
+ * first step does not pay for the harness's JIT; the same seed for every step's arrivals; a step that failed
+ * thresholds only is run once more before it counts, so one burst of someone else's load on the machine does
+ * not end the search.
  */
 export async function findCapacity(
   scenario: ScenarioDefinition,
   options: CapacityOptions = {},
 ): Promise<CapacityResult> {
-  const settings = {
-    startRate: optionalPositive("startRate", options.startRate, false) ?? 20,
-    factor: optionalPositive("factor", options.factor, false) ?? 1.5,
-    stepDurationMs: optionalPositive("stepDurationMs", options.stepDurationMs, false) ?? 5_000,
-    maxSteps: optionalPositive("maxSteps", options.maxSteps, true) ?? 12,
-  };
-  // Math.ceil would then keep the rate where it is, and the search would run the same step again and again.
-  if (settings.factor <= 1) throw new ScenarioInputError(`factor must be above 1, got ${settings.factor}`);
+  const settings = settingsOf(options);
+  const prices = costPrices(options.cost);
+  const {
+    cost: _cost,
+    startRate: _startRate,
+    factor: _factor,
+    stepDurationMs: _stepDurationMs,
+    maxSteps: _maxSteps,
+    bisectSteps: _bisectSteps,
+    tolerance: _tolerance,
+    warmupMs: _warmupMs,
+    retries: _retries,
+    ...overrides
+  } = options;
   const startedAt = new Date().toISOString();
   const steps: CapacityStep[] = [];
+  const run = (rate: number, durationMs: number, progress = options.progress) =>
+    runScenario(scenario, { ...overrides, progress, rate, durationMs });
+
+  if (settings.warmupMs > 0 && !options.signal?.aborted) {
+    await run(settings.startRate, settings.warmupMs, false);
+  }
+  const reports = new Map<CapacityStep, RunReport>();
+  const runStep = async (rate: number, phase: "ramp" | "bisect"): Promise<CapacityStep> => {
+    let retried: string[] | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const cpu = startCpuWatch();
+      const report = await run(rate, settings.stepDurationMs);
+      const step: CapacityStep = { ...summarizeStep(rate, report), phase, cpu: await cpu.stop() };
+      if (retried) step.retried = retried;
+      if (report.ok || attempt >= settings.retries || !thresholdsOnly(report) || options.signal?.aborted) {
+        steps.push(step);
+        reports.set(step, report);
+        return step;
+      }
+      retried = step.failed;
+    }
+  };
+
   let rate = settings.startRate;
   let highestRate: number | null = null;
+  let firstFailed: number | undefined;
   let stoppedBy: CapacityStop = "max-steps";
-  for (let step = 0; step < settings.maxSteps; step++) {
-    const report = await runScenario(scenario, { ...options, rate, durationMs: settings.stepDurationMs });
-    steps.push(summarizeStep(rate, report));
-    if (!report.ok) {
-      stoppedBy = report.interrupted ? "interrupted" : "failure";
+  for (let i = 0; i < settings.maxSteps; i++) {
+    const step = await runStep(rate, "ramp");
+    if (!step.ok) {
+      stoppedBy = step.failed.includes("interrupted") ? "interrupted" : "failure";
+      if (stoppedBy === "failure") firstFailed = rate;
       break;
     }
     highestRate = rate;
@@ -124,7 +352,26 @@ export async function findCapacity(
     rate = Math.ceil(rate * settings.factor);
   }
   if (steps.length === 0) throw new Error("findCapacity ran no step");
-  return {
+
+  if (highestRate !== null && firstFailed !== undefined) {
+    let low = highestRate;
+    let high = firstFailed;
+    for (let i = 0; i < settings.bisectSteps && !options.signal?.aborted; i++) {
+      if (high - low <= low * settings.tolerance) break;
+      const middle = Math.round((low + high) / 2);
+      // Whole rates: nothing lies between two neighbours.
+      if (middle <= low || middle >= high) break;
+      const step = await runStep(middle, "bisect");
+      if (step.failed.includes("interrupted")) break;
+      if (step.ok) low = middle;
+      else high = middle;
+    }
+    highestRate = low;
+  }
+
+  const knee = steps.find((s) => s.ok && s.rate === highestRate);
+  const kneeReport = knee && reports.get(knee);
+  const result: CapacityResult = {
     scenario: scenario.name,
     description: scenario.description,
     startedAt,
@@ -132,6 +379,91 @@ export async function findCapacity(
     highestRate,
     stoppedBy,
     steps,
+  };
+  const limit = limitOf(steps, highestRate);
+  if (limit) result.limit = limit;
+  if (kneeReport) result.cost = costOf(kneeReport, await pricesFor(options, prices));
+  return result;
+}
+
+/** The prices with a fork's or an attached chain's L1 fee parameters, where its GasPriceOracle can be read. */
+async function pricesFor(options: CapacityOptions, prices: CostPrices): Promise<CostPrices> {
+  const url = options.forkUrl ?? options.rpcUrl;
+  if (!url || options.cost?.l1?.source !== undefined) return prices;
+  let fromChain: L1FeeParams | undefined;
+  try {
+    fromChain = await readL1FeeParamsAt(url);
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    return { ...prices, l1: { ...prices.l1, source: `defaults (reading ${url} failed: ${why})` } };
+  }
+  return fromChain ? costPrices(options.cost, fromChain) : prices;
+}
+
+const PHASE_RESOURCE: Record<CapacityPhase, { resource: CapacityLimit["resource"]; what: string }> = {
+  challenge: { resource: "server", what: "the server's 402 challenge" },
+  verify: { resource: "facilitator", what: "the facilitator's verification" },
+  settle: { resource: "chain", what: "settlement (relayers and block building)" },
+  paid: { resource: "server", what: "the paid request beyond verify and settle (the server's own work)" },
+};
+
+const ms = (value: number) => `${Math.round(value * 10) / 10} ms`;
+
+/**
+ * What gave out: the phase whose p50 grew most from the last step that held to the first that failed (the
+ * queue that formed there), and whether the machine's cores were all busy. The paid request's own time is
+ * counted without the verify and settle it waits on.
+ */
+export function limitOf(
+  steps: readonly CapacityStep[],
+  highestRate: number | null,
+): CapacityLimit | undefined {
+  const failing = steps
+    .filter((s) => !s.ok && !s.failed.includes("interrupted"))
+    .filter((s) => highestRate === null || s.rate > highestRate)
+    .sort((a, b) => a.rate - b.rate)[0];
+  if (!failing) return undefined;
+  const held = steps.find((s) => s.ok && s.rate === highestRate);
+  const own = (step: CapacityStep | undefined, phase: CapacityPhase) => {
+    const p = step?.phases?.[phase]?.p50;
+    if (p === undefined) return 0;
+    if (phase !== "paid") return p;
+    return Math.max(0, p - (step?.phases?.verify?.p50 ?? 0) - (step?.phases?.settle?.p50 ?? 0));
+  };
+  const growth = LIMIT_PHASES.map((phase) => ({
+    phase,
+    at: own(failing, phase),
+    grew: own(failing, phase) - own(held, phase),
+  })).sort((a, b) => b.grew - a.grew);
+  const top = growth[0];
+  const cpu = failing.cpu;
+  const busy = cpu ? (cpu.harness ?? 0) + (cpu.anvil ?? 0) : 0;
+  const cpuWords = cpu
+    ? `CPU: harness ${cpu.harness ?? "?"} cores, anvil ${cpu.anvil ?? "?"} cores of ${cpu.cores}`
+    : undefined;
+  const failedWords = `${failing.rate}/s failed ${failing.failed.join("; ")}`;
+  if (!top || top.at === 0) {
+    return {
+      resource: cpu && busy >= 0.9 * cpu.cores ? "cpu" : "unknown",
+      reason: [failedWords, "no phase latency was measured", cpuWords].filter(Boolean).join("; "),
+      rate: failing.rate,
+    };
+  }
+  const { resource, what } = PHASE_RESOURCE[top.phase];
+  const since = held ? `, up ${ms(top.grew)} from ${held.rate}/s` : "";
+  const phaseWords = `${what} grew most: ${top.phase} p50 ${ms(top.at)}${since}`;
+  // Every phase slows when the cores are all taken; then the machine, not one part, is what ran out.
+  const saturated = cpu !== undefined && busy >= 0.9 * cpu.cores;
+  return {
+    resource: saturated ? "cpu" : resource,
+    reason: [
+      failedWords,
+      saturated ? `the machine's cores were all busy, and ${phaseWords}` : phaseWords,
+      cpuWords,
+    ]
+      .filter(Boolean)
+      .join("; "),
+    rate: failing.rate,
   };
 }
 
@@ -142,16 +474,55 @@ export function capacityHeadline(result: CapacityResult): string {
   return lowest === undefined ? "no step ran" : `no rate held; the lowest tried was ${lowest}/s`;
 }
 
-/** The search as a terminal table: one line per step with its rate, achieved rate, latency and verdict. */
+/** Gas per settlement and settlements per transaction of a step, as `61,234 gas ×1.8`. */
+export function stepGas(step: CapacityStep): string | undefined {
+  const chain = step.chain;
+  if (!chain || chain.settlements === 0 || chain.transactions === 0) return undefined;
+  const gas = Math.round(Number(BigInt(chain.gasUsed)) / chain.settlements);
+  const batch = Math.round((chain.settlements / chain.transactions) * 10) / 10;
+  return `${gas.toLocaleString("en-US")} gas ×${batch}`;
+}
+
+/**
+ * The search as a terminal table: one line per step (ramp, then bisection) with its rate, achieved rate,
+ * latency, CPU and verdict; then what limited it and what settling cost at the knee.
+ */
 export function formatCapacity(result: CapacityResult): string {
-  const cell = (value: number | null) => String(value ?? "-").padStart(10);
-  return [
-    `${result.scenario}: ${capacityHeadline(result)}`,
-    "      rate  achieved    p50 ms    p99 ms",
-    ...result.steps.map(
-      (s) =>
-        `${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}  ${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}`,
-    ),
-    "",
-  ].join("\n");
+  const cell = (value: number | null | undefined) => String(value ?? "-").padStart(10);
+  const extended = result.steps.some((s) => s.phase !== undefined || s.cpu !== undefined);
+  const verdict = (s: CapacityStep) =>
+    `${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}${s.retried ? ` (after a retry; first ${s.retried.join("; ")})` : ""}`;
+  const lines = [`${result.scenario}: ${capacityHeadline(result)}`];
+  if (!extended) {
+    lines.push(
+      "      rate  achieved    p50 ms    p99 ms",
+      ...result.steps.map(
+        (s) => `${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}  ${verdict(s)}`,
+      ),
+      "",
+    );
+    return lines.join("\n");
+  }
+  const bisected = result.steps.some((s) => s.phase === "bisect");
+  if (bisected && result.highestRate !== null) {
+    lines.push(
+      `knee ${result.highestRate}/s: bisected between the ramp's last rate that held and its first that failed`,
+    );
+  }
+  lines.push("  step      rate  achieved    p50 ms    p99 ms  cpu harness/anvil  gas/settlement");
+  for (const s of result.steps) {
+    const cpu = s.cpu ? `${s.cpu.harness ?? "-"}/${s.cpu.anvil ?? "-"}`.padStart(19) : "-".padStart(19);
+    lines.push(
+      `${(s.phase ?? "ramp").padStart(6)}${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}${cpu}${(stepGas(s) ?? "-").padStart(16)}  ${verdict(s)}`,
+    );
+  }
+  if (result.limit) lines.push(`limited by ${result.limit.resource}: ${result.limit.reason}`);
+  if (result.cost) {
+    const c = result.cost;
+    lines.push(
+      `cost at ${result.highestRate}/s: ${c.gasPerSettlement ?? "-"} gas per settlement, ${c.settlementsPerTransaction ?? "-"} settlements per transaction; $${c.usdPer1000Settlements.total} per 1,000 settlements (L2 $${c.usdPer1000Settlements.l2} at ${c.prices.l2BaseFeeGwei} gwei, L1 data $${c.usdPer1000Settlements.l1}, ${c.prices.l1.source}) at $${c.prices.ethUsd}/ETH; ${c.ethPerHour.perRelayer} ETH per relayer per hour (${c.prices.relayers} relayers)`,
+    );
+  }
+  lines.push("");
+  return lines.join("\n");
 }

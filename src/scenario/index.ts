@@ -1,12 +1,31 @@
 export {
+  type CapacityCpu,
+  type CapacityLimit,
   type CapacityOptions,
+  type CapacityPhase,
   type CapacityResult,
   type CapacityStep,
   type CapacityStop,
   findCapacity,
   formatCapacity,
+  limitOf,
 } from "./capacity.ts";
 export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chain-scan.ts";
+export {
+  type CostOptions,
+  type CostPrices,
+  costOf,
+  costPrices,
+  DEFAULT_COST_PRICES,
+  DEFAULT_L1_FEE_PARAMS,
+  fjordL1Fee,
+  flzCompressLen,
+  formatCost,
+  type L1FeeParams,
+  readL1FeeParams,
+  readL1FeeParamsAt,
+  type SettlementCost,
+} from "./cost.ts";
 export {
   type AgentsSpec,
   type CaseContext,

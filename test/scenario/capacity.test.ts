@@ -1,9 +1,11 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import {
   type CapacityResult,
+  type CapacityStep,
   defineScenario,
   findCapacity,
   formatCapacity,
+  limitOf,
   type RunReport,
   ScenarioInputError,
 } from "../../src/scenario/index.ts";
@@ -77,6 +79,9 @@ function stepReport(rate: number, p99: number | null, extra: Partial<RunReport> 
   };
 }
 
+/** The ×factor ramp alone, every step once: what the older tests were written against. */
+const rampOnly = { warmupMs: 0, retries: 0, bisectSteps: 0 };
+
 /** Runs answer with the p99 this gives for their rate. */
 function latencyByRate(p99: (rate: number) => number | null) {
   vi.mocked(runScenario).mockImplementation(async (_scenario, overrides) =>
@@ -91,7 +96,12 @@ beforeEach(() => {
 describe("findCapacity", () => {
   it("climbs by the factor until a step fails, keeping each step's summary and not its report", async () => {
     latencyByRate((rate) => rate);
-    const result = await findCapacity(scenario, { startRate: 20, factor: 1.5, stepDurationMs: 5_000 });
+    const result = await findCapacity(scenario, {
+      startRate: 20,
+      factor: 1.5,
+      stepDurationMs: 5_000,
+      ...rampOnly,
+    });
 
     expect(vi.mocked(runScenario).mock.calls.map(([, o]) => [o?.rate, o?.durationMs])).toEqual([
       [20, 5_000],
@@ -102,7 +112,7 @@ describe("findCapacity", () => {
     expect(result).toMatchObject({
       scenario: "capacity-sample",
       description: "agents paying GET /weather",
-      settings: { startRate: 20, factor: 1.5, stepDurationMs: 5_000, maxSteps: 12 },
+      settings: { startRate: 20, factor: 1.5, stepDurationMs: 5_000, maxSteps: 12, bisectSteps: 0 },
       highestRate: 45,
       stoppedBy: "failure",
     });
@@ -112,7 +122,9 @@ describe("findCapacity", () => {
       [45, true],
       [68, false],
     ]);
-    expect(result.steps[3]).toEqual({
+    expect(result.steps[3]).toMatchObject({
+      phase: "ramp",
+      chain: { settlements: 338, transactions: 8, gasUsed: "1000" },
       rate: 68,
       achieved: 68,
       paid: 67.6,
@@ -135,7 +147,7 @@ describe("findCapacity", () => {
     expect(JSON.parse(json)).toEqual(result);
     // The steps' timelines and histograms stay behind: a search of many steps stays small.
     expect(json).not.toContain("timeline");
-    expect(json.length).toBeLessThan(4_000);
+    expect(json.length).toBeLessThan(1_500 * result.steps.length);
   });
 
   it("reports no rate held when the first step fails, and every failure by name", async () => {
@@ -175,7 +187,7 @@ describe("findCapacity", () => {
 
   it("stops when interrupted: a step cut short holds nothing, one finished whole still holds", async () => {
     vi.mocked(runScenario).mockResolvedValueOnce(stepReport(20, 10, { interrupted: true, ok: false }));
-    const cut = await findCapacity(scenario, {});
+    const cut = await findCapacity(scenario, { warmupMs: 0 });
     expect(cut).toMatchObject({ highestRate: null, stoppedBy: "interrupted" });
     expect(cut.steps[0]?.failed).toEqual(["interrupted"]);
 
@@ -184,9 +196,85 @@ describe("findCapacity", () => {
       abort.abort();
       return stepReport(20, 10);
     });
-    const after = await findCapacity(scenario, { signal: abort.signal });
+    const after = await findCapacity(scenario, { signal: abort.signal, warmupMs: 0 });
     expect(after).toMatchObject({ highestRate: 20, stoppedBy: "interrupted" });
     expect(after.steps).toHaveLength(1);
+  });
+
+  it("bisects between the ramp's last rate that held and its first that failed, to the knee", async () => {
+    latencyByRate((rate) => rate);
+    const result = await findCapacity(scenario, { startRate: 20, warmupMs: 0, retries: 0 });
+
+    // 45 held and 68 failed; then 57 ✗, 51 ✗, 48 ✓, 50 ✗ (four bisection steps, the default bound).
+    expect(result.steps.map((s) => [s.phase, s.rate, s.ok])).toEqual([
+      ["ramp", 20, true],
+      ["ramp", 30, true],
+      ["ramp", 45, true],
+      ["ramp", 68, false],
+      ["bisect", 57, false],
+      ["bisect", 51, false],
+      ["bisect", 48, true],
+      ["bisect", 50, false],
+    ]);
+    expect(result).toMatchObject({
+      highestRate: 48,
+      stoppedBy: "failure",
+      settings: { bisectSteps: 4, tolerance: 0.05, warmupMs: 0, retries: 0 },
+    });
+  });
+
+  it("stops bisecting once the interval is within the tolerance", async () => {
+    latencyByRate((rate) => rate);
+    const result = await findCapacity(scenario, { startRate: 20, warmupMs: 0, retries: 0, tolerance: 0.2 });
+    // 45..68, 45..57, then 45..51: within 20% of 45.
+    expect(result.steps.filter((s) => s.phase === "bisect").map((s) => s.rate)).toEqual([57, 51]);
+    expect(result.highestRate).toBe(45);
+  });
+
+  it("warms up once, off the record, at the start rate", async () => {
+    latencyByRate(() => 10);
+    const result = await findCapacity(scenario, { startRate: 10, maxSteps: 2, stepDurationMs: 3_000 });
+    expect(vi.mocked(runScenario).mock.calls.map(([, o]) => [o?.rate, o?.durationMs, o?.progress])).toEqual([
+      [10, 2_000, false],
+      [10, 3_000, undefined],
+      [15, 3_000, undefined],
+    ]);
+    expect(result.steps.map((s) => s.rate)).toEqual([10, 15]);
+  });
+
+  it("runs a step that failed only thresholds once more, and never reruns a broken invariant away", async () => {
+    const broken = { invariants: [{ name: "no authorization settled twice", ok: false, detail: "1 twice" }] };
+    vi.mocked(runScenario)
+      .mockResolvedValueOnce(stepReport(20, 60))
+      .mockResolvedValueOnce(stepReport(20, 10))
+      .mockResolvedValueOnce(stepReport(30, 10, { ...broken, ok: false }));
+    const result = await findCapacity(scenario, { startRate: 20, warmupMs: 0, bisectSteps: 0 });
+
+    expect(vi.mocked(runScenario).mock.calls.map(([, o]) => o?.rate)).toEqual([20, 20, 30]);
+    expect(result.steps.map((s) => [s.rate, s.ok, s.retried])).toEqual([
+      [20, true, ["e2e.p99 < 50ms"]],
+      [30, false, undefined],
+    ]);
+    expect(formatCapacity(result)).toContain("held (after a retry; first e2e.p99 < 50ms)");
+  });
+
+  it("prices the knee's settlements from its step's chain figures", async () => {
+    latencyByRate((rate) => rate);
+    const result = await findCapacity(scenario, {
+      startRate: 20,
+      ...rampOnly,
+      cost: { ethUsd: 2_000, l2BaseFeeGwei: 0.02 },
+    });
+    // The knee, 45/s: 223 settlements in 8 transactions, 1000 gas in all.
+    expect(result.cost).toMatchObject({
+      settlements: 223,
+      transactions: 8,
+      settlementsPerTransaction: 27.875,
+      prices: { ethUsd: 2_000, l2BaseFeeGwei: 0.02, l1: { source: "defaults" } },
+    });
+    expect(formatCapacity(result)).toMatch(
+      /cost at 45\/s: 4 gas per settlement, 27\.875 settlements per transaction/,
+    );
   });
 
   it("refuses settings that could not climb before running anything", async () => {
@@ -197,6 +285,9 @@ describe("findCapacity", () => {
     await expect(findCapacity(scenario, { maxSteps: 2.5 })).rejects.toThrow(
       /maxSteps must be a positive integer/,
     );
+    await expect(findCapacity(scenario, { bisectSteps: -1 })).rejects.toThrow(/bisectSteps must be/);
+    await expect(findCapacity(scenario, { tolerance: 1 })).rejects.toThrow(/tolerance must be/);
+    await expect(findCapacity(scenario, { cost: { ethUsd: -1 } })).rejects.toThrow(/ethUsd must be/);
     expect(runScenario).not.toHaveBeenCalled();
   });
 });
@@ -247,5 +338,58 @@ describe("formatCapacity", () => {
     const text = formatCapacity(result(null, [step(20, false, ["e2e.p99 < 50ms"])]));
     expect(text.split("\n")[0]).toBe("per-request: no rate held; the lowest tried was 20/s");
     expect(text).not.toContain("none");
+  });
+});
+
+describe("limitOf", () => {
+  const step = (
+    rate: number,
+    ok: boolean,
+    phases: CapacityStep["phases"],
+    cpu: CapacityStep["cpu"] = { harness: 0.6, anvil: 0.3, cores: 2 },
+  ): CapacityStep => ({
+    rate,
+    achieved: rate,
+    paid: rate,
+    requests: rate * 5,
+    errors: 0,
+    durationMs: 5_000,
+    p50: 10,
+    p99: ok ? 20 : 300,
+    ok,
+    failed: ok ? [] : ["e2e.p99 < 250ms"],
+    thresholds: [],
+    brokenInvariants: [],
+    phases,
+    cpu,
+  });
+  const calm = { challenge: { p50: 2, p99: 4 }, verify: { p50: 3, p99: 5 }, settle: { p50: 8, p99: 20 } };
+
+  it("names the phase whose p50 grew most from the knee to the first rate that failed", () => {
+    const queued = { ...calm, settle: { p50: 90, p99: 400 }, paid: { p50: 100, p99: 420 } };
+    expect(limitOf([step(45, true, calm), step(68, false, queued)], 45)).toEqual({
+      resource: "chain",
+      reason:
+        "68/s failed e2e.p99 < 250ms; settlement (relayers and block building) grew most: settle p50 90 ms, up 82 ms from 45/s; CPU: harness 0.6 cores, anvil 0.3 cores of 2",
+      rate: 68,
+    });
+    const verifying = { ...calm, verify: { p50: 60, p99: 200 } };
+    expect(limitOf([step(45, true, calm), step(68, false, verifying)], 45)?.resource).toBe("facilitator");
+    const challenged = { ...calm, challenge: { p50: 60, p99: 200 } };
+    expect(limitOf([step(45, true, calm), step(68, false, challenged)], 45)?.resource).toBe("server");
+  });
+
+  it("says the machine ran out of cores when harness and anvil kept them all busy", () => {
+    const queued = { ...calm, settle: { p50: 90, p99: 400 } };
+    const limit = limitOf(
+      [step(45, true, calm), step(68, false, queued, { harness: 1.4, anvil: 0.5, cores: 2 })],
+      45,
+    );
+    expect(limit?.resource).toBe("cpu");
+    expect(limit?.reason).toContain("the machine's cores were all busy, and settlement");
+  });
+
+  it("has nothing to say when no step failed", () => {
+    expect(limitOf([step(45, true, calm)], 45)).toBeUndefined();
   });
 });
