@@ -2,6 +2,7 @@ import { open, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { assertPortFree, DevnetError, PortInUseError, PROFILES, type ProfileName } from "./chain/index.ts";
+import { BaselineError, type ComparedReport, compareReports, loadBaseline } from "./scenario/baseline.ts";
 import { formatCapacity } from "./scenario/capacity.ts";
 import {
   checkOverrides,
@@ -81,6 +82,8 @@ Options:
                         threshold fails; report the highest rate that held and the latency curve
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
+  --baseline FILE       compare with an earlier --json report of the same scenario: e2e latency (a
+                        rank test with a minimum effect) and cost per payment; exit 1 on a regression
   -h, --help            this help
 `;
 
@@ -410,6 +413,7 @@ async function scenario(argv: string[]): Promise<number> {
     "find-capacity": { type: "boolean" },
     json: { type: "string" },
     html: { type: "string" },
+    baseline: { type: "string" },
   });
   if (values.list) {
     for (const name of await scenarioNames()) {
@@ -436,6 +440,14 @@ async function scenario(argv: string[]): Promise<number> {
   }
   if (values.json) await assertWritable("--json", values.json);
   if (values.html) await assertWritable("--html", values.html);
+  let baseline: ComparedReport | undefined;
+  if (values.baseline !== undefined) {
+    if (findingCapacity) throw new UsageError("--baseline compares one run; --find-capacity runs many");
+    // Read before the run: a wrong file costs nothing, not a whole run.
+    baseline = await loadBaseline(values.baseline, definition.name).catch((error: unknown) => {
+      throw error instanceof BaselineError ? new UsageError(error.message, false) : error;
+    });
+  }
 
   const abort = new AbortController();
   const stop = watchStop(() => {
@@ -466,7 +478,10 @@ async function scenario(argv: string[]): Promise<number> {
       if (values.html) await writeFile(values.html, renderCapacityHtml(capacity));
       return verdict(capacity.highestRate === null ? 1 : 0);
     }
-    const report = await runScenario(definition, { ...common, durationMs, rate });
+    const run: ComparedReport = await runScenario(definition, { ...common, durationMs, rate });
+    const report: ComparedReport = baseline
+      ? { ...run, comparison: compareReports(baseline, run, { file: values.baseline }) }
+      : run;
     process.stdout.write(formatSummary(report));
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
     if (values.html) await writeFile(values.html, renderHtmlReport(report));
@@ -476,7 +491,7 @@ async function scenario(argv: string[]): Promise<number> {
       );
       return verdict(2);
     }
-    return verdict(report.ok ? 0 : 1);
+    return verdict(report.ok && !report.comparison?.regressed ? 0 : 1);
   } catch (error) {
     if (!stop.signal) throw error;
     // Whatever went wrong, the user asked to stop: the exit code says so, the message says what else.

@@ -43,6 +43,7 @@ import {
   serverTimings,
   sharedDispatcher,
   toWhatwgResponse,
+  type WireCounts,
 } from "./http.ts";
 import {
   type Claim,
@@ -124,6 +125,8 @@ export type AgentResult = {
   url?: string;
   /** The policy or transport error behind `refused_by_policy` / `error`. */
   error?: Error;
+  /** HTTP requests this call sent and the bytes both ways (`agent.request` and `agent.pay`). */
+  wire?: WireCounts;
 };
 
 /**
@@ -638,8 +641,10 @@ export function createAgent(options: AgentOptions): Agent {
     init: RequestInit | undefined,
     cached: PaymentRequired | PaymentRequiredV1 | undefined,
     started: number,
+    wire: WireCounts,
   ): Promise<Exchange> => {
     const request = await prepareRequest(init);
+    request.wire = wire;
     const url = new URL(input);
     const timings: AgentTimings = { e2e: 0 };
     if (cached) {
@@ -683,8 +688,11 @@ export function createAgent(options: AgentOptions): Agent {
     cached: PaymentRequired | PaymentRequiredV1 | undefined,
     started: number,
   ): Promise<Exchange> => {
+    const wire: WireCounts = { roundTrips: 0, bytesSent: 0, bytesReceived: 0 };
     try {
-      return await exchange(input, init, cached, started);
+      const done = await exchange(input, init, cached, started, wire);
+      done.result.wire = wire;
+      return done;
     } catch (error) {
       const e2e = performance.now() - started;
       if (error instanceof PolicyError) {
@@ -695,6 +703,7 @@ export function createAgent(options: AgentOptions): Agent {
             errorCode: error.reason,
             timings: { e2e },
             error,
+            wire,
           },
           response: undefined,
         };
@@ -706,6 +715,7 @@ export function createAgent(options: AgentOptions): Agent {
           errorCode: transportCode(error),
           timings: { e2e },
           error: error as Error,
+          wire,
         },
         response: undefined,
       };

@@ -11,6 +11,27 @@ export type PreparedRequest = {
   body: string | Uint8Array | undefined;
   signal: AbortSignal | undefined;
   redirect: "follow" | "manual" | "error";
+  /** Where `send` counts this call's traffic; redirects copy the request, and with it the counter. */
+  wire?: WireCounts;
+};
+
+/**
+ * HTTP traffic of one agent call: the scenario's cost per paid request. Bytes are the HTTP/1.1 message as
+ * the agent sees it (start line, headers, body), without the few headers undici adds and transport framing,
+ * so the figure moves when the protocol's payloads do, not with the machine.
+ */
+export type WireCounts = { roundTrips: number; bytesSent: number; bytesReceived: number };
+
+// ": " and CRLF around each header.
+const headerBytes = (headers: Record<string, string | string[] | undefined>) => {
+  let bytes = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === "string") bytes += name.length + value.length + 4;
+    else for (const v of value) bytes += name.length + v.length + 4;
+  }
+  return bytes;
 };
 
 /** A response with its body read. */
@@ -101,6 +122,21 @@ export async function send(
   headers: Record<string, string> = request.headers,
   timeoutMs = DEFAULT_TIMEOUT_MS,
 ): Promise<ReadResponse> {
+  const wire = request.wire;
+  if (wire) {
+    // "GET /path HTTP/1.1\r\n", "host: …\r\n", the headers, the blank line, the body.
+    const body = request.body;
+    wire.bytesSent +=
+      request.method.length +
+      url.pathname.length +
+      url.search.length +
+      12 +
+      url.host.length +
+      8 +
+      headerBytes(headers) +
+      2 +
+      (body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
+  }
   const deadline = new AbortController();
   let timer = setTimeout(() => deadline.abort(new errors.HeadersTimeoutError()), timeoutMs);
   try {
@@ -115,6 +151,11 @@ export async function send(
     clearTimeout(timer);
     timer = setTimeout(() => response.body.destroy(new errors.BodyTimeoutError()), timeoutMs);
     const body = await response.body.bytes();
+    if (wire) {
+      wire.roundTrips += 1;
+      // "HTTP/1.1 200 OK\r\n", the headers, the blank line, the body.
+      wire.bytesReceived += 15 + response.statusText.length + headerBytes(response.headers) + 2 + body.length;
+    }
     return {
       status: response.statusCode,
       statusText: response.statusText,

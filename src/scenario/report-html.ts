@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PHASES, type Phase } from "../load/index.ts";
+import { type ComparedReport, comparisonChange, comparisonValue } from "./baseline.ts";
 import { type CapacityResult, type CapacityStep, capacityHeadline } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
 import { metricValue } from "./thresholds.ts";
@@ -643,6 +644,42 @@ function notices(report: RunReport): string {
   );
 }
 
+/** This run against `--baseline`: each figure's baseline, now, change and verdict, and what it was held to. */
+function comparisonSection(report: RunReport): string {
+  const { comparison } = report as ComparedReport;
+  if (!comparison) return "";
+  const words = { ok: "ok", regressed: "regressed", improved: "improved", info: "—" } as const;
+  const intro = `<p id="comparison-verdict">Against ${escapeHtml(comparison.baseline.file ?? comparison.baseline.runId)} (run ${escapeHtml(comparison.baseline.runId)}, ${escapeHtml(formatStart(comparison.baseline.startedAt))}): ${comparison.regressed ? "<strong>regressed</strong>" : "no regression"}.</p>`;
+  const rows = table(
+    "comparison",
+    [
+      { label: "metric" },
+      { label: "baseline", numeric: true },
+      { label: "now", numeric: true },
+      { label: "change", numeric: true },
+      { label: "verdict" },
+      { label: "held to" },
+    ],
+    comparison.rows.map((row) => ({
+      failed: row.verdict === "regressed",
+      cells: [
+        escapeHtml(row.unit === "%" ? row.metric : `${row.metric} (${row.unit})`),
+        escapeHtml(comparisonValue(row.baseline, row.unit)),
+        escapeHtml(comparisonValue(row.now, row.unit)),
+        escapeHtml(comparisonChange(row)),
+        row.verdict === "regressed" || row.verdict === "ok"
+          ? `${mark(row.verdict === "ok")} ${words[row.verdict]}`
+          : escapeHtml(words[row.verdict]),
+        escapeHtml(row.detail),
+      ],
+    })),
+  );
+  const notes = comparison.notes.length
+    ? `<ul id="comparison-notes">${comparison.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`
+    : "";
+  return section("Comparison with the baseline", intro + rows + notes, true);
+}
+
 /** The run as one self-contained HTML page: verdict, summary, charts (uPlot, inlined) and tables. No network access. */
 export function renderHtmlReport(report: RunReport): string {
   const verdict = runVerdict(report);
@@ -669,6 +706,7 @@ ${summaryCards(report)}
 </div>
 ${notices(report)}
 ${checks(report)}
+${comparisonSection(report)}
 ${chart("chart-latency", "End-to-end latency per second")}
 ${chart("chart-throughput", "Throughput per second")}
 ${chart("chart-distribution", "End-to-end latency distribution", true)}

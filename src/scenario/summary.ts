@@ -1,3 +1,4 @@
+import { type ComparedReport, formatComparison } from "./baseline.ts";
 import type { RunReport } from "./report.ts";
 import type { SteadyState } from "./steady-state.ts";
 
@@ -5,7 +6,7 @@ const pad = (value: string, width: number) => value.padEnd(width);
 const mark = (ok: boolean) => (ok ? "✓" : "✗");
 
 /** The end-of-run summary for a terminal: latency per phase, outcomes, errors, thresholds, invariants. */
-export function formatSummary(report: RunReport): string {
+export function formatSummary(report: RunReport | ComparedReport): string {
   const lines: string[] = [];
   const verdict = report.ok ? "PASS" : report.interrupted ? "INTERRUPTED" : report.error ? "ERROR" : "FAIL";
   lines.push(
@@ -63,6 +64,7 @@ export function formatSummary(report: RunReport): string {
     for (const c of report.cases)
       lines.push(`    ${mark(c.ok)} ${c.name}: expected ${c.expected}, observed ${c.observed}`);
   }
+  if ("comparison" in report && report.comparison) lines.push(...formatComparison(report.comparison));
   return `${lines.join("\n")}\n`;
 }
 
