@@ -45,7 +45,7 @@ describe("cost per paid request", () => {
 
   it("counts a call that got no response as bytes sent without a round trip", async () => {
     const agent = createAgent({ privateKey: devnetAccount(stack.devnet, 1).privateKey, timeoutMs: 2000 });
-    // Port 1: nothing listens there, so loopback refuses the connection after the request was written out.
+    // Port 1: nothing listens there. Bytes are counted as the agent hands the request over, so they show.
     const closed = new URL(stack.server.url);
     closed.port = "1";
     const result = await agent.request(`${closed.origin}/weather`);
