@@ -477,12 +477,12 @@ export function formatComparison(comparison: Comparison): string[] {
   const lines = [
     "",
     `  against baseline ${comparison.baseline.file ?? comparison.baseline.runId} (${comparison.baseline.startedAt}): ${comparison.regressed ? "REGRESSED" : "no regression"}`,
-    `    ${"metric".padEnd(30)}${["baseline", "now", "change"].map((h) => h.padStart(11)).join("")}  verdict`,
+    `    ${"metric".padEnd(36)}${["baseline", "now", "change"].map((h) => h.padStart(11)).join("")}  verdict`,
   ];
   for (const row of comparison.rows) {
     const name = `${row.metric}${row.unit === "%" ? "" : ` (${row.unit})`}`;
     lines.push(
-      `    ${name.padEnd(30)}${[cell(row.baseline, row.unit), cell(row.now, row.unit), changeCell(row)].map((v) => v.padStart(11)).join("")}  ${VERDICT_WORDS[row.verdict]}${row.detail ? `  (${row.detail})` : ""}`,
+      `    ${name.padEnd(36)}${[cell(row.baseline, row.unit), cell(row.now, row.unit), changeCell(row)].map((v) => v.padStart(11)).join("")}  ${VERDICT_WORDS[row.verdict]}${row.detail ? `  (${row.detail})` : ""}`,
     );
   }
   for (const note of comparison.notes) lines.push(`    note: ${note}`);
