@@ -79,7 +79,11 @@ Options:
                         ${DEFAULT_ATTACH_RPC_URL}, what \`x402-devnet up\` starts, with --server-url
                         or --facilitator-url); alone, our facilitator and server run on that chain
   --find-capacity       ramp the arrival rate (x1.5 per 5 s step, or --duration per step) until a
-                        threshold fails; report the highest rate that held and the latency curve
+                        threshold fails, then bisect to the knee; report it, what limited it, each
+                        step's CPU and the cost per settlement at the knee
+  --eth-price USD       ETH price for the cost per settlement (default 3000)
+  --base-fee GWEI       L2 base fee for the cost per settlement (default 0.01); the L1 data fee's
+                        prices come from a --fork-url/--rpc-url chain's GasPriceOracle, else defaults
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
   --baseline FILE       compare with an earlier --json report of the same scenario: e2e latency (a
@@ -411,6 +415,8 @@ async function scenario(argv: string[]): Promise<number> {
     "server-url": { type: "string" },
     "facilitator-url": { type: "string" },
     "find-capacity": { type: "boolean" },
+    "eth-price": { type: "string" },
+    "base-fee": { type: "string" },
     json: { type: "string" },
     html: { type: "string" },
     baseline: { type: "string" },
@@ -428,6 +434,10 @@ async function scenario(argv: string[]): Promise<number> {
   const rate = optionalNumber("--rate", values.rate, false);
   const seed = optionalNumber("--seed", values.seed, true);
   const findingCapacity = values["find-capacity"] === true;
+  const cost = {
+    ethUsd: optionalNumber("--eth-price", values["eth-price"], false),
+    l2BaseFeeGwei: optionalNumber("--base-fee", values["base-fee"], false),
+  };
   const definition = await loadScenario(positionals[0] ?? "per-request");
   for (const notice of checkOverrides(definition, {
     agents,
@@ -472,6 +482,7 @@ async function scenario(argv: string[]): Promise<number> {
         ...common,
         startRate: rate,
         stepDurationMs: durationMs,
+        cost,
       });
       process.stdout.write(formatCapacity(capacity));
       if (values.json) await writeFile(values.json, `${JSON.stringify(capacity, bigintJson, 2)}\n`);

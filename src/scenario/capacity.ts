@@ -27,6 +27,11 @@ export type CapacityCpu = {
   anvil: number | null;
   /** Cores on the machine. */
   cores: number;
+  /**
+   * Cores busy machine-wide (from /proc/stat), ours and everyone else's: on a shared machine, what was left
+   * for the run. Absent off Linux.
+   */
+  machine?: number | null;
 };
 
 /**
@@ -208,6 +213,19 @@ async function anvilChildren(): Promise<number[]> {
   return anvils;
 }
 
+/** CPU seconds the whole machine spent busy (all cores, not idle or waiting on I/O), from /proc/stat. */
+async function machineBusySeconds(): Promise<number | undefined> {
+  try {
+    const stat = await readFile("/proc/stat", "utf8");
+    const fields = (stat.split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return (total - idle) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * CPU time of the harness and of the anvil it starts, over one step. anvil comes and goes within the step,
  * so it is sampled while it lives, and its last reading stands for its whole life.
@@ -215,6 +233,7 @@ async function anvilChildren(): Promise<number[]> {
 function startCpuWatch() {
   const started = performance.now();
   const harnessBefore = process.cpuUsage();
+  const machineBefore = machineBusySeconds();
   const anvil = new Map<number, number>();
   let sampling: Promise<void> = Promise.resolve();
   const sample = async () => {
@@ -238,7 +257,12 @@ function startCpuWatch() {
       const used = process.cpuUsage(harnessBefore);
       const round = (value: number) => Math.round(value * 100) / 100;
       const anvilSeconds = [...anvil.values()].reduce((sum, s) => sum + s, 0);
+      const [machineStart, machineEnd] = await Promise.all([machineBefore, machineBusySeconds()]);
       return {
+        machine:
+          machineStart === undefined || machineEnd === undefined
+            ? null
+            : round((machineEnd - machineStart) / wall),
         harness: round((used.user + used.system) / 1e6 / wall),
         anvil: onLinux && anvil.size > 0 ? round(anvilSeconds / wall) : null,
         cores: availableParallelism(),
@@ -294,7 +318,10 @@ export async function findCapacity(
   options: CapacityOptions = {},
 ): Promise<CapacityResult> {
   const settings = settingsOf(options);
-  const prices = costPrices(options.cost);
+  const prices = costPrices({
+    ...options.cost,
+    relayers: options.cost?.relayers ?? scenario.facilitator?.relayers,
+  });
   const {
     cost: _cost,
     startRate: _startRate,
@@ -397,7 +424,7 @@ async function pricesFor(options: CapacityOptions, prices: CostPrices): Promise<
     const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
     return { ...prices, l1: { ...prices.l1, source: `defaults (reading ${url} failed: ${why})` } };
   }
-  return fromChain ? costPrices(options.cost, fromChain) : prices;
+  return fromChain ? { ...prices, l1: { ...fromChain, ...options.cost?.l1 } } : prices;
 }
 
 const PHASE_RESOURCE: Record<CapacityPhase, { resource: CapacityLimit["resource"]; what: string }> = {
@@ -437,9 +464,13 @@ export function limitOf(
   })).sort((a, b) => b.grew - a.grew);
   const top = growth[0];
   const cpu = failing.cpu;
-  const busy = cpu ? (cpu.harness ?? 0) + (cpu.anvil ?? 0) : 0;
+  const ours = cpu ? (cpu.harness ?? 0) + (cpu.anvil ?? 0) : 0;
+  const busy = cpu ? Math.max(ours, cpu.machine ?? 0) : 0;
+  const others = cpu?.machine == null ? 0 : Math.max(0, cpu.machine - ours);
   const cpuWords = cpu
-    ? `CPU: harness ${cpu.harness ?? "?"} cores, anvil ${cpu.anvil ?? "?"} cores of ${cpu.cores}`
+    ? `CPU: harness ${cpu.harness ?? "?"} cores, anvil ${cpu.anvil ?? "?"} cores${
+        cpu.machine == null ? "" : `, other processes ${Math.round(others * 100) / 100} cores`
+      } of ${cpu.cores}`
     : undefined;
   const failedWords = `${failing.rate}/s failed ${failing.failed.join("; ")}`;
   if (!top || top.at === 0) {
@@ -454,11 +485,17 @@ export function limitOf(
   const phaseWords = `${what} grew most: ${top.phase} p50 ${ms(top.at)}${since}`;
   // Every phase slows when the cores are all taken; then the machine, not one part, is what ran out.
   const saturated = cpu !== undefined && busy >= 0.9 * cpu.cores;
+  // Someone else's load took the cores: the figures say how busy the machine was, not what this stack holds.
+  const crowded = saturated && others > ours;
   return {
     resource: saturated ? "cpu" : resource,
     reason: [
       failedWords,
-      saturated ? `the machine's cores were all busy, and ${phaseWords}` : phaseWords,
+      crowded
+        ? `the machine's cores were all busy, mostly with other processes (rerun on a quiet machine); ${phaseWords}`
+        : saturated
+          ? `the machine's cores were all busy, and ${phaseWords}`
+          : phaseWords,
       cpuWords,
     ]
       .filter(Boolean)
@@ -509,9 +546,11 @@ export function formatCapacity(result: CapacityResult): string {
       `knee ${result.highestRate}/s: bisected between the ramp's last rate that held and its first that failed`,
     );
   }
-  lines.push("  step      rate  achieved    p50 ms    p99 ms  cpu harness/anvil  gas/settlement");
+  lines.push("  step      rate  achieved    p50 ms    p99 ms  cores harness/anvil/machine  gas/settlement");
   for (const s of result.steps) {
-    const cpu = s.cpu ? `${s.cpu.harness ?? "-"}/${s.cpu.anvil ?? "-"}`.padStart(19) : "-".padStart(19);
+    const cpu = (
+      s.cpu ? `${s.cpu.harness ?? "-"}/${s.cpu.anvil ?? "-"}/${s.cpu.machine ?? "-"}` : "-"
+    ).padStart(29);
     lines.push(
       `${(s.phase ?? "ramp").padStart(6)}${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}${cpu}${(stepGas(s) ?? "-").padStart(16)}  ${verdict(s)}`,
     );

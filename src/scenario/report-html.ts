@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PHASES, type Phase } from "../load/index.ts";
 import { type ComparedReport, comparisonChange, comparisonValue } from "./baseline.ts";
-import { type CapacityResult, type CapacityStep, capacityHeadline } from "./capacity.ts";
+import { type CapacityResult, type CapacityStep, capacityHeadline, stepGas } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
 import { metricValue } from "./thresholds.ts";
 
@@ -420,7 +420,8 @@ const CAPACITY_SCRIPT = `
 (() => {
 ${CHART_HELPERS}
   const result = JSON.parse(document.getElementById("capacity-data").textContent);
-  const steps = result.steps;
+  // Bisection runs rates between earlier ones; a curve is drawn by rising rate.
+  const steps = [...result.steps].sort((a, b) => a.rate - b.rate);
   const rates = steps.map((s) => s.rate);
   // Rates grow by a factor per step, so a log axis spaces the steps evenly; its ticks are the rates tried,
   // thinned when they would crowd.
@@ -735,12 +736,17 @@ function stepVerdict(step: CapacityStep): string {
   return `<span class="failed-why">failed:</span> ${reasons.join("; ")}`;
 }
 
+const isRamp = (step: CapacityStep) => (step.phase ?? "ramp") === "ramp";
+
 function stopSentence(result: CapacityResult): string {
-  const last = result.steps.at(-1);
+  const last = result.steps.filter(isRamp).at(-1);
   if (!last) return "the search ran no step";
+  const bisected = result.steps.filter((s) => !isRamp(s)).length;
   switch (result.stoppedBy) {
     case "failure":
-      return `stopped at ${formatOffered(last.rate)}, the first rate that failed`;
+      return `stopped at ${formatOffered(last.rate)}, the first rate that failed${
+        bisected > 0 ? `; ${bisected} bisection step${bisected === 1 ? "" : "s"} found the knee below it` : ""
+      }`;
     case "interrupted":
       return `interrupted during the step at ${formatOffered(last.rate)}`;
     case "max-steps":
@@ -749,9 +755,13 @@ function stopSentence(result: CapacityResult): string {
 }
 
 function capacityCards(result: CapacityResult): string {
-  const held = result.steps.filter((s) => s.ok).at(-1);
-  const failed = result.steps.find((s) => !s.ok);
+  const held = result.steps.find((s) => s.ok && s.rate === result.highestRate);
+  // The lowest rate that failed above the knee: where the bisection closed in, or the ramp's failure.
+  const failed = result.steps
+    .filter((s) => !s.ok && (result.highestRate === null || s.rate > result.highestRate))
+    .sort((a, b) => a.rate - b.rate)[0];
   const { settings } = result;
+  const bisected = result.steps.filter((s) => !isRamp(s)).length;
   return [
     card(
       "Highest rate held",
@@ -773,7 +783,9 @@ function capacityCards(result: CapacityResult): string {
     card(
       "Steps",
       formatCount(result.steps.length),
-      `of at most ${settings.maxSteps}, ${formatDuration(settings.stepDurationMs)} each`,
+      settings.bisectSteps === undefined
+        ? `of at most ${settings.maxSteps}, ${formatDuration(settings.stepDurationMs)} each`
+        : `${result.steps.length - bisected} ramp (at most ${settings.maxSteps}) and ${bisected} bisection (at most ${settings.bisectSteps}), ${formatDuration(settings.stepDurationMs)} each`,
     ),
   ].join("\n");
 }
@@ -782,36 +794,123 @@ function stepsTable(result: CapacityResult): string {
   const judged = result.steps[0]?.thresholds.map((t) => `<code>${escapeHtml(t.expr)}</code>`) ?? [];
   const criteria = `<p class="note">Each step held when ${
     judged.length > 0 ? `${judged.join(", ")} and ` : ""
-  }the money invariants held; the search stops at the first step that fails.</p>`;
+  }the money invariants held. The ramp stops at the first step that fails; bisection then runs rates between
+the last that held and the first that failed. Cores are CPU seconds per second over the whole step.</p>`;
   const optionalMs = (ms: number | null) => (ms === null ? "—" : escapeHtml(formatMs(ms)));
+  const cpu = (step: CapacityStep) =>
+    step.cpu
+      ? escapeHtml(`${step.cpu.harness ?? "—"} / ${step.cpu.anvil ?? "—"} / ${step.cpu.machine ?? "—"}`)
+      : "—";
   return (
     table(
       "steps",
       [
         { label: "" },
+        { label: "step" },
         { label: "offered", numeric: true },
         { label: "achieved", numeric: true },
         { label: "paid", numeric: true },
         { label: "p50", numeric: true },
         { label: "p99", numeric: true },
         { label: "errors", numeric: true },
+        { label: "cores: harness / anvil / machine", numeric: true },
+        { label: "gas per settlement × batch", numeric: true },
         { label: "verdict" },
       ],
       result.steps.map((s) => ({
         cells: [
           mark(s.ok),
+          escapeHtml(s.phase ?? "ramp"),
           escapeHtml(formatOffered(s.rate)),
           escapeHtml(formatRate(s.achieved)),
           escapeHtml(formatRate(s.paid)),
           optionalMs(s.p50),
           optionalMs(s.p99),
           formatCount(s.errors),
-          stepVerdict(s),
+          cpu(s),
+          escapeHtml(stepGas(s) ?? "—"),
+          stepVerdict(s) +
+            (s.retried
+              ? ` <span class="note">(after a retry; the first attempt failed ${escapeHtml(s.retried.join("; "))})</span>`
+              : ""),
         ],
         failed: !s.ok,
       })),
       "No step ran.",
     ) + criteria
+  );
+}
+
+/** What limited the rate, and each phase's p50 at the knee and at the first rate that failed. */
+function limitSection(result: CapacityResult): string {
+  const { limit } = result;
+  if (!limit) return "";
+  const held = result.steps.find((s) => s.ok && s.rate === result.highestRate);
+  const failed = result.steps.find((s) => !s.ok && s.rate === limit.rate);
+  const phases = ["challenge", "verify", "settle", "paid"] as const;
+  const p50 = (step: CapacityStep | undefined, phase: (typeof phases)[number]) => {
+    const value = step?.phases?.[phase]?.p50;
+    return value === undefined ? "—" : escapeHtml(formatMs(value));
+  };
+  const rows = phases.map((phase) => ({
+    cells: [escapeHtml(phase), p50(held, phase), p50(failed, phase)],
+  }));
+  return section(
+    "What limited it",
+    `<p id="limit"><span class="resource">${escapeHtml(limit.resource)}</span>: ${escapeHtml(limit.reason)}</p>${table(
+      "limit-phases",
+      [
+        { label: "phase p50" },
+        { label: held ? `at ${formatOffered(held.rate)} (held)` : "held", numeric: true },
+        { label: `at ${formatOffered(limit.rate)} (failed)`, numeric: true },
+      ],
+      rows,
+    )}`,
+    true,
+  );
+}
+
+/** What settling cost at the knee, measured and at Base-like prices. */
+function costSection(result: CapacityResult): string {
+  const { cost } = result;
+  if (!cost) return "";
+  const { prices } = cost;
+  const usd = (value: number) => `$${formatNumber(value)}`;
+  const rows: [string, string][] = [
+    [
+      "settlements",
+      `${formatCount(cost.settlements)} in ${formatCount(cost.transactions)} transactions (${cost.settlementsPerTransaction ?? "—"} per transaction)`,
+    ],
+    [
+      "gas per settlement (measured)",
+      cost.gasPerSettlement === null ? "—" : formatCount(cost.gasPerSettlement),
+    ],
+    [
+      "gas per transaction (measured)",
+      cost.gasPerTransaction === null ? "—" : formatCount(cost.gasPerTransaction),
+    ],
+    ["L1 data per transaction", `${cost.l1.fastLzBytes} FastLZ bytes, priced as ${cost.l1.estimatedBytes}`],
+    [
+      "USD per 1,000 settlements",
+      `${usd(cost.usdPer1000Settlements.total)}: L2 ${usd(cost.usdPer1000Settlements.l2)} + L1 data ${usd(cost.usdPer1000Settlements.l1)}`,
+    ],
+    [
+      "ETH burnt per hour",
+      `${cost.ethPerHour.total} at ${cost.settlementsPerSecond} settlements/s; ${cost.ethPerHour.perRelayer} per relayer of ${prices.relayers}`,
+    ],
+    [
+      "prices",
+      `$${prices.ethUsd}/ETH; L2 ${prices.l2BaseFeeGwei} gwei; L1 base fee ${prices.l1.l1BaseFeeGwei} gwei, blob base fee ${prices.l1.blobBaseFeeGwei} gwei, scalars ${prices.l1.baseFeeScalar} / ${prices.l1.blobBaseFeeScalar} (${prices.l1.source})`,
+    ],
+  ];
+  return section(
+    `Cost per settlement at ${formatOffered(result.highestRate ?? 0)}`,
+    table(
+      "cost",
+      [{ label: "" }, { label: "" }],
+      rows.map(([label, value]) => ({ cells: [escapeHtml(label), escapeHtml(value)] })),
+    ),
+    true,
   );
 }
 
@@ -841,7 +940,7 @@ ${capacityCards(result)}
 </div>
 ${chart("chart-capacity-latency", "End-to-end latency by offered rate")}
 ${chart("chart-capacity-throughput", "Achieved against offered rate")}
-${section("Steps", stepsTable(result), true)}`,
+${section("Steps", stepsTable(result), true)}${limitSection(result)}${costSection(result)}`,
     data: { id: "capacity-data", value: result },
     script: CAPACITY_SCRIPT,
   });

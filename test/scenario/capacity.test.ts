@@ -389,6 +389,19 @@ describe("limitOf", () => {
     expect(limit?.reason).toContain("the machine's cores were all busy, and settlement");
   });
 
+  it("says other processes took the cores when the machine was busy with more than this run", () => {
+    const slow = { ...calm, paid: { p50: 400, p99: 900 } };
+    const limit = limitOf(
+      [step(45, true, calm), step(68, false, slow, { harness: 0.3, anvil: 0.1, cores: 2, machine: 1.95 })],
+      45,
+    );
+    expect(limit?.resource).toBe("cpu");
+    expect(limit?.reason).toContain("mostly with other processes (rerun on a quiet machine)");
+    expect(limit?.reason).toContain(
+      "CPU: harness 0.3 cores, anvil 0.1 cores, other processes 1.55 cores of 2",
+    );
+  });
+
   it("has nothing to say when no step failed", () => {
     expect(limitOf([step(45, true, calm)], 45)).toBeUndefined();
   });
