@@ -17,6 +17,8 @@ export type AnvilParameters = {
   /** Seconds between blocks (fractions allowed); absent means automine. */
   blockTime?: number;
   gasLimit?: bigint;
+  /** EVM rules by anvil's name (`cancun`, `prague`, …); absent: anvil's default, or the fork's. */
+  hardfork?: string;
   forkUrl?: string;
   forkBlockNumber?: bigint;
 };
@@ -79,6 +81,7 @@ function toArgs(p: AnvilParameters, host: string, port: number): string[] {
   if (p.chainId !== undefined) args.push("--chain-id", String(p.chainId));
   if (p.blockTime !== undefined) args.push("--block-time", String(p.blockTime));
   if (p.gasLimit !== undefined) args.push("--gas-limit", String(p.gasLimit));
+  if (p.hardfork !== undefined) args.push("--hardfork", p.hardfork);
   if (p.forkUrl !== undefined) args.push("--fork-url", p.forkUrl, "--retries", "2", "--timeout", "10000");
   if (p.forkBlockNumber !== undefined) args.push("--fork-block-number", String(p.forkBlockNumber));
   return args;

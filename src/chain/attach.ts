@@ -1,6 +1,6 @@
 import { DEFAULT_MNEMONIC } from "./base-profile.ts";
 import { createDevnetClient } from "./client.ts";
-import { type Devnet, type DevnetOptions, fundedDevnet } from "./devnet.ts";
+import { type Devnet, type DevnetOptions, fundedDevnet, readHardfork } from "./devnet.ts";
 import { UnusableChainError } from "./errors.ts";
 import { assertCanonicalUsdc, placeMulticall3 } from "./placement.ts";
 import { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
@@ -38,14 +38,17 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
   }
   await assertCanonicalUsdc(client, ANVIL_HINT);
   await placeMulticall3(client);
-  const [automine, interval] = await Promise.all([
+  const [automine, interval, hardfork] = await Promise.all([
     client.getAutomine(),
     rpc({ method: "anvil_getIntervalMining" }).catch(() => null),
+    readHardfork(client),
   ]);
   return fundedDevnet(client, {
     rpcUrl: options.rpcUrl,
     chainId,
     mode: "attached",
+    profile: undefined,
+    hardfork,
     blockTime: !automine && typeof interval === "number" && interval > 0 ? interval : undefined,
     accounts: deriveAccounts(
       options.mnemonic ?? DEFAULT_MNEMONIC,

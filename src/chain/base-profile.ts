@@ -16,12 +16,41 @@ export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a1739
 /** anvil's and Hardhat's well-known development mnemonic: account 0 is 0xf39F…2266, as users expect. */
 export const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
 
-/** Mining profiles. `instant` mines each transaction as it arrives; `base` has Base's 2 s block time. */
+/**
+ * The EVM rule sets the devnet runs, by anvil 1.7.1's name. Older ones are left out: the harness sends
+ * EIP-1559 transactions and its contracts are compiled for Cancun.
+ */
+export const HARDFORKS = ["cancun", "prague", "osaka"] as const;
+export type Hardfork = (typeof HARDFORKS)[number];
+
+export function isHardfork(name: string): name is Hardfork {
+  return (HARDFORKS as readonly string[]).includes(name);
+}
+
+/**
+ * Mining profiles: how often blocks come, and the rules they follow.
+ *
+ * - `instant` mines each transaction as it arrives, the latency floor. Every transaction is a block, so
+ *   the chain grows thousands of blocks a minute, and anvil 1.7.1 under Prague rules (and later) slows
+ *   with every block: the EIP-2935 history contract's storage grows with the chain and is paid for again
+ *   in each block. Cancun rules have no such contract, so they keep a long run's figures steady.
+ * - `flashblocks` has Base's 200 ms preconfirmation cadence, what a Base user waits for; Cancun too, so a
+ *   soak's last minute runs on the same chain speed as its first.
+ * - `base` has Base's 2 s blocks and the rules closest to Base's that anvil offers: Osaka's, which
+ *   include Prague's (EIP-7702 set-code transactions, BLS precompiles, EIP-7623 calldata floor) and the
+ *   P256VERIFY precompile at 0x100 that Base has had since Fjord. At one block per 2 s, the per-block
+ *   cost stays small.
+ */
 export const PROFILES = {
-  instant: { blockTime: undefined },
-  base: { blockTime: 2 },
-} as const satisfies Record<string, { blockTime: number | undefined }>;
+  instant: { blockTime: undefined, hardfork: "cancun" },
+  base: { blockTime: 2, hardfork: "osaka" },
+  flashblocks: { blockTime: 0.2, hardfork: "cancun" },
+} as const satisfies Record<string, { blockTime: number | undefined; hardfork: Hardfork }>;
 export type ProfileName = keyof typeof PROFILES;
+
+export function isProfileName(name: string): name is ProfileName {
+  return Object.hasOwn(PROFILES, name);
+}
 
 /** A chain without custom formatters: blocks and transactions come back in viem's plain shapes. */
 export type DevnetChain = Chain<undefined>;

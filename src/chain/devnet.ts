@@ -4,12 +4,17 @@ import { anvilInstance } from "./anvil.ts";
 import {
   BASE_CHAIN_ID,
   DEFAULT_MNEMONIC,
+  HARDFORKS,
+  type Hardfork,
+  isHardfork,
+  isProfileName,
   MULTICALL3_ADDRESS,
   PROFILES,
   type ProfileName,
   USDC_ADDRESS,
 } from "./base-profile.ts";
 import { createDevnetClient, type DevnetClient } from "./client.ts";
+import { DevnetOptionError } from "./errors.ts";
 import { fundAccounts } from "./funding.ts";
 import { assertCanonicalUsdc, placeCanonicalContracts, placeMulticall3 } from "./placement.ts";
 import { FORK_ROLE, probeRpcUrl } from "./rpc-probe.ts";
@@ -20,10 +25,15 @@ export type DevnetOptions = {
   /** Port for anvil's RPC; a free one when absent. */
   port?: number;
   host?: string;
-  /** `instant` (automine, the default) or `base` (2 s blocks). */
+  /** `instant` (automine, the default), `flashblocks` (0.2 s blocks) or `base` (2 s blocks). */
   profile?: ProfileName;
   /** Seconds between blocks, overriding the profile; fractions such as 0.2 work. */
   blockTime?: number;
+  /**
+   * The EVM rules (`cancun`, `prague`, `osaka`), overriding the profile's. A fork follows the forked
+   * chain's rules unless this is given.
+   */
+  hardfork?: Hardfork;
   gasLimit?: bigint;
   /** How many wallets to derive and fund (default 10). */
   accounts?: number;
@@ -40,8 +50,15 @@ export type Devnet = {
   chainId: number;
   /** `attached`: a chain someone else runs (`connectDevnet`); stopping the handle leaves it running. */
   mode: "mock" | "fork" | "attached";
+  /** The profile the devnet was started with; undefined for a chain someone else runs. */
+  profile: ProfileName | undefined;
   /** Seconds between blocks, or undefined under automine. */
   blockTime: number | undefined;
+  /**
+   * The EVM rules anvil runs, by its own name in lower case (`cancun`, `osaka`, a Base fork's `jovian`);
+   * undefined when the node does not say.
+   */
+  hardfork: string | undefined;
   /** Blocks do not come per transaction (interval or manual mining): setup mines its own. */
   mineOnDemand: boolean;
   contracts: { usdc: Address; multicall3: Address };
@@ -64,9 +81,24 @@ export const DEFAULT_FUNDING = { eth: 100n * 10n ** 18n, usdc: 10_000n * 10n ** 
 /** Starts anvil as chain 8453 with USDC and Multicall3 at their Base addresses and funded wallets. */
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
   const host = options.host ?? "127.0.0.1";
-  const blockTime = options.blockTime ?? PROFILES[options.profile ?? "instant"].blockTime;
+  const profile = options.profile ?? "instant";
+  // Plain JavaScript and scenario files reach here unchecked; anvil's own error would be a failed start.
+  if (!isProfileName(profile)) {
+    throw new DevnetOptionError(
+      `profile must be one of ${Object.keys(PROFILES).join(", ")}, got ${String(profile)}`,
+    );
+  }
+  if (options.hardfork !== undefined && !isHardfork(options.hardfork)) {
+    throw new DevnetOptionError(
+      `hardfork must be one of ${HARDFORKS.join(", ")}, got ${String(options.hardfork)}`,
+    );
+  }
+  const blockTime = options.blockTime ?? PROFILES[profile].blockTime;
   const intervalMining = blockTime !== undefined;
   const mode = options.forkUrl ? "fork" : "mock";
+  // A fork keeps the forked chain's rules (anvil picks them from its chain id: Base's are OP's latest),
+  // so a fork run tests against what is deployed; the profile's choice is for the mock chain.
+  const hardfork = options.hardfork ?? (mode === "fork" ? undefined : PROFILES[profile].hardfork);
   const upstreamChainId = options.forkUrl ? await probeRpcUrl(options.forkUrl, FORK_ROLE) : undefined;
 
   const port = options.port ?? (await getPort({ host }));
@@ -75,6 +107,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     port,
     chainId: upstreamChainId ?? BASE_CHAIN_ID,
     blockTime,
+    hardfork,
     gasLimit: options.gasLimit,
     forkUrl: options.forkUrl,
     forkBlockNumber: options.forkBlockNumber,
@@ -102,7 +135,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       rpcUrl,
       chainId,
       mode,
+      profile,
       blockTime,
+      hardfork: await readHardfork(client),
       accounts: deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10),
       fund: options.fund,
       mineOnDemand: intervalMining,
@@ -115,6 +150,18 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
 }
 
 /**
+ * The rules anvil actually runs, read back rather than assumed: a fork's come from anvil's choice, and an
+ * attached chain's from whoever started it.
+ */
+export async function readHardfork(client: DevnetClient): Promise<string | undefined> {
+  // anvil_nodeInfo is anvil's own method, which viem's test actions do not type.
+  const rpc = client.request as unknown as (args: { method: string }) => Promise<unknown>;
+  const info = await rpc({ method: "anvil_nodeInfo" }).catch(() => undefined);
+  const name = (info as { hardFork?: unknown } | undefined)?.hardFork;
+  return typeof name === "string" ? name.toLowerCase() : undefined;
+}
+
+/**
  * Funds the wallets on a chain that carries USDC and Multicall3 at their Base addresses, takes the
  * baseline snapshot, and returns the handle; shared by a devnet we start and one we attach to.
  */
@@ -123,7 +170,18 @@ export async function fundedDevnet(
   {
     fund: amounts,
     ...chain
-  }: Pick<Devnet, "rpcUrl" | "chainId" | "mode" | "blockTime" | "mineOnDemand" | "accounts" | "stop"> & {
+  }: Pick<
+    Devnet,
+    | "rpcUrl"
+    | "chainId"
+    | "mode"
+    | "profile"
+    | "blockTime"
+    | "hardfork"
+    | "mineOnDemand"
+    | "accounts"
+    | "stop"
+  > & {
     fund: DevnetOptions["fund"];
   },
 ): Promise<Devnet> {

@@ -44,3 +44,8 @@ export class AnvilStartError extends DevnetError {
 export class ChainStalledError extends DevnetError {
   override name = "ChainStalledError";
 }
+
+/** An option the devnet cannot take: an unknown profile, or a hardfork it does not run. */
+export class DevnetOptionError extends DevnetError {
+  override name = "DevnetOptionError";
+}

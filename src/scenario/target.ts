@@ -1,7 +1,7 @@
 import { request as httpRequest } from "undici";
 import type { Address } from "viem";
 import { type Challenge, challengeFromResponse } from "../agents/challenge.ts";
-import { connectDevnet, type Devnet, USDC_ADDRESS } from "../chain/index.ts";
+import { connectDevnet, type Devnet, type DevnetOptions, USDC_ADDRESS } from "../chain/index.ts";
 import type { SupportedResponse } from "../protocol/index.ts";
 import { type Stack, startStack } from "../stack.ts";
 import { DEFAULT_TARGET, type ScenarioDefinition } from "./define.ts";
@@ -13,6 +13,8 @@ export const DEFAULT_ATTACH_RPC_URL = "http://127.0.0.1:8545";
 export type TargetOptions = {
   /** Fork this chain (real Base) instead of placing the mock USDC. */
   forkUrl?: string;
+  /** The started devnet's profile and rules, over the scenario's (not for a chain someone else runs). */
+  devnet?: Pick<DevnetOptions, "profile" | "hardfork">;
   /** Run on this running devnet (`x402-devnet up`'s, say) instead of starting one. */
   rpcUrl?: string;
   /** Pay this resource server (the user's), which settles on `rpcUrl`'s chain. */
@@ -55,6 +57,12 @@ export async function startTarget(
   if (options.forkUrl && external) {
     throw new TargetError(
       "--fork-url starts a new chain, which a server or facilitator already running cannot settle on: fork with `x402-devnet up --fork-url URL` and pass its RPC as --rpc-url instead.",
+    );
+  }
+  const devnetChoices = Object.entries(options.devnet ?? {}).filter(([, value]) => value !== undefined);
+  if (devnetChoices.length > 0 && external) {
+    throw new TargetError(
+      `the chain at --rpc-url is already running with its own rules and block time, so --${devnetChoices.map(([key]) => key).join(" and --")} cannot apply: pass them to \`x402-devnet up\` instead.`,
     );
   }
   if (scenario.cases && external) {
@@ -105,7 +113,14 @@ export async function startTarget(
 
   if (options.facilitatorUrl) parseUrl("--facilitator-url", options.facilitatorUrl);
   const stack = await startStack({
-    devnet: { ...scenario.devnet, ...funding, forkUrl: options.forkUrl },
+    devnet: {
+      ...scenario.devnet,
+      ...Object.fromEntries(devnetChoices),
+      // A profile named for the run brings its own block time, which the scenario's must not override.
+      ...(options.devnet?.profile !== undefined ? { blockTime: undefined } : {}),
+      ...funding,
+      forkUrl: options.forkUrl,
+    },
     rpcUrl: external ? (options.rpcUrl ?? DEFAULT_ATTACH_RPC_URL) : undefined,
     facilitatorUrl: options.facilitatorUrl,
     facilitator: scenario.facilitator,
