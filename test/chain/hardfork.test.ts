@@ -80,7 +80,7 @@ describe("instant's default rules hold steady as the chain grows", () => {
     for (let i = 0; i < SAMPLES; i++) {
       for (const [index, devnet] of [steady, prague].entries()) {
         const began = performance.now();
-        await devnet.client.request({ method: "evm_mine" });
+        await devnet.client.request({ method: "evm_mine", params: undefined });
         times[index]?.push(performance.now() - began);
       }
     }

@@ -1,4 +1,12 @@
-import { hexToBytes, keccak256, toHex } from "viem";
+import {
+  createPublicClient,
+  custom,
+  hexToBytes,
+  keccak256,
+  type PublicClient,
+  toFunctionSelector,
+  toHex,
+} from "viem";
 import { describe, expect, it } from "vitest";
 import {
   costOf,
@@ -9,6 +17,7 @@ import {
   flzCompressLen,
   formatCost,
   type L1FeeParams,
+  readL1FeeParams,
   settlementTransaction,
 } from "../../src/scenario/cost.ts";
 import { ScenarioInputError } from "../../src/scenario/validate.ts";
@@ -152,5 +161,47 @@ describe("costOf", () => {
     expect(() => costPrices({ ethUsd: -1 })).toThrow(ScenarioInputError);
     expect(() => costPrices({ l2BaseFeeGwei: Number.NaN })).toThrow(/l2BaseFeeGwei/);
     expect(() => costPrices({ relayers: 0 })).toThrow(/relayers/);
+  });
+});
+
+describe("readL1FeeParams", () => {
+  /** A chain answering as Base's GasPriceOracle would, or with no code there at all. */
+  function chain(withOracle: boolean) {
+    const words: Record<string, bigint> = {
+      [toFunctionSelector("l1BaseFee()")]: 2_500_000_000n,
+      [toFunctionSelector("blobBaseFee()")]: 3n,
+      [toFunctionSelector("baseFeeScalar()")]: 2_269n,
+      [toFunctionSelector("blobBaseFeeScalar()")]: 1_055_762n,
+    };
+    return createPublicClient({
+      transport: custom({
+        async request({ method, params }) {
+          if (method === "eth_chainId") return "0x2105";
+          if (method === "eth_getCode") return withOracle ? "0x6080" : "0x";
+          if (method === "eth_call") {
+            const [call] = params as [{ to: string; data: string }];
+            expect(call.to.toLowerCase()).toBe("0x420000000000000000000000000000000000000f");
+            const word = words[call.data.slice(0, 10)];
+            if (word === undefined) throw new Error(`unexpected call ${call.data}`);
+            return toHex(word, { size: 32 });
+          }
+          throw new Error(`unexpected ${method}`);
+        },
+      }),
+    });
+  }
+
+  it("reads the L1 base fee, blob base fee and scalars from the predeploy", async () => {
+    expect(await readL1FeeParams(chain(true) as PublicClient, "http://fork")).toEqual({
+      l1BaseFeeGwei: 2.5,
+      blobBaseFeeGwei: 3e-9,
+      baseFeeScalar: 2_269,
+      blobBaseFeeScalar: 1_055_762,
+      source: "http://fork",
+    });
+  });
+
+  it("has none to read on a chain without it, the mock devnet", async () => {
+    expect(await readL1FeeParams(chain(false) as PublicClient, "http://devnet")).toBeUndefined();
   });
 });
