@@ -559,7 +559,7 @@ export function formatCapacity(result: CapacityResult): string {
   if (result.cost) {
     const c = result.cost;
     lines.push(
-      `cost at ${result.highestRate}/s: ${c.gasPerSettlement ?? "-"} gas per settlement, ${c.settlementsPerTransaction ?? "-"} settlements per transaction; $${c.usdPer1000Settlements.total} per 1,000 settlements (L2 $${c.usdPer1000Settlements.l2} at ${c.prices.l2BaseFeeGwei} gwei, L1 data $${c.usdPer1000Settlements.l1}, ${c.prices.l1.source}) at $${c.prices.ethUsd}/ETH; ${c.ethPerHour.perRelayer} ETH per relayer per hour (${c.prices.relayers} relayers)`,
+      `cost at ${result.highestRate}/s: ${c.gasPerSettlement ?? "-"} gas per settlement (measured), ${c.settlementsPerTransaction ?? "-"} per transaction; $${c.usdPer1000Settlements.total} per 1,000 settlements (L2 $${c.usdPer1000Settlements.l2} at ${c.prices.l2BaseFeeGwei} gwei, L1 data $${c.usdPer1000Settlements.l1}, ${c.prices.l1.source}) at $${c.prices.ethUsd}/ETH; ${c.ethPerHour.perRelayer} ETH per relayer per hour (${c.prices.relayers} relayers)`,
     );
   }
   lines.push("");

@@ -273,7 +273,7 @@ describe("findCapacity", () => {
       prices: { ethUsd: 2_000, l2BaseFeeGwei: 0.02, l1: { source: "defaults" } },
     });
     expect(formatCapacity(result)).toMatch(
-      /cost at 45\/s: 4 gas per settlement, 27\.875 settlements per transaction/,
+      /cost at 45\/s: 4 gas per settlement \(measured\), 27\.875 per transaction/,
     );
   });
 
