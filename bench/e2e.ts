@@ -1,14 +1,23 @@
 /**
  * Paid requests end to end: the reference resource server (`GET /weather`, $0.001) in front of our
  * facilitator, on a devnet under the `instant` profile, each in its own process.
- * - one agent, sequential: 402, sign, paid request with verify and settle, 200; latency per paid request;
+ * - one agent, sequential: 402, sign, paid request with verify and settle, 200; latency per paid request.
+ *   The official stack takes turns with ours, on a devnet of its own: `@x402/fetch`'s wrapFetchWithPayment
+ *   over an `x402Client` with the EVM exact scheme, `@x402/express`'s paymentMiddleware, and
+ *   `x402Facilitator` + `@x402/evm` (bench/official-facilitator.ts), each in its own process;
  * - saturated: autocannon with pre-signed PAYMENT-SIGNATURE headers, a fresh authorization per request.
+ *   Ours only: the official facilitator's one key takes each nonce from the node, so concurrent settles
+ *   collide (see bench/settle.ts), and one at a time it is the sequential figure again.
  * Only 200 answers carrying a PAYMENT-RESPONSE receipt count as paid.
  */
+import { x402Client } from "@x402/core/client";
+import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
 import { Pool } from "undici";
 import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { createAgent } from "../src/agents/index.ts";
-import { RunMetrics } from "../src/load/index.ts";
+import { RunMetrics, type Sample } from "../src/load/index.ts";
 import {
   authorizationFor,
   decodePaymentRequiredHeader,
@@ -24,7 +33,7 @@ import {
 import { type ChildServer, cpuMeter, startChild } from "./lib/child.ts";
 import { type BenchDevnet, benchDevnet } from "./lib/devnet.ts";
 import { saturate } from "./lib/load.ts";
-import { benchArgs, isMain, log, type Results, round, table } from "./lib/report.ts";
+import { benchArgs, isMain, log, type Results, round, sideBySide, table } from "./lib/report.ts";
 
 export type E2eOptions = { quick: boolean; connections?: number };
 
@@ -43,33 +52,105 @@ function pay(payer: Payer, requirements: PaymentRequirements): PaymentPayload {
   return { x402Version: 2, accepted: requirements, payload: { signature, authorization } };
 }
 
+/** A paid request's outcome and timings, and a reason to show when it failed. */
+type Paid = Sample & { detail?: string };
+
 /**
- * One agent (src/agents' `createAgent`, native signing, the default policy) paying sequentially:
- * `agent.request()` asks, reads the 402, signs and asks again with PAYMENT-SIGNATURE. Sessions are off, so
- * every request is paid.
+ * One client paying sequentially, timed over the chunks `run` is given: the ours and official runs
+ * alternate in chunks, so a neighbour's load on this shared machine falls on both alike.
  */
-async function sequentialAgent(url: string, payer: Payer, requests: number) {
+class SequentialClient {
+  private metrics = new RunMetrics();
+  private failures = 0;
+  private readonly failed: string[] = [];
+  private requests = 0;
+  private elapsed = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly pay: () => Promise<Paid>,
+    readonly close: () => Promise<void> = async () => {},
+  ) {}
+
+  private async once(): Promise<void> {
+    const result = await this.pay();
+    if (result.outcome !== "paid") {
+      this.failures++;
+      if (this.failed.length < 3) this.failed.push(result.detail ?? result.errorCode ?? result.outcome);
+    }
+    this.metrics.record(result);
+  }
+
+  /** JIT and connections on every hop; every warm-up payment must succeed. */
+  async warmUp(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) await this.once();
+    if (this.failures > 0)
+      throw new Error(`${this.name}: warm-up payments failed (${this.failed.join("; ")})`);
+    this.metrics = new RunMetrics();
+  }
+
+  async run(count: number): Promise<void> {
+    const started = performance.now();
+    for (let i = 0; i < count; i++) await this.once();
+    this.elapsed += performance.now() - started;
+    this.requests += count;
+  }
+
+  result() {
+    return {
+      rate: (this.requests - this.failures) / (this.elapsed / 1000),
+      failures: this.failures,
+      failed: this.failed,
+      latency: this.metrics.latency(),
+    };
+  }
+}
+
+/**
+ * One agent (src/agents' `createAgent`, native signing, the default policy): `agent.request()` asks,
+ * reads the 402, signs and asks again with PAYMENT-SIGNATURE. Sessions are off, so every request is paid.
+ */
+function ourAgent(url: string, payer: Payer): SequentialClient {
   const dispatcher = new Pool(url, { connections: 1, pipelining: 1 });
   const agent = createAgent({ privateKey: payer.privateKey, sessions: false, dispatcher });
   const target = `${url}${PATH}`;
-  let metrics = new RunMetrics();
-  let failures = 0;
-  const once = async () => {
-    const result = await agent.request(target);
-    if (result.outcome !== "paid") failures++;
-    metrics.record(result);
-  };
-  // Warm-up: JIT and connections on every hop.
-  for (let i = 0; i < 60; i++) await once();
-  if (failures > 0)
-    throw new Error(`the agent's warm-up payments failed (${JSON.stringify(metrics.errors)})`);
-  metrics = new RunMetrics();
-  const started = performance.now();
-  for (let count = 0; count < requests; count++) await once();
-  const elapsed = (performance.now() - started) / 1000;
-  await dispatcher.close();
-  return { rate: (requests - failures) / elapsed, failures, latency: metrics.latency() };
+  return new SequentialClient(
+    "our agent",
+    () => agent.request(target),
+    () => dispatcher.close(),
+  );
 }
+
+/**
+ * The official client as its README writes it: `wrapFetchWithPayment(fetch, client)` with Node's fetch
+ * (keep-alive) over an `x402Client` with the EVM exact scheme. It exposes no per-phase timings, so only
+ * the whole paid request is timed.
+ */
+function officialClient(url: string, payer: Payer): SequentialClient {
+  const client = new x402Client();
+  registerExactEvmScheme(client, { signer: privateKeyToAccount(payer.privateKey) });
+  const fetchWithPayment = wrapFetchWithPayment(fetch, client);
+  const target = `${url}${PATH}`;
+  return new SequentialClient("official client", async () => {
+    const started = performance.now();
+    const timed = (outcome: string, detail?: string): Paid => ({
+      outcome,
+      detail,
+      timings: { e2e: performance.now() - started },
+    });
+    try {
+      const response = await fetchWithPayment(target);
+      await response.arrayBuffer();
+      return response.status === 200 && response.headers.get(PAYMENT_RESPONSE_HEADER)
+        ? timed("paid")
+        : timed("failed", `status ${response.status}`);
+    } catch (error) {
+      return timed("failed", error instanceof Error ? error.message : String(error));
+    }
+  });
+}
+
+type Impl = "ours" | "official";
 
 type Stack = {
   bench: BenchDevnet;
@@ -84,53 +165,89 @@ type Stack = {
  * phase inherits another's chain, and the payers are few (each signs many authorizations): a block takes
  * anvil about 1 ms with ten wallets, 1.5 ms with a hundred, 5 ms with a thousand.
  */
-async function startStack(payers: number, relayers: number): Promise<Stack> {
+async function startStack(payers: number, relayers: number, impl: Impl = "ours"): Promise<Stack> {
   const bench = await benchDevnet({ payers, relayers });
-  const facilitator = await startChild<{ url: string; pid: number }>("facilitator.ts", {
-    impl: "ours",
-    rpcUrl: bench.devnet.rpcUrl,
-    chainId: bench.devnet.chainId,
-    relayerKeys: bench.relayers.map((r) => r.privateKey),
-  });
-  const server = await startChild<{ url: string; pid: number }>("resource.ts", {
-    facilitatorUrl: facilitator.info.url,
-    payTo: bench.payee.address,
-  });
+  let facilitator: ChildServer<{ url: string; pid: number }> | undefined;
+  let server: ChildServer<{ url: string; pid: number }>;
+  try {
+    facilitator = await startChild<{ url: string; pid: number }>("facilitator.ts", {
+      impl,
+      rpcUrl: bench.devnet.rpcUrl,
+      chainId: bench.devnet.chainId,
+      relayerKeys: bench.relayers.map((r) => r.privateKey),
+    });
+    server = await startChild<{ url: string; pid: number }>(
+      impl === "ours" ? "resource.ts" : "official-resource.ts",
+      { facilitatorUrl: facilitator.info.url, payTo: bench.payee.address },
+    );
+  } catch (error) {
+    // A child that failed to start must not leave the others, or anvil, running after the benchmark.
+    await facilitator?.stop();
+    await bench.stop();
+    throw error;
+  }
+  const started = { facilitator, server };
   return {
     bench,
-    facilitator,
-    server,
+    ...started,
     async stop() {
-      await server.stop();
-      await facilitator.stop();
+      await started.server.stop();
+      await started.facilitator.stop();
       await bench.stop();
     },
   };
 }
 
+/** Paid requests per turn when the two sequential runs alternate: long enough to stay warm. */
+const CHUNK = 50;
+
 /**
  * One agent on the devnet `x402-devnet up` starts by default (ten wallets), a fixed number of paid
- * requests after a warm-up. The count is fixed because under automine every payment is a block, and anvil
- * takes about 2 µs longer to mine a block for every block already on the chain (8 ms for an empty block at
- * height 4,000): latency drifts up with the length of the run, not with load.
+ * requests after a warm-up; the official stack alike, on a devnet of its own, the two taking turns. The
+ * count is fixed because under automine every payment is a block, and anvil takes about 2 µs longer to
+ * mine a block for every block already on the chain (8 ms for an empty block at height 4,000): latency
+ * drifts up with the length of the run, not with load, and both chains grow alike.
  */
 async function sequentialPhase(requests: number) {
-  const stack = await startStack(10, 1);
+  const stacks: Stack[] = [];
+  const clients: SequentialClient[] = [];
   try {
-    const [agent] = stack.bench.payers;
-    if (!agent) throw new Error("no payer");
-    log(`e2e: one agent, sequential, ${requests} paid requests`);
-    const result = await sequentialAgent(stack.server.info.url, agent, requests);
-    const e2e = result.latency.e2e;
+    for (const [impl, client] of [
+      ["ours", ourAgent],
+      ["official", officialClient],
+    ] as const) {
+      const stack = await startStack(10, 1, impl);
+      stacks.push(stack);
+      const [payer] = stack.bench.payers;
+      if (!payer) throw new Error("no payer");
+      clients.push(client(stack.server.info.url, payer));
+    }
+    const [ours, official] = clients as [SequentialClient, SequentialClient];
+    log(`e2e: one agent, sequential, ${requests} paid requests, ours and official in turns of ${CHUNK}`);
+    await ours.warmUp(60);
+    await official.warmUp(60);
+    for (let done = 0; done < requests; done += CHUNK) {
+      const count = Math.min(CHUNK, requests - done);
+      await ours.run(count);
+      await official.run(count);
+    }
+    const mine = ours.result();
+    const theirs = official.result();
+    const e2e = mine.latency.e2e;
     log(
-      `e2e sequential: ${round(result.rate)} paid/s, p50 ${e2e?.p50} ms, p99 ${e2e?.p99} ms ` +
-        `(challenge p50 ${result.latency.challenge?.p50} ms, sign p50 ${result.latency.sign?.p50} ms, ` +
-        `server-side verify p50 ${result.latency.verify?.p50} ms, settle p50 ${result.latency.settle?.p50} ms), ` +
-        `${result.failures} failed`,
+      `e2e sequential: ${round(mine.rate)} paid/s, p50 ${e2e?.p50} ms, p99 ${e2e?.p99} ms ` +
+        `(challenge p50 ${mine.latency.challenge?.p50} ms, sign p50 ${mine.latency.sign?.p50} ms, ` +
+        `server-side verify p50 ${mine.latency.verify?.p50} ms, settle p50 ${mine.latency.settle?.p50} ms), ` +
+        `${mine.failures} failed`,
     );
-    return result;
+    log(
+      `e2e sequential (official): ${round(theirs.rate)} paid/s, p50 ${theirs.latency.e2e?.p50} ms, ` +
+        `p99 ${theirs.latency.e2e?.p99} ms, ${theirs.failures} failed${theirs.failed.length ? ` (${theirs.failed.join("; ")})` : ""}`,
+    );
+    return { ours: mine, official: theirs };
   } finally {
-    await stack.stop();
+    for (const client of clients) await client.close();
+    for (const stack of stacks) await stack.stop();
   }
 }
 
@@ -191,19 +308,21 @@ export async function benchE2e(options: E2eOptions): Promise<Results> {
   const seconds = options.quick ? 2 : 10;
   const connections = options.connections ?? 64;
   const requests = 500;
-  const sequential = await sequentialPhase(requests);
+  const { ours: sequential, official } = await sequentialPhase(requests);
   const saturated = await saturatedPhase(seconds, connections);
   const e2e = sequential.latency.e2e;
+  const officialE2e = official.latency.e2e;
   return {
     "e2e/sequential": {
-      ours: round(sequential.rate),
-      unit: "paid/s",
+      ...sideBySide(sequential.rate, official.rate, "paid/s"),
       p50: e2e?.p50,
       p99: e2e?.p99,
       notes:
         `one agent, ${requests} paid requests on a fresh devnet (instant profile): 402 → sign → paid request ` +
         "(verify + settle) → 200; " +
-        `server-side verify p50 ${sequential.latency.verify?.p50} ms, settle p50 ${sequential.latency.settle?.p50} ms`,
+        `server-side verify p50 ${sequential.latency.verify?.p50} ms, settle p50 ${sequential.latency.settle?.p50} ms; ` +
+        `official = @x402/fetch + @x402/express + x402Facilitator (1 key), in turns of ${CHUNK}, p50 ${officialE2e?.p50} ms, ` +
+        `p99 ${officialE2e?.p99} ms, ${official.failures} failed`,
     },
     "e2e/saturated": {
       ours: round(saturated.rate),
