@@ -116,6 +116,8 @@ export type CapacityResult = {
   steps: CapacityStep[];
   /** What limited the rate, read from the first step that failed against the last that held. */
   limit?: CapacityLimit;
+  /** What makes this search's answer less than firm: other work on the machine, too few samples for a p99. */
+  notes?: string[];
   /** What settling cost at the knee, and on Base at the prices given. */
   cost?: SettlementCost;
 };
@@ -409,8 +411,45 @@ export async function findCapacity(
   };
   const limit = limitOf(steps, highestRate);
   if (limit) result.limit = limit;
+  const notes = searchNotes(steps);
+  if (notes.length > 0) result.notes = notes;
   if (kneeReport) result.cost = costOf(kneeReport, await pricesFor(options, prices));
   return result;
+}
+
+/** Fewer than this many requests make a step's p99 one of its few slowest requests, not a percentile. */
+const P99_SAMPLES = 1_000;
+
+/**
+ * Why two searches may disagree, where the steps show it: other processes holding the cores (the run measured
+ * what was left of the machine), or a p99 judged on too few requests.
+ */
+export function searchNotes(steps: readonly CapacityStep[]): string[] {
+  const notes: string[] = [];
+  const others = steps
+    .map((s) =>
+      s.cpu?.machine == null ? undefined : s.cpu.machine - (s.cpu.harness ?? 0) - (s.cpu.anvil ?? 0),
+    )
+    .filter((n): n is number => n !== undefined);
+  const cores = steps.find((s) => s.cpu)?.cpu?.cores;
+  if (others.length > 0 && cores !== undefined) {
+    const mean = others.reduce((sum, n) => sum + n, 0) / others.length;
+    if (mean >= 0.25 * cores) {
+      notes.push(
+        `other processes kept ${Math.round(mean * 100) / 100} of ${cores} cores busy on average: the knee is what was left of the machine, and moves with their load`,
+      );
+    }
+  }
+  const thin = steps.filter(
+    (s) => s.requests < P99_SAMPLES && s.thresholds.some((t) => /(^|\.)p99\b/.test(t.expr)),
+  );
+  if (thin.length > 0) {
+    const fewest = Math.min(...thin.map((s) => s.requests));
+    notes.push(
+      `${thin.length} step${thin.length === 1 ? "" : "s"} judged a p99 on fewer than ${P99_SAMPLES.toLocaleString("en-US")} requests (as few as ${fewest}): there it is one of the slowest few requests; a longer --duration steadies it`,
+    );
+  }
+  return notes;
 }
 
 /** The prices with a fork's or an attached chain's L1 fee parameters, where its GasPriceOracle can be read. */
@@ -556,6 +595,7 @@ export function formatCapacity(result: CapacityResult): string {
     );
   }
   if (result.limit) lines.push(`limited by ${result.limit.resource}: ${result.limit.reason}`);
+  for (const note of result.notes ?? []) lines.push(`note: ${note}`);
   if (result.cost) {
     const c = result.cost;
     lines.push(

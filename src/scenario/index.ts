@@ -29,6 +29,7 @@ export {
   findCapacity,
   formatCapacity,
   limitOf,
+  searchNotes,
 } from "./capacity.ts";
 export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chain-scan.ts";
 export {

@@ -844,7 +844,9 @@ the last that held and the first that failed. Cores are CPU seconds per second o
 /** What limited the rate, and each phase's p50 at the knee and at the first rate that failed. */
 function limitSection(result: CapacityResult): string {
   const { limit } = result;
-  if (!limit) return "";
+  const notes = (result.notes ?? []).map((note) => `<li>${escapeHtml(note)}</li>`).join("");
+  const noteList = notes ? `<ul id="capacity-notes">${notes}</ul>` : "";
+  if (!limit) return noteList ? section("What to know about this search", noteList, true) : "";
   const held = result.steps.find((s) => s.ok && s.rate === result.highestRate);
   const failed = result.steps.find((s) => !s.ok && s.rate === limit.rate);
   const phases = ["challenge", "verify", "settle", "paid"] as const;
@@ -857,7 +859,7 @@ function limitSection(result: CapacityResult): string {
   }));
   return section(
     "What limited it",
-    `<p id="limit"><span class="resource">${escapeHtml(limit.resource)}</span>: ${escapeHtml(limit.reason)}</p>${table(
+    `<p id="limit"><span class="resource">${escapeHtml(limit.resource)}</span>: ${escapeHtml(limit.reason)}</p>${noteList}${table(
       "limit-phases",
       [
         { label: "phase p50" },

@@ -54,6 +54,7 @@ function bisected(): CapacityResult {
       knee,
     ],
     limit: { resource: "chain", reason: "settlement grew most", rate: 94 },
+    notes: ["other processes kept 1 of 2 cores busy on average"],
     cost: costOf({
       durationMs: knee.durationMs,
       chain: {
@@ -102,6 +103,7 @@ describe("renderCapacityHtml with bisection, limit and cost", () => {
     const limit = html.slice(html.indexOf('<p id="limit">'));
     expect(text(limit)).toMatch(/^ chain : settlement grew most/);
     expect(text(limit)).toMatch(/settle 9\.00 ms 40\.0 ms/);
+    expect(text(limit)).toContain("other processes kept 1 of 2 cores busy on average");
 
     const cost = html.slice(html.indexOf('<table id="cost"'));
     expect(text(cost)).toContain("gas per settlement (measured) 70,000");
@@ -110,7 +112,7 @@ describe("renderCapacityHtml with bisection, limit and cost", () => {
   });
 
   it("leaves the limit and cost out of a search that has none", () => {
-    const { limit: _limit, cost: _cost, ...plain } = bisected();
+    const { limit: _limit, cost: _cost, notes: _notes, ...plain } = bisected();
     const html = renderCapacityHtml(plain);
     expect(html).not.toContain('id="limit"');
     expect(html).not.toContain('id="cost"');

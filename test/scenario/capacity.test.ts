@@ -8,6 +8,7 @@ import {
   limitOf,
   type RunReport,
   ScenarioInputError,
+  searchNotes,
 } from "../../src/scenario/index.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
 import { steadyStateFixture } from "../support/steady-state.ts";
@@ -404,5 +405,34 @@ describe("limitOf", () => {
 
   it("has nothing to say when no step failed", () => {
     expect(limitOf([step(45, true, calm)], 45)).toBeUndefined();
+  });
+});
+
+describe("searchNotes", () => {
+  const step = (requests: number, machine: number, expr = "e2e.p99 < 250ms"): CapacityStep => ({
+    rate: requests / 3,
+    achieved: requests / 3,
+    paid: requests / 3,
+    requests,
+    errors: 0,
+    durationMs: 3_000,
+    p50: 10,
+    p99: 20,
+    ok: true,
+    failed: [],
+    thresholds: [{ expr, actual: 20, ok: true }],
+    brokenInvariants: [],
+    cpu: { harness: 0.3, anvil: 0.1, cores: 2, machine },
+  });
+
+  it("says when other processes held the cores, and when a p99 was judged on too few requests", () => {
+    expect(searchNotes([step(90, 1.9), step(3_000, 2)])).toEqual([
+      "other processes kept 1.55 of 2 cores busy on average: the knee is what was left of the machine, and moves with their load",
+      "1 step judged a p99 on fewer than 1,000 requests (as few as 90): there it is one of the slowest few requests; a longer --duration steadies it",
+    ]);
+  });
+
+  it("has nothing to say of a quiet machine and enough requests, or of a threshold on no p99", () => {
+    expect(searchNotes([step(3_000, 0.5), step(90, 0.5, "errors.rate < 0.01")])).toEqual([]);
   });
 });
