@@ -1,7 +1,17 @@
 import { open, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { assertPortFree, DevnetError, PortInUseError, PROFILES, type ProfileName } from "./chain/index.ts";
+import {
+  assertPortFree,
+  DevnetError,
+  HARDFORKS,
+  type Hardfork,
+  isHardfork,
+  isProfileName,
+  PortInUseError,
+  PROFILES,
+  type ProfileName,
+} from "./chain/index.ts";
 import { BaselineError, type ComparedReport, compareReports, loadBaseline } from "./scenario/baseline.ts";
 import { formatCapacity } from "./scenario/capacity.ts";
 import {
@@ -70,6 +80,11 @@ Options:
   --rate R              constant arrival rate per second (an open model)
   --threshold EXPR      an extra threshold, e.g. "e2e.p99 < 50ms" (repeatable)
   --seed N              seed of the arrival schedule and think times
+  --profile NAME        the devnet's blocks: instant (automine, the latency floor), flashblocks
+                        (0.2 s blocks, Base's preconfirmations) or base (2 s blocks); overrides the
+                        scenario's
+  --hardfork NAME       the devnet's EVM rules: cancun, prague or osaka (default: the profile's; a
+                        fork's own with --fork-url)
   --fork-url URL        run on a fork of this chain (real Base) instead of the mock USDC
   --server-url URL      pay your resource server instead of ours: a paid route's URL (loaded as is)
                         or an origin (the scenario's paths); it must settle on the --rpc-url chain
@@ -103,8 +118,10 @@ Options:
   --facilitator-port P  facilitator port (default 4022; 0 takes a free one)
   --server-port P       resource server port (default 4021; 0 takes a free one)
   --relayers N          settlement relayer keys (default 4)
-  --profile NAME        instant (automine, default) | base (2 s blocks)
+  --profile NAME        instant (automine, default) | flashblocks (0.2 s blocks) | base (2 s blocks)
   --block-time S        seconds between blocks, fractions allowed (overrides --profile)
+  --hardfork NAME       EVM rules: cancun | prague | osaka (default: cancun under instant and
+                        flashblocks, osaka under base; the forked chain's own with --fork-url)
   --accounts N          funded wallets to derive (default 10)
   --fork-url URL        fork this chain (real Base) instead of placing the mock USDC
   --fork-block N        block to fork at (with --fork-url)
@@ -179,6 +196,19 @@ function portOption(flag: string, raw: string | undefined, fallback: number): nu
     throw new UsageError(`${flag} must be a port from 0 to 65535 (0 takes a free one), got ${raw}`);
   }
   return port;
+}
+
+function profileOption(raw: string | undefined): ProfileName | undefined {
+  if (raw === undefined || isProfileName(raw)) return raw;
+  throw new UsageError(`--profile must be one of ${Object.keys(PROFILES).join(", ")}, got ${raw}`);
+}
+
+/** anvil takes hardfork names in any case; the devnet runs Cancun and later (see HARDFORKS). */
+function hardforkOption(raw: string | undefined): Hardfork | undefined {
+  if (raw === undefined) return undefined;
+  const name = raw.trim().toLowerCase();
+  if (isHardfork(name)) return name;
+  throw new UsageError(`--hardfork must be one of ${HARDFORKS.join(", ")}, got ${raw}`);
 }
 
 function optionalNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
@@ -270,6 +300,7 @@ async function up(argv: string[]): Promise<number> {
     relayers: { type: "string" },
     profile: { type: "string" },
     "block-time": { type: "string" },
+    hardfork: { type: "string" },
     accounts: { type: "string" },
     "fork-url": { type: "string" },
     "fork-block": { type: "string" },
@@ -277,10 +308,8 @@ async function up(argv: string[]): Promise<number> {
   const port = portOption("--port", values.port, 8545);
   const facilitatorPort = portOption("--facilitator-port", values["facilitator-port"], 4022);
   const serverPort = portOption("--server-port", values["server-port"], 4021);
-  const profile = values.profile ?? "instant";
-  if (!(profile in PROFILES)) {
-    throw new UsageError(`--profile must be one of ${Object.keys(PROFILES).join(", ")}, got ${profile}`);
-  }
+  const profile = profileOption(values.profile) ?? "instant";
+  const hardfork = hardforkOption(values.hardfork);
   const forkBlock = optionalNumber("--fork-block", values["fork-block"], true);
   if (forkBlock !== undefined && !values["fork-url"]) throw new UsageError("--fork-block needs --fork-url");
   const blockTime = optionalNumber("--block-time", values["block-time"], false);
@@ -303,8 +332,9 @@ async function up(argv: string[]): Promise<number> {
       devnet: {
         // startDevnet picks a free port itself when given none; anvil told port 0 would not say which.
         port: port === 0 ? undefined : port,
-        profile: profile as ProfileName,
+        profile,
         blockTime,
+        hardfork,
         accounts,
         forkUrl: values["fork-url"],
         forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
@@ -318,6 +348,8 @@ async function up(argv: string[]): Promise<number> {
         event: "ready",
         rpcUrl: devnet.rpcUrl,
         chainId: devnet.chainId,
+        // A client that sends set-code (EIP-7702) transactions needs to know whether the chain takes them.
+        hardfork: devnet.hardfork,
         usdc: devnet.contracts.usdc,
         multicall3: devnet.contracts.multicall3,
         accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
@@ -329,7 +361,7 @@ async function up(argv: string[]): Promise<number> {
       process.stderr.write(
         [
           `x402 devnet up (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
-          `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}`,
+          `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}   ${devnet.hardfork ?? "unknown"} rules`,
           `  usdc       ${devnet.contracts.usdc}`,
           `  multicall3 ${devnet.contracts.multicall3}`,
           `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
@@ -410,6 +442,8 @@ async function scenario(argv: string[]): Promise<number> {
     rate: { type: "string" },
     threshold: { type: "string", multiple: true },
     seed: { type: "string" },
+    profile: { type: "string" },
+    hardfork: { type: "string" },
     "fork-url": { type: "string" },
     "rpc-url": { type: "string" },
     "server-url": { type: "string" },
@@ -434,6 +468,18 @@ async function scenario(argv: string[]): Promise<number> {
   const rate = optionalNumber("--rate", values.rate, false);
   const seed = optionalNumber("--seed", values.seed, true);
   const findingCapacity = values["find-capacity"] === true;
+  const devnet = { profile: profileOption(values.profile), hardfork: hardforkOption(values.hardfork) };
+  const devnetFlag =
+    devnet.profile !== undefined ? "--profile" : devnet.hardfork !== undefined ? "--hardfork" : undefined;
+  const runningChain = (["rpc-url", "server-url", "facilitator-url"] as const).find(
+    (f) => values[f] !== undefined,
+  );
+  if (devnetFlag && runningChain) {
+    throw new UsageError(
+      `${devnetFlag} chooses the devnet a run starts; with --${runningChain} the run uses one already running: pass ${devnetFlag} to \`x402-devnet up\` instead`,
+      false,
+    );
+  }
   const cost = {
     ethUsd: optionalNumber("--eth-price", values["eth-price"], false),
     l2BaseFeeGwei: optionalNumber("--base-fee", values["base-fee"], false),
@@ -468,6 +514,7 @@ async function scenario(argv: string[]): Promise<number> {
     agents,
     thresholds: values.threshold,
     seed,
+    devnet,
     forkUrl: values["fork-url"],
     rpcUrl: values["rpc-url"],
     serverUrl: values["server-url"],
