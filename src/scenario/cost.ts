@@ -136,7 +136,7 @@ const ecotoneOracleAbi = parseAbi([
  * of Base); undefined on one without it (the mock devnet).
  */
 export async function readL1FeeParams(
-  client: PublicClient,
+  client: Pick<PublicClient, "getCode" | "readContract">,
   source: string,
 ): Promise<L1FeeParams | undefined> {
   const code = await client.getCode({ address: GAS_PRICE_ORACLE });
@@ -161,7 +161,7 @@ export async function readL1FeeParams(
 /** `readL1FeeParams` on an RPC URL (the chain a run forked or attached to), which outlives the run's stack. */
 export async function readL1FeeParamsAt(rpcUrl: string): Promise<L1FeeParams | undefined> {
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: 10_000 }) });
-  return readL1FeeParams(client as PublicClient, rpcUrl);
+  return readL1FeeParams(client, rpcUrl);
 }
 
 /**
