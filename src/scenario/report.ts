@@ -1,4 +1,5 @@
 import type { LatencySummary, Phase, TimelinePoint } from "../load/index.ts";
+import type { Comparison, PaymentCost } from "./baseline.ts";
 import type { SteadyState } from "./steady-state.ts";
 
 export type ThresholdResult = { expr: string; actual: number | null; ok: boolean };
@@ -50,6 +51,10 @@ export type RunReport = {
   cases?: { name: string; expected: string; observed: string; ok: boolean }[];
   /** A post-run step that threw: what was measured is kept, the step is named, and the run is not ok. */
   error?: { step: string; message: string };
+  /** What one paid request cost: HTTP round trips, bytes, facilitator calls, gas per settlement, CPU. */
+  paymentCost?: PaymentCost;
+  /** This run against `--baseline` (the CLI adds it). */
+  comparison?: Comparison;
   /** Thresholds, invariants and cases all held, the run was not interrupted and no step failed. */
   ok: boolean;
 };

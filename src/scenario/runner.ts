@@ -20,6 +20,7 @@ import {
   startProgress,
 } from "../load/index.ts";
 import type { Stack } from "../stack.ts";
+import { facilitatorCallCount, paymentCost, WireTally } from "./baseline.ts";
 import {
   type CaseContext,
   checkOverrides,
@@ -162,6 +163,7 @@ async function runOnTarget(
     // A request the drain after an abort gave up on is not part of the report it no longer waits for.
     if (loadOver) return result;
     metrics.record(result);
+    wire.add(result);
     routes.record(init?.method ?? "GET", url, result.outcome);
     if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
       paid.push({
@@ -173,6 +175,11 @@ async function runOnTarget(
     }
     return result;
   };
+  // Cost per payment: the agents' HTTP traffic, our facilitator's calls and this process's CPU over the load.
+  const wire = new WireTally();
+  const facilitatorRegistry = stack?.facilitator?.metrics.registry;
+  const callsBefore = facilitatorRegistry ? await facilitatorCallCount(facilitatorRegistry) : undefined;
+  const cpuBefore = process.cpuUsage();
   const startedAt = new Date();
   const started = performance.now();
   const sampler = startSampler(devnet.client);
@@ -207,6 +214,7 @@ async function runOnTarget(
     abandoned = execution.abandoned;
   }
   loadOver = true;
+  const cpu = process.cpuUsage(cpuBefore);
   const durationMs = performance.now() - started;
   const steady = steadyState(metrics, durationMs, sampler.stop(), {
     startMb: sampler.startRssMb,
@@ -325,6 +333,16 @@ async function runOnTarget(
       gasUsed: settled.gasUsed.toString(),
     };
   }
+  const callsAfter = facilitatorRegistry ? await facilitatorCallCount(facilitatorRegistry) : undefined;
+  measured.paymentCost = paymentCost({
+    paid: metrics.outcomes.paid ?? 0,
+    settlements: measured.chain.settlements,
+    gasUsed: measured.chain.gasUsed,
+    wire,
+    cpu,
+    facilitatorCalls:
+      callsBefore === undefined || callsAfter === undefined ? undefined : callsAfter - callsBefore,
+  });
   if (splits && after && settled) {
     await step("check the money invariants", async () => {
       invariants.push(
@@ -540,14 +558,24 @@ function policyInvariant(agents: readonly Agent[], policy: SpendingPolicy) {
   };
 }
 
-/** Authorizations a server refused but the chain shows used: money taken without service. */
+/**
+ * Authorizations a server refused but the chain shows used: money taken without service. One line for
+ * the run, naming the first agents, so that a thousand agents do not bury the summary.
+ */
 function chargedWithoutService(agents: readonly Agent[]): string[] {
-  return agents.flatMap((agent, i) => {
+  let payments = 0;
+  let amount = 0n;
+  const who: string[] = [];
+  agents.forEach((agent, i) => {
     const taken = agent.payments.filter((p) => p.confirmedBy === "chain");
-    if (taken.length === 0) return [];
-    const amount = taken.reduce((total, p) => total + p.amount, 0n);
-    return [
-      `agent ${i} (${agent.address}): ${taken.length} payment${taken.length === 1 ? "" : "s"} the server did not accept were settled on chain anyway (${amount} base units taken without service)`,
-    ];
+    if (taken.length === 0) return;
+    payments += taken.length;
+    for (const p of taken) amount += p.amount;
+    who.push(`agent ${i} (${agent.address}) ${taken.length}`);
   });
+  if (payments === 0) return [];
+  const named = who.length > 3 ? `${who.slice(0, 3).join(", ")} and ${who.length - 3} more` : who.join(", ");
+  return [
+    `${payments} payment${payments === 1 ? " was" : "s were"} settled on chain although the server did not accept ${payments === 1 ? "it" : "them"}: ${amount} base units taken without service (${named})`,
+  ];
 }
