@@ -536,7 +536,7 @@ async function scenario(argv: string[]): Promise<number> {
       if (values.html) await writeFile(values.html, renderCapacityHtml(capacity));
       return verdict(capacity.highestRate === null ? 1 : 0);
     }
-    const run: ComparedReport = await runScenario(definition, { ...common, durationMs, rate });
+    const run: ComparedReport = await runScenario(definition, { ...common, durationMs, rate, cost });
     const report: ComparedReport = baseline
       ? { ...run, comparison: compareReports(baseline, run, { file: values.baseline }) }
       : run;

@@ -1,5 +1,6 @@
 import type { LatencySummary, Phase, TimelinePoint } from "../load/index.ts";
 import type { Comparison, PaymentCost } from "./baseline.ts";
+import type { SettlementCost } from "./cost.ts";
 import type { SteadyState } from "./steady-state.ts";
 
 export type ThresholdResult = { expr: string; actual: number | null; ok: boolean };
@@ -53,6 +54,8 @@ export type RunReport = {
   error?: { step: string; message: string };
   /** What one paid request cost: HTTP round trips, bytes, facilitator calls, gas per settlement, CPU. */
   paymentCost?: PaymentCost;
+  /** Gas and fees per settlement at the run's prices (`--eth-price`, `--base-fee`; Base's L1 data fee). */
+  cost?: SettlementCost;
   /** This run against `--baseline` (the CLI adds it). */
   comparison?: Comparison;
   /** Thresholds, invariants and cases all held, the run was not interrupted and no step failed. */

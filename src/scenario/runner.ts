@@ -21,6 +21,7 @@ import {
 } from "../load/index.ts";
 import type { Stack } from "../stack.ts";
 import { facilitatorCallCount, paymentCost, WireTally } from "./baseline.ts";
+import { type CostOptions, costOf, costPrices, readL1FeeParams } from "./cost.ts";
 import {
   type CaseContext,
   checkOverrides,
@@ -57,6 +58,8 @@ export type RunOverrides = TargetOptions & {
   signal?: AbortSignal;
   /** Live progress on stderr (default true). */
   progress?: boolean;
+  /** Prices for the report's cost per settlement; a chain with Base's GasPriceOracle gives the L1 figures. */
+  cost?: CostOptions;
 };
 
 /** The load model after command-line overrides. */
@@ -343,6 +346,16 @@ async function runOnTarget(
     facilitatorCalls:
       callsBefore === undefined || callsAfter === undefined ? undefined : callsAfter - callsBefore,
   });
+  // A chain without the predeploy (the mock devnet), or one that cannot answer, is priced at the defaults;
+  // not a `step`, so a failed read never fails the run.
+  const l1 = await readL1FeeParams(devnet.client, devnet.rpcUrl).catch(() => undefined);
+  measured.cost = costOf(
+    measured,
+    costPrices(
+      { ...overrides.cost, relayers: overrides.cost?.relayers ?? target.stack?.relayers.length },
+      l1,
+    ),
+  );
   if (splits && after && settled) {
     await step("check the money invariants", async () => {
       invariants.push(

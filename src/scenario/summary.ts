@@ -1,4 +1,5 @@
 import { type ComparedReport, formatComparison } from "./baseline.ts";
+import { formatCost } from "./cost.ts";
 import type { RunReport } from "./report.ts";
 import type { SteadyState } from "./steady-state.ts";
 
@@ -52,6 +53,15 @@ export function formatSummary(report: RunReport | ComparedReport): string {
     );
   }
   lines.push(...steadyStateLines(report.steadyState));
+  if (report.cost && report.chain.settlements > 0) {
+    lines.push(
+      "",
+      ...formatCost(report.cost)
+        .trimEnd()
+        .split("\n")
+        .map((line) => `  ${line}`),
+    );
+  }
   if (report.thresholds.length > 0) {
     lines.push("", "  thresholds");
     for (const t of report.thresholds)
