@@ -346,16 +346,14 @@ async function runOnTarget(
     facilitatorCalls:
       callsBefore === undefined || callsAfter === undefined ? undefined : callsAfter - callsBefore,
   });
-  // A chain without the predeploy (the mock devnet), or one that cannot answer, is priced at the defaults;
-  // not a `step`, so a failed read never fails the run.
-  const l1 = await readL1FeeParams(devnet.client, devnet.rpcUrl).catch(() => undefined);
-  measured.cost = costOf(
-    measured,
-    costPrices(
-      { ...overrides.cost, relayers: overrides.cost?.relayers ?? target.stack?.relayers.length },
-      l1,
-    ),
-  );
+  await step("price the settlements", async () => {
+    // A chain without the predeploy (the mock devnet), or one that cannot answer, is priced at the
+    // defaults: the L1 figures are an estimate either way, not something a run fails on.
+    const l1 = await readL1FeeParams(devnet.client, devnet.rpcUrl).catch(() => undefined);
+    // The user's facilitator runs relayers we cannot count; the prices' default stands in for them.
+    const relayers = overrides.cost?.relayers ?? (target.stack?.relayers.length || undefined);
+    measured.cost = costOf(measured, costPrices({ ...overrides.cost, relayers }, l1));
+  });
   if (splits && after && settled) {
     await step("check the money invariants", async () => {
       invariants.push(
