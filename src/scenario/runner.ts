@@ -233,7 +233,8 @@ async function runOnTarget(
       agents: agentCount,
       load: model,
       devnet: {
-        profile: devnet.mode === "attached" ? undefined : (scenario.devnet?.profile ?? "instant"),
+        profile: devnet.profile,
+        hardfork: devnet.hardfork,
         mode: devnet.mode,
         rpcUrl: devnet.rpcUrl,
         blockTime: devnet.blockTime,
