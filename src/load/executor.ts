@@ -120,7 +120,11 @@ export async function executeLoad(model: LoadModel, options: ExecutionOptions): 
     }
     // The offered rate is arrivals over the model's duration, so the run lasts it even when the last
     // arrival came early: a rate measured over a shorter run would read higher than what was offered.
-    await sleep(deadline - performance.now(), options.signal);
+    // Timers count whole milliseconds and may fire a fraction early: wait until the deadline has passed.
+    for (let left = deadline - performance.now(); left > 0 && !options.signal?.aborted; ) {
+      await sleep(Math.ceil(left), options.signal);
+      left = deadline - performance.now();
+    }
     await drained(Promise.all(inFlight), options.signal, drainMs);
   }
   return { issued, dropped, abandoned: running, durationMs: performance.now() - started };
