@@ -12,7 +12,7 @@ import {
   PROFILES,
   type ProfileName,
 } from "./chain/index.ts";
-import { BaselineError, type ComparedReport, compareReports, loadBaseline } from "./scenario/baseline.ts";
+import { BaselineError, compareReports, loadBaseline } from "./scenario/baseline.ts";
 import { formatCapacity } from "./scenario/capacity.ts";
 import {
   checkOverrides,
@@ -20,7 +20,8 @@ import {
   findCapacity,
   formatSummary,
   loadScenario,
-  positiveNumber,
+  optionalPositive,
+  type RunReport,
   runScenario,
   scenarioNames,
 } from "./scenario/index.ts";
@@ -211,10 +212,6 @@ function hardforkOption(raw: string | undefined): Hardfork | undefined {
   throw new UsageError(`--hardfork must be one of ${HARDFORKS.join(", ")}, got ${raw}`);
 }
 
-function optionalNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
-  return raw === undefined ? undefined : positiveNumber(flag, raw, integer);
-}
-
 const HOST = "127.0.0.1";
 
 /**
@@ -310,11 +307,11 @@ async function up(argv: string[]): Promise<number> {
   const serverPort = portOption("--server-port", values["server-port"], 4021);
   const profile = profileOption(values.profile) ?? "instant";
   const hardfork = hardforkOption(values.hardfork);
-  const forkBlock = optionalNumber("--fork-block", values["fork-block"], true);
+  const forkBlock = optionalPositive("--fork-block", values["fork-block"], true);
   if (forkBlock !== undefined && !values["fork-url"]) throw new UsageError("--fork-block needs --fork-url");
-  const blockTime = optionalNumber("--block-time", values["block-time"], false);
-  const accounts = optionalNumber("--accounts", values.accounts, true) ?? 10;
-  const relayerCount = optionalNumber("--relayers", values.relayers, true);
+  const blockTime = optionalPositive("--block-time", values["block-time"], false);
+  const accounts = optionalPositive("--accounts", values.accounts, true) ?? 10;
+  const relayerCount = optionalPositive("--relayers", values.relayers, true);
   await assertPortsFree([
     ["--port", port],
     ["--facilitator-port", facilitatorPort],
@@ -463,10 +460,10 @@ async function scenario(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`one scenario at a time, got ${positionals.join(", ")}`);
-  const agents = optionalNumber("--agents", values.agents, true);
+  const agents = optionalPositive("--agents", values.agents, true);
   const durationMs = durationOption(values.duration);
-  const rate = optionalNumber("--rate", values.rate, false);
-  const seed = optionalNumber("--seed", values.seed, true);
+  const rate = optionalPositive("--rate", values.rate, false);
+  const seed = optionalPositive("--seed", values.seed, true);
   const findingCapacity = values["find-capacity"] === true;
   const devnet = { profile: profileOption(values.profile), hardfork: hardforkOption(values.hardfork) };
   const devnetFlag =
@@ -481,8 +478,8 @@ async function scenario(argv: string[]): Promise<number> {
     );
   }
   const cost = {
-    ethUsd: optionalNumber("--eth-price", values["eth-price"], false),
-    l2BaseFeeGwei: optionalNumber("--base-fee", values["base-fee"], false),
+    ethUsd: optionalPositive("--eth-price", values["eth-price"], false),
+    l2BaseFeeGwei: optionalPositive("--base-fee", values["base-fee"], false),
   };
   const definition = await loadScenario(positionals[0] ?? "per-request");
   for (const notice of checkOverrides(definition, {
@@ -496,7 +493,7 @@ async function scenario(argv: string[]): Promise<number> {
   }
   if (values.json) await assertWritable("--json", values.json);
   if (values.html) await assertWritable("--html", values.html);
-  let baseline: ComparedReport | undefined;
+  let baseline: RunReport | undefined;
   if (values.baseline !== undefined) {
     if (findingCapacity) throw new UsageError("--baseline compares one run; --find-capacity runs many");
     // Read before the run: a wrong file costs nothing, not a whole run.
@@ -536,8 +533,8 @@ async function scenario(argv: string[]): Promise<number> {
       if (values.html) await writeFile(values.html, renderCapacityHtml(capacity));
       return verdict(capacity.highestRate === null ? 1 : 0);
     }
-    const run: ComparedReport = await runScenario(definition, { ...common, durationMs, rate, cost });
-    const report: ComparedReport = baseline
+    const run = await runScenario(definition, { ...common, durationMs, rate, cost });
+    const report: RunReport = baseline
       ? { ...run, comparison: compareReports(baseline, run, { file: values.baseline }) }
       : run;
     process.stdout.write(formatSummary(report));

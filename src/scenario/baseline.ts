@@ -230,9 +230,6 @@ export type Comparison = {
   regressed: boolean;
 };
 
-/** A report and the comparison the CLI attached to it. */
-export type ComparedReport = RunReport & { comparison?: Comparison; paymentCost?: PaymentCost };
-
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const changeOf = (baseline: number | null, now: number | null) =>
@@ -314,8 +311,8 @@ function configNotes(baseline: RunReport, now: RunReport): string[] {
  * are held to their `costTolerance`; p50, p99 and throughput are shown, not judged.
  */
 export function compareReports(
-  baseline: ComparedReport,
-  now: ComparedReport,
+  baseline: RunReport,
+  now: RunReport,
   options: Partial<GateSettings> & { file?: string } = {},
 ): Comparison {
   const { file, ...overrides } = options;
@@ -417,7 +414,7 @@ export class BaselineError extends Error {
 }
 
 /** Reads a `--json` report to compare against, refusing one of another scenario or another shape. */
-export async function loadBaseline(path: string, scenario: string): Promise<ComparedReport> {
+export async function loadBaseline(path: string, scenario: string): Promise<RunReport> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -452,7 +449,7 @@ export async function loadBaseline(path: string, scenario: string): Promise<Comp
       `--baseline ${path} is a report of scenario ${report.scenario}, not ${scenario}: compare runs of the same scenario`,
     );
   }
-  return report as ComparedReport;
+  return report as RunReport;
 }
 
 const VERDICT_WORDS: Record<Verdict, string> = {

@@ -1,6 +1,5 @@
 export {
   BaselineError,
-  type ComparedReport,
   type Comparison,
   type ComparisonRow,
   compareReports,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PHASES, type Phase } from "../load/index.ts";
-import { type ComparedReport, comparisonChange, comparisonValue } from "./baseline.ts";
+import { comparisonChange, comparisonValue } from "./baseline.ts";
 import { type CapacityResult, type CapacityStep, capacityHeadline, stepGas } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
 import { metricValue } from "./thresholds.ts";
@@ -647,7 +647,7 @@ function notices(report: RunReport): string {
 
 /** This run against `--baseline`: each figure's baseline, now, change and verdict, and what it was held to. */
 function comparisonSection(report: RunReport): string {
-  const { comparison } = report as ComparedReport;
+  const { comparison } = report;
   if (!comparison) return "";
   const words = { ok: "ok", regressed: "regressed", improved: "improved", info: "—" } as const;
   const intro = `<p id="comparison-verdict">Against ${escapeHtml(comparison.baseline.file ?? comparison.baseline.runId)} (run ${escapeHtml(comparison.baseline.runId)}, ${escapeHtml(formatStart(comparison.baseline.startedAt))}): ${comparison.regressed ? "<strong>regressed</strong>" : "no regression"}.</p>`;

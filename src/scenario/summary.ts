@@ -1,4 +1,4 @@
-import { type ComparedReport, formatComparison } from "./baseline.ts";
+import { formatComparison } from "./baseline.ts";
 import { formatCost } from "./cost.ts";
 import type { RunReport } from "./report.ts";
 import type { SteadyState } from "./steady-state.ts";
@@ -7,7 +7,7 @@ const pad = (value: string, width: number) => value.padEnd(width);
 const mark = (ok: boolean) => (ok ? "✓" : "✗");
 
 /** The end-of-run summary for a terminal: latency per phase, outcomes, errors, thresholds, invariants. */
-export function formatSummary(report: RunReport | ComparedReport): string {
+export function formatSummary(report: RunReport): string {
   const lines: string[] = [];
   const verdict = report.ok ? "PASS" : report.interrupted ? "INTERRUPTED" : report.error ? "ERROR" : "FAIL";
   lines.push(

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ComparedReport } from "../../src/scenario/baseline.ts";
+import type { RunReport } from "../../src/scenario/index.ts";
 import { killStarted, startCli } from "../support/scenario.ts";
 
 afterEach(killStarted);
@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 /** The report with every latency `factor` times what was measured: a run this much slower or faster. */
-function scaled(report: ComparedReport, factor: number): ComparedReport {
+function scaled(report: RunReport, factor: number): RunReport {
   const e2e = report.latency.e2e;
   if (!e2e) throw new Error("the run measured no e2e latency");
   return {
@@ -68,7 +68,7 @@ describe("x402-devnet scenario --baseline", () => {
     const first = join(dir, "first.json");
     const run = ["--agents", "5", "--duration", "4s"];
     expect((await cli([...run, "--json", first])).code).toBe(0);
-    const measured = JSON.parse(await readFile(first, "utf8")) as ComparedReport;
+    const measured = JSON.parse(await readFile(first, "utf8")) as RunReport;
 
     // Sixteen times either way: more than the 6× swing seen between identical runs on a loaded machine.
     const slow = join(dir, "slow.json");
@@ -80,7 +80,7 @@ describe("x402-devnet scenario --baseline", () => {
     expect(better.stdout).toMatch(/against baseline .*slow\.json .*: no regression/);
     expect(better.stdout).toMatch(/e2e latency \(median\) \(ms\).*improved/);
     expect(better.stdout).toMatch(/HTTP round trips|e2e p99/);
-    const report = JSON.parse(await readFile(now, "utf8")) as ComparedReport;
+    const report = JSON.parse(await readFile(now, "utf8")) as RunReport;
     expect(report.comparison?.regressed).toBe(false);
     expect(report.comparison?.rows[0]).toMatchObject({ metric: "e2e latency (median)", verdict: "improved" });
     expect(report.comparison?.baseline).toMatchObject({ runId: "scaled-16", file: slow });

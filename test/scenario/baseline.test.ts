@@ -5,7 +5,6 @@ import { describe, expect, it } from "vitest";
 import { FacilitatorMetrics } from "../../src/facilitator/metrics.ts";
 import {
   BaselineError,
-  type ComparedReport,
   compareReports,
   facilitatorCallCount,
   formatComparison,
@@ -15,6 +14,7 @@ import {
   rankTest,
   WireTally,
 } from "../../src/scenario/baseline.ts";
+import type { RunReport } from "../../src/scenario/index.ts";
 import { renderHtmlReport } from "../../src/scenario/report-html.ts";
 import { formatSummary } from "../../src/scenario/summary.ts";
 
@@ -25,7 +25,7 @@ const histogram = (first: number, counts: number[]): Histogram =>
 const total = (h: Histogram) => h.reduce((n, b) => n + b.count, 0);
 
 /** A report with what the comparison reads; `scale` stretches the e2e distribution (a slower run). */
-function report(distribution: Histogram, overrides: Partial<ComparedReport> = {}): ComparedReport {
+function report(distribution: Histogram, overrides: Partial<RunReport> = {}): RunReport {
   const n = total(distribution);
   let seen = 0;
   const p50 = distribution.find((b) => {
@@ -60,7 +60,7 @@ function report(distribution: Histogram, overrides: Partial<ComparedReport> = {}
     invariants: [],
     ok: true,
     ...overrides,
-  } as ComparedReport;
+  } as RunReport;
 }
 
 // A bell of about 2,000 requests over 12 buckets (three octaves).
