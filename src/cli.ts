@@ -6,7 +6,10 @@ import {
   DevnetError,
   HARDFORKS,
   type Hardfork,
+  HISTORIES,
+  type History,
   isHardfork,
+  isHistory,
   isProfileName,
   PortInUseError,
   PROFILES,
@@ -86,6 +89,8 @@ Options:
                         scenario's
   --hardfork NAME       the devnet's EVM rules: cancun, prague or osaka (default: the profile's; a
                         fork's own with --fork-url)
+  --history full|pruned state anvil keeps: full (reads at past blocks, reorgs) or pruned (the head
+                        only, memory that stays low); default full under instant, else pruned
   --fork-url URL        run on a fork of this chain (real Base) instead of the mock USDC
   --server-url URL      pay your resource server instead of ours: a paid route's URL (loaded as is)
                         or an origin (the scenario's paths); it must settle on the --rpc-url chain
@@ -123,6 +128,8 @@ Options:
   --block-time S        seconds between blocks, fractions allowed (overrides --profile)
   --hardfork NAME       EVM rules: cancun | prague | osaka (default: cancun under instant and
                         flashblocks, osaka under base; the forked chain's own with --fork-url)
+  --history full|pruned state anvil keeps: full (reads at past blocks, reorgs) or pruned (the head
+                        only, memory that stays low); default full under instant, else pruned
   --accounts N          funded wallets to derive (default 10)
   --fork-url URL        fork this chain (real Base) instead of placing the mock USDC
   --fork-block N        block to fork at (with --fork-url)
@@ -212,6 +219,11 @@ function hardforkOption(raw: string | undefined): Hardfork | undefined {
   throw new UsageError(`--hardfork must be one of ${HARDFORKS.join(", ")}, got ${raw}`);
 }
 
+function historyOption(raw: string | undefined): History | undefined {
+  if (raw === undefined || isHistory(raw)) return raw;
+  throw new UsageError(`--history must be one of ${HISTORIES.join(", ")}, got ${raw}`);
+}
+
 const HOST = "127.0.0.1";
 
 /**
@@ -298,6 +310,7 @@ async function up(argv: string[]): Promise<number> {
     profile: { type: "string" },
     "block-time": { type: "string" },
     hardfork: { type: "string" },
+    history: { type: "string" },
     accounts: { type: "string" },
     "fork-url": { type: "string" },
     "fork-block": { type: "string" },
@@ -307,6 +320,7 @@ async function up(argv: string[]): Promise<number> {
   const serverPort = portOption("--server-port", values["server-port"], 4021);
   const profile = profileOption(values.profile) ?? "instant";
   const hardfork = hardforkOption(values.hardfork);
+  const history = historyOption(values.history);
   const forkBlock = optionalPositive("--fork-block", values["fork-block"], true);
   if (forkBlock !== undefined && !values["fork-url"]) throw new UsageError("--fork-block needs --fork-url");
   const blockTime = optionalPositive("--block-time", values["block-time"], false);
@@ -332,6 +346,7 @@ async function up(argv: string[]): Promise<number> {
         profile,
         blockTime,
         hardfork,
+        history,
         accounts,
         forkUrl: values["fork-url"],
         forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
@@ -347,6 +362,7 @@ async function up(argv: string[]): Promise<number> {
         chainId: devnet.chainId,
         // A client that sends set-code (EIP-7702) transactions needs to know whether the chain takes them.
         hardfork: devnet.hardfork,
+        history: devnet.history,
         usdc: devnet.contracts.usdc,
         multicall3: devnet.contracts.multicall3,
         accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
@@ -358,7 +374,7 @@ async function up(argv: string[]): Promise<number> {
       process.stderr.write(
         [
           `x402 devnet up (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
-          `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}   ${devnet.hardfork ?? "unknown"} rules`,
+          `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}   ${devnet.hardfork ?? "unknown"} rules   ${devnet.history} history`,
           `  usdc       ${devnet.contracts.usdc}`,
           `  multicall3 ${devnet.contracts.multicall3}`,
           `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
@@ -441,6 +457,7 @@ async function scenario(argv: string[]): Promise<number> {
     seed: { type: "string" },
     profile: { type: "string" },
     hardfork: { type: "string" },
+    history: { type: "string" },
     "fork-url": { type: "string" },
     "rpc-url": { type: "string" },
     "server-url": { type: "string" },
@@ -465,9 +482,14 @@ async function scenario(argv: string[]): Promise<number> {
   const rate = optionalPositive("--rate", values.rate, false);
   const seed = optionalPositive("--seed", values.seed, true);
   const findingCapacity = values["find-capacity"] === true;
-  const devnet = { profile: profileOption(values.profile), hardfork: hardforkOption(values.hardfork) };
-  const devnetFlag =
-    devnet.profile !== undefined ? "--profile" : devnet.hardfork !== undefined ? "--hardfork" : undefined;
+  const devnet = {
+    profile: profileOption(values.profile),
+    hardfork: hardforkOption(values.hardfork),
+    history: historyOption(values.history),
+  };
+  const devnetFlag = (["profile", "hardfork", "history"] as const)
+    .filter((flag) => devnet[flag] !== undefined)
+    .map((flag) => `--${flag}`)[0];
   const runningChain = (["rpc-url", "server-url", "facilitator-url"] as const).find(
     (f) => values[f] !== undefined,
   );

@@ -13,7 +13,7 @@ async function run(args: string[]) {
   return { code, ...cli.output };
 }
 
-describe("--hardfork and --profile: bad input", () => {
+describe("--hardfork, --profile and --history: bad input", () => {
   const scenarioHelp = "(see x402-devnet scenario --help)";
   const upHelp = "(see x402-devnet up --help)";
   it.each([
@@ -37,6 +37,12 @@ describe("--hardfork and --profile: bad input", () => {
     [
       ["scenario", "--profile", "fast"],
       `--profile must be one of instant, base, flashblocks, got fast ${scenarioHelp}`,
+    ],
+    [["up", "--history", "archive"], `--history must be one of full, pruned, got archive ${upHelp}`],
+    [["scenario", "--history", "none"], `--history must be one of full, pruned, got none ${scenarioHelp}`],
+    [
+      ["scenario", "--history", "full", "--rpc-url", "http://127.0.0.1:9"],
+      "--history chooses the devnet a run starts; with --rpc-url the run uses one already running: pass --history to `x402-devnet up` instead",
     ],
     [
       ["scenario", "--hardfork", "prague", "--rpc-url", "http://127.0.0.1:9"],

@@ -81,7 +81,9 @@ export async function reconcile(
           args: [authorizer, authorization.nonce],
         }) as const,
     ),
-    blockNumber: block.number,
+    // At the head, not at `block`: a pruned chain keeps only its newest blocks' state, and a newer block
+    // only makes "unused by a block at or past validBefore" surer, since block times never go back.
+    blockTag: "latest",
     multicallAddress: MULTICALL3_ADDRESS,
     allowFailure: true,
   });

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { Instance } from "prool";
 import { onExit } from "signal-exit";
 import { AnvilBinaryMissingError, AnvilStartError, PortInUseError } from "./errors.ts";
+import { type Miner, startMiner } from "./miner.ts";
 
 export type AnvilParameters = {
   /** Path to the anvil binary; defaults to `$ANVIL_BINARY`, then the one `@foundry-rs/anvil` installed. */
@@ -21,7 +22,19 @@ export type AnvilParameters = {
   hardfork?: string;
   forkUrl?: string;
   forkBlockNumber?: bigint;
+  /**
+   * Keep the state of only the newest {@link PRUNED_STATES} blocks (`--prune-history`): reads at older blocks
+   * and deeper reorgs fail, and memory grows with the chain's blocks and state, not with copies of its
+   * state per block. Interval blocks are then mined by {@link startMiner}, since anvil's own interval mining
+   * overrides the limit.
+   */
+  pruneHistory?: boolean;
+  /** Told anvil's process id once it is spawned, so its memory can be watched. */
+  onSpawn?: (pid: number) => void;
 };
+
+/** States a pruned anvil keeps: a read at "latest" racing a new block, and the reorg faults, fit well inside. */
+export const PRUNED_STATES = 16;
 
 const PLATFORM_PACKAGES: Record<string, string> = {
   "linux-x64": "@foundry-rs/anvil-linux-amd64",
@@ -79,11 +92,13 @@ function toArgs(p: AnvilParameters, host: string, port: number): string[] {
   // a parent that pipes it must drain. Readiness is therefore detected over RPC, not from a log line.
   const args = ["--host", host, "--port", String(port), "--accounts", "0", "--silent"];
   if (p.chainId !== undefined) args.push("--chain-id", String(p.chainId));
-  if (p.blockTime !== undefined) args.push("--block-time", String(p.blockTime));
+  if (p.blockTime !== undefined)
+    args.push(...(p.pruneHistory ? ["--no-mining"] : ["--block-time", String(p.blockTime)]));
   if (p.gasLimit !== undefined) args.push("--gas-limit", String(p.gasLimit));
   if (p.hardfork !== undefined) args.push("--hardfork", p.hardfork);
   if (p.forkUrl !== undefined) args.push("--fork-url", p.forkUrl, "--retries", "2", "--timeout", "10000");
   if (p.forkBlockNumber !== undefined) args.push("--fork-block-number", String(p.forkBlockNumber));
+  if (p.pruneHistory) args.push("--prune-history", String(PRUNED_STATES));
   return args;
 }
 
@@ -108,6 +123,7 @@ async function answersRpc(url: string): Promise<boolean> {
 export const anvilInstance = Instance.define((parameters: AnvilParameters) => {
   const host = parameters.host ?? "127.0.0.1";
   let child: ChildProcess | undefined;
+  let miner: Miner | undefined;
 
   return {
     name: "anvil",
@@ -123,11 +139,15 @@ export const anvilInstance = Instance.define((parameters: AnvilParameters) => {
         detached: true,
       });
       child = proc;
+      if (proc.pid !== undefined) parameters.onSpawn?.(proc.pid);
       // A devnet must not outlive the process that started it, whether that process ends or is signalled.
       const removeExitHook = onExit(() => {
         proc.kill("SIGKILL");
       });
-      proc.once("exit", () => removeExitHook());
+      proc.once("exit", () => {
+        removeExitHook();
+        void miner?.stop();
+      });
       let stderr = "";
       proc.stderr?.on("data", (chunk: Buffer) => {
         stderr = (stderr + chunk.toString()).slice(-4000);
@@ -155,9 +175,14 @@ export const anvilInstance = Instance.define((parameters: AnvilParameters) => {
       })();
       await Promise.race([ready, exited]);
       if (proc.exitCode !== null || proc.signalCode !== null) await exited;
+      if (parameters.pruneHistory && parameters.blockTime !== undefined) {
+        miner = startMiner(url, parameters.blockTime * 1000);
+      }
       emitter.emit("listening");
     },
     async stop() {
+      await miner?.stop();
+      miner = undefined;
       const proc = child;
       child = undefined;
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;

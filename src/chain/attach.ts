@@ -49,6 +49,8 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
     mode: "attached",
     profile: undefined,
     hardfork,
+    history: undefined,
+    pid: undefined,
     blockTime: !automine && typeof interval === "number" && interval > 0 ? interval : undefined,
     accounts: deriveAccounts(
       options.mnemonic ?? DEFAULT_MNEMONIC,

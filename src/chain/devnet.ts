@@ -6,7 +6,10 @@ import {
   DEFAULT_MNEMONIC,
   HARDFORKS,
   type Hardfork,
+  HISTORIES,
+  type History,
   isHardfork,
+  isHistory,
   isProfileName,
   MULTICALL3_ADDRESS,
   PROFILES,
@@ -34,6 +37,8 @@ export type DevnetOptions = {
    * chain's rules unless this is given.
    */
   hardfork?: Hardfork;
+  /** `full` or `pruned` state history, overriding the profile's (see {@link History}). */
+  history?: History;
   gasLimit?: bigint;
   /** How many wallets to derive and fund (default 10). */
   accounts?: number;
@@ -59,6 +64,10 @@ export type Devnet = {
    * undefined when the node does not say.
    */
   hardfork: string | undefined;
+  /** The state history anvil keeps; undefined for a chain someone else runs. */
+  history: History | undefined;
+  /** anvil's process id, for watching its memory; undefined for a chain someone else runs. */
+  pid: number | undefined;
   /** Blocks do not come per transaction (interval or manual mining): setup mines its own. */
   mineOnDemand: boolean;
   contracts: { usdc: Address; multicall3: Address };
@@ -93,6 +102,12 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       `hardfork must be one of ${HARDFORKS.join(", ")}, got ${String(options.hardfork)}`,
     );
   }
+  if (options.history !== undefined && !isHistory(options.history)) {
+    throw new DevnetOptionError(
+      `history must be one of ${HISTORIES.join(", ")}, got ${String(options.history)}`,
+    );
+  }
+  const history = options.history ?? PROFILES[profile].history;
   const blockTime = options.blockTime ?? PROFILES[profile].blockTime;
   const intervalMining = blockTime !== undefined;
   const mode = options.forkUrl ? "fork" : "mock";
@@ -102,6 +117,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const upstreamChainId = options.forkUrl ? await probeRpcUrl(options.forkUrl, FORK_ROLE) : undefined;
 
   const port = options.port ?? (await getPort({ host }));
+  let pid: number | undefined;
   const instance = anvilInstance({
     host,
     port,
@@ -111,6 +127,10 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     gasLimit: options.gasLimit,
     forkUrl: options.forkUrl,
     forkBlockNumber: options.forkBlockNumber,
+    pruneHistory: history === "pruned",
+    onSpawn: (spawned) => {
+      pid = spawned;
+    },
   });
   await instance.start();
 
@@ -138,6 +158,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       profile,
       blockTime,
       hardfork: await readHardfork(client),
+      history,
+      pid,
       accounts: deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10),
       fund: options.fund,
       mineOnDemand: intervalMining,
@@ -178,6 +200,8 @@ export async function fundedDevnet(
     | "profile"
     | "blockTime"
     | "hardfork"
+    | "history"
+    | "pid"
     | "mineOnDemand"
     | "accounts"
     | "stop"

@@ -1,5 +1,5 @@
 import { type Address, type Hash, type Hex, MethodNotFoundRpcError, parseGwei } from "viem";
-import type { DevnetClient } from "../chain/index.ts";
+import { type DevnetClient, DevnetError } from "../chain/index.ts";
 
 // anvil takes its mining interval in whole seconds over RPC (`evm_setIntervalMining` is a u64), although
 // `--block-time` accepts fractions; a sub-second interval could be paused but never restored.
@@ -114,17 +114,28 @@ export async function reorg(
     });
     return { via: "anvil_reorg", transactions };
   } catch (error) {
-    if (!(error instanceof MethodNotFoundRpcError)) throw error;
+    if (!(error instanceof MethodNotFoundRpcError)) throw historyPruned(error);
   }
-  await client.request<{ Parameters: [number]; ReturnType: null }>({
-    method: "anvil_rollback",
-    params: [depth],
-  });
+  await client
+    .request<{ Parameters: [number]; ReturnType: null }>({ method: "anvil_rollback", params: [depth] })
+    .catch((error: unknown) => {
+      throw historyPruned(error);
+    });
   // Resubmitted transactions land wherever the devnet's mining puts them (one block each under automine).
   for (const [serializedTransaction] of pairs) await client.sendRawTransaction({ serializedTransaction });
   const height = await client.getBlockNumber({ cacheTime: 0 });
   if (height < head) await client.mine({ blocks: Number(head - height) });
   return { via: "anvil_rollback", transactions };
+}
+
+/** anvil with pruned history has no state to rewind to past its newest blocks', and says only "Required data unavailable". */
+function historyPruned(error: unknown): unknown {
+  if (!(error instanceof Error && /required data unavailable/i.test(error.message))) return error;
+  return new DevnetError(
+    "This devnet keeps the state of its newest blocks only (history: pruned, the flashblocks and base profiles' default), so it cannot reorg this deep.",
+    'Start it with history: "full" (`--history full`), or use the instant profile.',
+    { cause: error },
+  );
 }
 
 async function rawTransaction(client: DevnetClient, hash: Hash): Promise<Hex> {

@@ -1,5 +1,5 @@
 import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
-import type { Devnet, Hardfork, ProfileName } from "../chain/index.ts";
+import type { Devnet, Hardfork, History, ProfileName } from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
@@ -76,7 +76,13 @@ export type ScenarioInvariant = {
 export type ScenarioDefinition = {
   name: string;
   description: string;
-  devnet?: { profile?: ProfileName; blockTime?: number; hardfork?: Hardfork; gasLimit?: bigint };
+  devnet?: {
+    profile?: ProfileName;
+    blockTime?: number;
+    hardfork?: Hardfork;
+    history?: History;
+    gasLimit?: bigint;
+  };
   facilitator?: Omit<NonNullable<StackOptions["facilitator"]>, "port">;
   /** How many payees to derive, and the paid routes given them (default: GET /weather for $0.001). */
   server?: Omit<NonNullable<StackOptions["server"]>, "port">;

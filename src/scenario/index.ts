@@ -75,6 +75,8 @@ export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 export { renderCapacityHtml } from "./report-html.ts";
 export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
 export {
+  type MemoryFigures,
+  processRssMb,
   type RunSample,
   type SteadyState,
   type SteadyWindow,

@@ -4,6 +4,7 @@ import { PHASES, type Phase } from "../load/index.ts";
 import { comparisonChange, comparisonValue } from "./baseline.ts";
 import { type CapacityResult, type CapacityStep, capacityHeadline, stepGas } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
+import { describeMemory } from "./steady-state.ts";
 import { metricValue } from "./thresholds.ts";
 
 const PHASE_LABELS: Record<Phase, string> = {
@@ -602,7 +603,7 @@ const driftText = (fraction: number | null) =>
 /** Each window's throughput, latency, block height and memory, and the drift from the first to the last. */
 function steadyStateSection(report: RunReport): string {
   const { drift, memory, windows, windowSeconds } = report.steadyState;
-  const summary = `<p id="drift">From the first ${windowSeconds} s window to the last full one: e2e p50 ${escapeHtml(driftText(drift.e2e.p50))}, p99 ${escapeHtml(driftText(drift.e2e.p99))}, throughput ${escapeHtml(driftText(drift.throughput === null ? null : -drift.throughput))}. Harness memory ${escapeHtml(formatNumber(memory.harness.startMb))} → ${escapeHtml(formatNumber(memory.harness.endMb))} MB.</p>`;
+  const summary = `<p id="drift">From the first ${windowSeconds} s window to the last full one: e2e p50 ${escapeHtml(driftText(drift.e2e.p50))}, p99 ${escapeHtml(driftText(drift.e2e.p99))}, throughput ${escapeHtml(driftText(drift.throughput === null ? null : -drift.throughput))}. Memory: ${escapeHtml(describeMemory(memory))}.</p>`;
   const rows = table(
     "steady-state",
     [
@@ -613,10 +614,11 @@ function steadyStateSection(report: RunReport): string {
       { label: "errors", numeric: true },
       { label: "block", numeric: true },
       { label: "harness MB", numeric: true },
+      { label: "anvil MB", numeric: true },
     ],
     windows.map((w) => ({
-      cells: [w.fromSecond, w.throughput, w.p50, w.p99, w.errors, w.block, w.harnessRssMb].map((v) =>
-        v === null ? "—" : escapeHtml(formatNumber(v)),
+      cells: [w.fromSecond, w.throughput, w.p50, w.p99, w.errors, w.block, w.harnessRssMb, w.anvilRssMb].map(
+        (v) => (v === null ? "—" : escapeHtml(formatNumber(v))),
       ),
     })),
     "No window: the run measured nothing.",

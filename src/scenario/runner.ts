@@ -40,7 +40,7 @@ import {
   usdcBalances,
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
-import { harnessRssMb, startSampler, steadyState } from "./steady-state.ts";
+import { startSampler, steadyState } from "./steady-state.ts";
 import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
 import { optionalPositive } from "./validate.ts";
@@ -185,7 +185,7 @@ async function runOnTarget(
   const cpuBefore = process.cpuUsage();
   const startedAt = new Date();
   const started = performance.now();
-  const sampler = startSampler(devnet.client);
+  const sampler = startSampler(devnet.client, devnet.pid);
 
   const cases =
     stack && scenario.cases
@@ -219,10 +219,7 @@ async function runOnTarget(
   loadOver = true;
   const cpu = process.cpuUsage(cpuBefore);
   const durationMs = performance.now() - started;
-  const steady = steadyState(metrics, durationMs, sampler.stop(), {
-    startMb: sampler.startRssMb,
-    endMb: harnessRssMb(),
-  });
+  const steady = steadyState(metrics, durationMs, await sampler.stop());
   const interrupted = overrides.signal?.aborted === true;
   const seconds = durationMs / 1000;
 
@@ -235,6 +232,7 @@ async function runOnTarget(
       devnet: {
         profile: devnet.profile,
         hardfork: devnet.hardfork,
+        history: devnet.history,
         mode: devnet.mode,
         rpcUrl: devnet.rpcUrl,
         blockTime: devnet.blockTime,

@@ -1,13 +1,32 @@
+import { readFile } from "node:fs/promises";
 import type { DevnetClient } from "../chain/index.ts";
 import type { RunMetrics, WindowPoint } from "../load/index.ts";
 
-/** What the run looked like at one moment: the chain's height and the harness's memory. */
-export type RunSample = { second: number; block: number | null; harnessRssMb: number };
+/** What the run looked like at one moment: the chain's height and the memory of the harness and of anvil. */
+export type RunSample = {
+  second: number;
+  block: number | null;
+  harnessRssMb: number;
+  anvilRssMb: number | null;
+};
 
 export type SteadyWindow = WindowPoint & {
   /** The chain's height at the window's end (the last sample in it), null when none was taken. */
   block: number | null;
   harnessRssMb: number | null;
+  anvilRssMb: number | null;
+};
+
+/**
+ * One process's resident memory over a run. `growthPerHourMb` is the slope of its samples after the first
+ * window (least squares), so start-up (JIT, pools, the chain's first blocks) does not read as a leak; the
+ * plain end − start when too few samples were taken.
+ */
+export type MemoryFigures = {
+  startMb: number;
+  endMb: number;
+  growthMb: number;
+  growthPerHourMb: number | null;
 };
 
 /**
@@ -25,7 +44,9 @@ export type SteadyState = {
    */
   drift: { e2e: { p50: number | null; p99: number | null }; throughput: number | null };
   memory: {
-    harness: { startMb: number; endMb: number; growthMb: number; growthPerHourMb: number | null };
+    harness: MemoryFigures;
+    /** Null when the run started no anvil (an attached chain), or off Linux, where /proc is not there to read. */
+    anvil: MemoryFigures | null;
   };
 };
 
@@ -43,30 +64,99 @@ export function windowSeconds(durationMs: number): number {
   return Math.max(MIN_WINDOW_S, Math.floor(seconds / SHORT_RUN_WINDOWS));
 }
 
+const toMb = (bytes: number) => Math.round(bytes / 1e5) / 10;
+
 /** The harness process's resident memory, in MB. */
-export const harnessRssMb = () => Math.round(process.memoryUsage.rss() / 1e5) / 10;
+export const harnessRssMb = () => toMb(process.memoryUsage.rss());
+
+/** Another process's resident memory in MB, from Linux's /proc; null where it cannot be read. */
+export async function processRssMb(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  return kb === undefined ? null : toMb(Number(kb) * 1024);
+}
+
+export type Sampler = {
+  /** Stops sampling and returns the samples in time order, the last one taken now. */
+  stop(): Promise<RunSample[]>;
+};
 
 /**
- * Samples the chain's height and the harness's memory every second until stopped. A sample the chain does
- * not answer records no height: the sampler must not fail or slow the run it watches.
+ * Samples the chain's height and the memory of the harness and of anvil (`anvilPid`, when the run started
+ * it) every second, and once at the start and at the stop. A sample the chain does not answer records no
+ * height: the sampler must not fail or slow the run it watches.
  */
-export function startSampler(client: DevnetClient): { stop(): RunSample[]; startRssMb: number } {
+export function startSampler(client: DevnetClient, anvilPid?: number): Sampler {
   const started = performance.now();
   const samples: RunSample[] = [];
   const take = async () => {
     const second = (performance.now() - started) / 1000;
-    const rss = harnessRssMb();
-    const block = await client.getBlockNumber({ cacheTime: 0 }).then(Number, () => null);
-    samples.push({ second, block, harnessRssMb: rss });
+    const harness = harnessRssMb();
+    const [block, anvil] = await Promise.all([
+      client.getBlockNumber({ cacheTime: 0 }).then(Number, () => null),
+      processRssMb(anvilPid),
+    ]);
+    samples.push({ second, block, harnessRssMb: harness, anvilRssMb: anvil });
   };
+  const first = take();
   const timer = setInterval(() => void take(), SAMPLE_EVERY_MS);
   timer.unref();
   return {
-    startRssMb: harnessRssMb(),
-    stop() {
+    async stop() {
       clearInterval(timer);
+      await Promise.all([first, take()]);
       return samples.sort((a, b) => a.second - b.second);
     },
+  };
+}
+
+/** "harness 194 → 574 MB (+900 MB/h), anvil 40 → 185 MB (+6000 MB/h)", for the terminal and the page alike. */
+export function describeMemory(memory: SteadyState["memory"]): string {
+  const one = (name: string, figures: MemoryFigures) =>
+    `${name} ${figures.startMb} → ${figures.endMb} MB${figures.growthPerHourMb === null ? "" : ` (${figures.growthPerHourMb >= 0 ? "+" : ""}${figures.growthPerHourMb} MB/h)`}`;
+  return [
+    one("harness", memory.harness),
+    memory.anvil ? one("anvil", memory.anvil) : "anvil not measured",
+  ].join(", ");
+}
+
+/** Least-squares slope of y over x; null with fewer than three points or no spread in x. */
+function slope(points: readonly [x: number, y: number][]): number | null {
+  if (points.length < 3) return null;
+  const n = points.length;
+  const mx = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const my = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
+  const sxy = points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0);
+  return sxx > 0 ? sxy / sxx : null;
+}
+
+function memoryFigures(
+  samples: readonly RunSample[],
+  read: (sample: RunSample) => number | null,
+  afterSecond: number,
+  durationMs: number,
+): MemoryFigures | null {
+  const taken = samples.flatMap((s) => {
+    const mb = read(s);
+    return mb === null ? [] : [[s.second, mb] as [number, number]];
+  });
+  const start = taken[0];
+  const end = taken.at(-1);
+  if (start === undefined || end === undefined) return null;
+  const growthMb = round(end[1] - start[1]);
+  const perSecond = slope(taken.filter(([second]) => second >= afterSecond));
+  return {
+    startMb: start[1],
+    endMb: end[1],
+    growthMb,
+    growthPerHourMb:
+      perSecond !== null
+        ? Math.round(perSecond * 3_600)
+        : durationMs > 0
+          ? Math.round((growthMb * 3_600_000) / durationMs)
+          : null,
   };
 }
 
@@ -78,21 +168,24 @@ export function steadyState(
   metrics: RunMetrics,
   durationMs: number,
   samples: readonly RunSample[],
-  memory: { startMb: number; endMb: number },
 ): SteadyState {
   const size = windowSeconds(durationMs);
   const totalSeconds = durationMs / 1000;
   const windows = metrics.windows(size, totalSeconds).map((window): SteadyWindow => {
     const end = window.fromSecond + window.seconds;
     const last = samples.filter((s) => s.second <= end && s.second > window.fromSecond).at(-1);
-    return { ...window, block: last?.block ?? null, harnessRssMb: last?.harnessRssMb ?? null };
+    return {
+      ...window,
+      block: last?.block ?? null,
+      harnessRssMb: last?.harnessRssMb ?? null,
+      anvilRssMb: last?.anvilRssMb ?? null,
+    };
   });
   // A partial last window is too short to compare with a whole one.
   const full = windows.filter((w) => w.seconds === size);
   const first = full[0];
   const last = full.at(-1);
   const comparable = first !== undefined && last !== undefined && full.length >= 2 && first.requests > 0;
-  const growthMb = round(memory.endMb - memory.startMb);
   return {
     windowSeconds: size,
     windows,
@@ -104,12 +197,13 @@ export function steadyState(
         }
       : { e2e: { p50: null, p99: null }, throughput: null },
     memory: {
-      harness: {
-        startMb: memory.startMb,
-        endMb: memory.endMb,
-        growthMb,
-        growthPerHourMb: durationMs > 0 ? Math.round((growthMb * 3_600_000) / durationMs) : null,
+      harness: memoryFigures(samples, (s) => s.harnessRssMb, size, durationMs) ?? {
+        startMb: harnessRssMb(),
+        endMb: harnessRssMb(),
+        growthMb: 0,
+        growthPerHourMb: null,
       },
+      anvil: memoryFigures(samples, (s) => s.anvilRssMb, size, durationMs),
     },
   };
 }

@@ -1,7 +1,7 @@
 import { formatComparison } from "./baseline.ts";
 import { formatCost } from "./cost.ts";
 import type { RunReport } from "./report.ts";
-import type { SteadyState } from "./steady-state.ts";
+import { describeMemory, type SteadyState } from "./steady-state.ts";
 
 const pad = (value: string, width: number) => value.padEnd(width);
 const mark = (ok: boolean) => (ok ? "✓" : "✗");
@@ -86,14 +86,16 @@ function steadyStateLines(steady: SteadyState): string[] {
   const { drift, memory, windows } = steady;
   const lines = [
     "",
-    `  steady state (${steady.windowSeconds} s windows): e2e p50 ${signed(drift.e2e.p50)}, p99 ${signed(drift.e2e.p99)}, throughput ${signed(drift.throughput === null ? null : -drift.throughput)} from the first window to the last; harness memory ${memory.harness.startMb} → ${memory.harness.endMb} MB`,
+    `  steady state (${steady.windowSeconds} s windows): e2e p50 ${signed(drift.e2e.p50)}, p99 ${signed(drift.e2e.p99)}, throughput ${signed(drift.throughput === null ? null : -drift.throughput)} from the first window to the last; memory ${describeMemory(memory)}`,
   ];
   // A terminal reads a dozen rows; the JSON and HTML reports have every window.
   if (windows.length < 2 || windows.length > 12) return lines;
-  lines.push(`    ${["from s", "req/s", "p50 ms", "p99 ms", "block"].map((h) => h.padStart(9)).join("")}`);
+  lines.push(
+    `    ${["from s", "req/s", "p50 ms", "p99 ms", "block", "harness MB", "anvil MB"].map((h) => h.padStart(11)).join("")}`,
+  );
   for (const w of windows) {
     lines.push(
-      `    ${[w.fromSecond, w.throughput, w.p50, w.p99, w.block ?? "-"].map((v) => String(v).padStart(9)).join("")}`,
+      `    ${[w.fromSecond, w.throughput, w.p50, w.p99, w.block, w.harnessRssMb, w.anvilRssMb].map((v) => String(v ?? "-").padStart(11)).join("")}`,
     );
   }
   return lines;

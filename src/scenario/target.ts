@@ -13,8 +13,8 @@ export const DEFAULT_ATTACH_RPC_URL = "http://127.0.0.1:8545";
 export type TargetOptions = {
   /** Fork this chain (real Base) instead of placing the mock USDC. */
   forkUrl?: string;
-  /** The started devnet's profile and rules, over the scenario's (not for a chain someone else runs). */
-  devnet?: Pick<DevnetOptions, "profile" | "hardfork">;
+  /** The started devnet's profile, rules and history, over the scenario's (not for a chain someone else runs). */
+  devnet?: Pick<DevnetOptions, "profile" | "hardfork" | "history">;
   /** Run on this running devnet (`x402-devnet up`'s, say) instead of starting one. */
   rpcUrl?: string;
   /** Pay this resource server (the user's), which settles on `rpcUrl`'s chain. */

@@ -29,7 +29,7 @@ const GRAMMAR = /^\s*([a-z_][\w.()]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*
  * `errors.rate < 0.1%`, `throughput.paid > 100/s`, `outcomes.paid >= 1000`, `errors.<code> == 0`, and
  * end-to-end latency of one outcome: `e2e.session.p99 < 5ms`, and an outcome's share of all requests:
  * `outcomes.session.share > 90%`; steady state: `drift.e2e.p99 < 20%` (the last window's p99 against the
- * first's), `drift.throughput < 10%` (its drop), `memory.harness.growth < 200MB`.
+ * first's), `drift.throughput < 10%` (its drop), `memory.harness.growth < 200MB`, `memory.anvil.growthPerHour < 2000MB`.
  * Latencies compare in ms (`s` converts), rates and drift as fractions (`%` converts), memory in MB.
  */
 export function parseThreshold(expr: string): Threshold {
@@ -110,9 +110,10 @@ function unknownMetric(metric: string): string | undefined {
       : "use drift.e2e.p50, drift.e2e.p99 or drift.throughput";
   }
   if (head === "memory") {
-    return second === "harness" && (third === "growth" || third === "growthPerHour" || third === "rss")
+    return (second === "harness" || second === "anvil") &&
+      (third === "growth" || third === "growthPerHour" || third === "rss")
       ? undefined
-      : "use memory.harness.rss, memory.harness.growth or memory.harness.growthPerHour";
+      : "use memory.<harness|anvil>.rss, memory.<harness|anvil>.growth or memory.<harness|anvil>.growthPerHour";
   }
   return "no such metric";
 }
@@ -121,7 +122,7 @@ function validateMetric(metric: string, expr: string): void {
   const why = unknownMetric(metric);
   if (why === undefined) return;
   throw new ThresholdSyntaxError(
-    `unknown metric in threshold ${JSON.stringify(expr)} (${why}). Valid names: <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), e2e.<outcome>.<stat>, outcomes.<outcome>, outcomes.<outcome>.share (outcomes ${OUTCOMES.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, drift.e2e.p50, drift.e2e.p99, drift.throughput, memory.harness.rss, memory.harness.growth, memory.harness.growthPerHour, requests`,
+    `unknown metric in threshold ${JSON.stringify(expr)} (${why}). Valid names: <phase>.<stat> (phases ${PHASES.join(", ")}; stats ${STATS.join(", ")}), e2e.<outcome>.<stat>, outcomes.<outcome>, outcomes.<outcome>.share (outcomes ${OUTCOMES.join(", ")}), errors.rate, errors.count, errors.<code>, throughput.requests, throughput.paid, drift.e2e.p50, drift.e2e.p99, drift.throughput, memory.harness.rss, memory.harness.growth, memory.harness.growthPerHour, memory.anvil.rss, memory.anvil.growth, memory.anvil.growthPerHour, requests`,
   );
 }
 
@@ -150,12 +151,14 @@ export function metricValue(report: Omit<RunReport, "thresholds" | "ok">, metric
     return metric === "drift.throughput" ? drift.throughput : drift.e2e[parts[2] === "p50" ? "p50" : "p99"];
   }
   if (head === "memory") {
-    const { harness } = report.steadyState.memory;
+    // No anvil figures (an attached chain, off Linux) is no measurement, which fails the threshold.
+    const figures = report.steadyState.memory[parts[1] === "anvil" ? "anvil" : "harness"];
+    if (!figures) return null;
     return parts[2] === "rss"
-      ? harness.endMb
+      ? figures.endMb
       : parts[2] === "growth"
-        ? harness.growthMb
-        : harness.growthPerHourMb;
+        ? figures.growthMb
+        : figures.growthPerHourMb;
   }
   const summary = report.latency[head as Phase];
   return summary ? summary[tail as (typeof STATS)[number]] : null;

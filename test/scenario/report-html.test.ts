@@ -458,6 +458,7 @@ describe("HTML report in headless Chromium", () => {
             p99: 10,
             block: 60,
             harnessRssMb: 120,
+            anvilRssMb: 80,
           },
           {
             fromSecond: 5,
@@ -470,6 +471,7 @@ describe("HTML report in headless Chromium", () => {
             p99: 15,
             block: 120,
             harnessRssMb: 130,
+            anvilRssMb: 95,
           },
         ],
         drift: { e2e: { p50: 0.25, p99: 0.5 }, throughput: 0.1 },

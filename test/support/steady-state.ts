@@ -5,5 +5,5 @@ export const steadyStateFixture = (): SteadyState => ({
   windowSeconds: 5,
   windows: [],
   drift: { e2e: { p50: null, p99: null }, throughput: null },
-  memory: { harness: { startMb: 100, endMb: 100, growthMb: 0, growthPerHourMb: 0 } },
+  memory: { harness: { startMb: 100, endMb: 100, growthMb: 0, growthPerHourMb: 0 }, anvil: null },
 });

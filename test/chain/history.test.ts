@@ -1,0 +1,80 @@
+import { privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Devnet,
+  DevnetError,
+  DevnetOptionError,
+  type History,
+  startDevnet,
+} from "../../src/chain/index.ts";
+import { reorg } from "../../src/faults/index.ts";
+import { processRssMb } from "../../src/scenario/index.ts";
+
+const address = "0x000000000000000000000000000000000000dEaD";
+
+describe("state history per profile", () => {
+  const started: Devnet[] = [];
+  afterAll(async () => {
+    await Promise.all(started.map((d) => d.stop()));
+  });
+
+  it.each([
+    ["instant", "full"],
+    ["flashblocks", "pruned"],
+    ["base", "pruned"],
+  ] as const)("%s keeps %s history, and says which anvil process runs it", async (profile, history) => {
+    const devnet = await startDevnet({ accounts: 1, profile });
+    started.push(devnet);
+    expect(devnet.history).toBe(history);
+    expect(devnet.pid).toBeGreaterThan(0);
+    // The pid is anvil's: the report reads its memory from /proc.
+    expect(await processRssMb(devnet.pid)).toBeGreaterThan(1);
+  });
+
+  it("refuses a history it does not know", async () => {
+    await expect(startDevnet({ history: "archive" as History })).rejects.toBeInstanceOf(DevnetOptionError);
+    await expect(startDevnet({ history: "archive" as History })).rejects.toThrow(
+      /history must be one of full, pruned, got archive/,
+    );
+  });
+});
+
+describe("a pruned devnet on 0.2 s blocks", () => {
+  let devnet: Devnet;
+  beforeAll(async () => {
+    devnet = await startDevnet({ accounts: 2, profile: "flashblocks" });
+  });
+  afterAll(() => devnet?.stop());
+
+  it("mines on its interval without automine: a transfer is mined by the next block", async () => {
+    expect(await devnet.client.getAutomine()).toBe(false);
+    const [from] = devnet.accounts;
+    if (!from) throw new Error("no account");
+    const before = await devnet.client.getBlockNumber({ cacheTime: 0 });
+    const hash = await devnet.client.sendTransaction({
+      account: privateKeyToAccount(from.privateKey),
+      to: address,
+      value: 1n,
+    });
+    const receipt = await devnet.client.waitForTransactionReceipt({ hash, pollingInterval: 20 });
+    expect(receipt.status).toBe("success");
+    expect(receipt.blockNumber).toBeGreaterThan(before);
+  });
+
+  it("reads recent state and reorgs a few blocks, but says why it cannot reach further back", async () => {
+    const head = await devnet.client.getBlockNumber({ cacheTime: 0 });
+    if (head < 40n) await devnet.client.mine({ blocks: Number(40n - head) });
+    const now = await devnet.client.getBlockNumber({ cacheTime: 0 });
+    // Two blocks back: what a read at "latest" racing a new block needs.
+    await expect(
+      devnet.client.getBalance({ address, blockNumber: now - 2n }),
+    ).resolves.toBeGreaterThanOrEqual(0n);
+    await expect(devnet.client.getBalance({ address, blockNumber: now - 30n })).rejects.toThrow(
+      /BlockOutOfRange/,
+    );
+    expect((await reorg(devnet.client, 2)).via).toBe("anvil_reorg");
+    const deep = reorg(devnet.client, 30);
+    await expect(deep).rejects.toBeInstanceOf(DevnetError);
+    await expect(deep).rejects.toThrow(/history: "full"/);
+  });
+});
