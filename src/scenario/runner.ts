@@ -60,6 +60,8 @@ export type RunOverrides = TargetOptions & {
   progress?: boolean;
   /** Prices for the report's cost per settlement; a chain with Base's GasPriceOracle gives the L1 figures. */
   cost?: CostOptions;
+  /** How long each post-run read of the chain may take (default 180 s, 15 s once interrupted). */
+  stepDeadlineMs?: number;
 };
 
 /** The load model after command-line overrides. */
@@ -126,6 +128,15 @@ type RunPlan = {
   thresholds: Threshold[];
   ignored: string[];
 };
+
+/**
+ * How long one post-run step (a read of the chain) may take. Paged reads of a 250,000-settlement run take
+ * well under a minute; a chain that stopped answering would otherwise hold the report for as long as each
+ * of its pages times out.
+ */
+const STEP_DEADLINE_MS = 180_000;
+/** The user asked to stop: they want the report now. */
+const INTERRUPTED_STEP_DEADLINE_MS = 15_000;
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -285,12 +296,23 @@ async function runOnTarget(
   };
 
   // Each post-run step is named, so that one that throws leaves a report saying which, not a stack trace.
+  // A chain that stopped answering must not hold the report back either: each step has a deadline, short
+  // once the user has asked to stop.
   const invariants: InvariantResult[] = [];
   let error: RunError | undefined;
+  const deadlineMs =
+    overrides.stepDeadlineMs ?? (interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS);
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
     if (error) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${deadlineMs / 1000} s (is the chain still up?)`)),
+        deadlineMs,
+      );
+    });
     try {
-      return await run();
+      return await Promise.race([run(), deadline]);
     } catch (thrown) {
       error = { step: name, message: messageOf(thrown) };
       return undefined;

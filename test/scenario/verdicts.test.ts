@@ -180,6 +180,32 @@ describe("a post-run step that fails", () => {
     });
     expect(report.ok).toBe(false);
   });
+
+  it("is given up at its deadline when the chain stops answering, and the report still comes", async () => {
+    const devnet = await startDevnet({ accounts: 1 });
+    const rpc = await startFaultProxy({
+      target: devnet.rpcUrl,
+      faults: { faults: [{ kind: "hang", match: { rpcMethod: "eth_getLogs" } }] },
+    });
+    onTestFinished(async () => {
+      await rpc.stop();
+      await devnet.stop();
+    });
+    const began = performance.now();
+    const report = await runScenario(smallScenario(2, 600), {
+      progress: false,
+      rpcUrl: rpc.url,
+      stepDeadlineMs: 1_000,
+    });
+    expect(report.outcomes.paid).toBeGreaterThan(0);
+    expect(report.error).toEqual({
+      step: "read settlements",
+      message: expect.stringContaining("no answer within 1 s"),
+    });
+    expect(report.ok).toBe(false);
+    // The hung read would otherwise have waited out viem's 10 s request timeout, page after page.
+    expect(performance.now() - began).toBeLessThan(10_000);
+  });
 });
 
 describe("input a scenario or run cannot take", () => {
