@@ -127,10 +127,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
     this.rpc = new JsonRpcBatcher(options.rpcUrl);
     this.chain = new ChainChecks(this.client, this.rpc);
     this.batcher = new SettlementBatcher(this.client, relayers, { maxBatch: options.maxBatch ?? 100 });
-    this.sweeper = setInterval(
-      () => this.ledger.sweep(BigInt(Math.floor(Date.now() / 1000))),
-      SWEEP_INTERVAL_MS,
-    );
+    this.sweeper = setInterval(() => this.ledger.sweep(Math.floor(Date.now() / 1000)), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
 
@@ -167,10 +164,9 @@ export class ExactEvmScheme implements FacilitatorScheme {
         );
       }
     } else {
-      const validBefore = BigInt(exact.authorization.validBefore);
       outcome = await this.ledger.record(
         verdict.digest,
-        validBefore,
+        Number(exact.authorization.validBefore),
         this.batcher.settle(asset, exact, splitter),
       );
     }
