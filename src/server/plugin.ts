@@ -350,8 +350,8 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     if ("status" in payment) return send(reply, payment);
 
     const { from, nonce, validBefore } = payment.exact.authorization;
-    const key = `${network}:${offer.requirements.asset}:${from}:${nonce}`.toLowerCase();
-    const claim = claims.claim(key, Number(validBefore));
+    const payer = `${network}:${offer.requirements.asset}:${from}`.toLowerCase();
+    const claim = claims.claim(payer, BigInt(nonce), Number(validBefore));
     if (!claim) return send(reply, paymentRequiredResponse(offer, NONCE_USED));
 
     // headersBefore is taken once the handler may run; until then no header is the handler's.
