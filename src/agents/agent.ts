@@ -191,7 +191,10 @@ export type Agent = {
    * about to be signed. Every budget counts `spent + reserved`.
    */
   readonly reserved: bigint;
-  /** What `spent` is made of, in the order the books learnt of them. */
+  /**
+   * What `spent` is made of, in the order the books learnt of them: a new array on every read, since the
+   * books keep payments compactly rather than as these objects.
+   */
   readonly payments: readonly PaymentRecord[];
   /**
    * Authorizations whose request ended without the server accepting them (a refusal, an error, no

@@ -1,5 +1,6 @@
 import type { Address, Hex } from "viem";
 import type { Eip3009Domain, Network } from "../protocol/index.ts";
+import { PaymentBook } from "./payment-book.ts";
 import type { SpendingPolicy } from "./policy.ts";
 import { PolicyError } from "./refusal.ts";
 
@@ -92,7 +93,7 @@ export class SpendLedger {
   spent = 0n;
   /** Claims not yet signed, and signed authorizations neither spent nor proven dead. */
   reserved = 0n;
-  readonly payments: PaymentRecord[] = [];
+  private readonly book = new PaymentBook();
   private readonly days = new Map<number, bigint>();
   private readonly perKey = new Map<string, number>();
   /** By lowercase nonce. */
@@ -127,12 +128,7 @@ export class SpendLedger {
       this.live.delete(live.payment.nonce.toLowerCase());
       this.reserved -= amount;
       this.spent += amount;
-      this.payments.push({
-        ...live.payment,
-        ...(transaction ? { transaction } : {}),
-        confirmedBy,
-        at: Date.now(),
-      });
+      this.book.add(live.payment, transaction, confirmedBy, Date.now());
     };
     return {
       sign: (payment, domain) => {
@@ -181,6 +177,11 @@ export class SpendLedger {
         free();
       },
     };
+  }
+
+  /** What {@link spent} is made of, oldest first: built afresh on every call. */
+  get payments(): PaymentRecord[] {
+    return this.book.list();
   }
 
   /** Outstanding authorizations, oldest first. */
