@@ -84,4 +84,8 @@ export class Interned<T> {
     if (value === undefined) throw new RangeError(`nothing interned as ${id}`);
     return value;
   }
+
+  all(): readonly T[] {
+    return this.values;
+  }
 }

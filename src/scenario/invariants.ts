@@ -8,6 +8,7 @@ import {
   parseAbiItem,
   type Transport,
 } from "viem";
+import { Interned, RecordChunks, readHex32, writeHex32 } from "../agents/compact.ts";
 import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
 import { gasUsedByTransactions, logPages } from "./chain-scan.ts";
 import type { InvariantResult } from "./report.ts";
@@ -17,6 +18,66 @@ import type { InvariantResult } from "./report.ts";
  * server named no transaction is still a paid response, and one no settlement can match.
  */
 export type PaidRecord = { payer: Address; payTo: Address; amount: bigint; transaction: Hash | undefined };
+
+// One paid response's record: who paid whom how much (u32), flags (u8), the transaction's 32 bytes.
+const PARTIES = 0;
+const FLAGS = 4;
+const TRANSACTION = 8;
+const RECORD_BYTES = 40;
+const HAS_TRANSACTION = 1;
+/** A transaction the server spelt otherwise than 32 bytes of lowercase hex: kept as it was sent. */
+const SPELT_OTHERWISE = 2;
+
+/**
+ * Every paid response of a run, kept for the invariants after it, compactly: a long run has hundreds of
+ * thousands, and the harness must not grow by a record object (with its strings and bigints) for each.
+ * Who paid whom how much is interned (agents × payees × prices, a handful), so a response adds 40 bytes:
+ * that, and its transaction hash. The records are built one at a time as the log is iterated.
+ */
+export class PaidLog implements Iterable<PaidRecord> {
+  private readonly records = new RecordChunks(RECORD_BYTES);
+  private readonly parties = new Interned<Omit<PaidRecord, "transaction">>();
+  private readonly spelt = new Map<number, Hash>();
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  add({ payer, payTo, amount, transaction }: PaidRecord): void {
+    const index = this.records.size;
+    const [buffer, offset] = this.records.append();
+    const key = JSON.stringify([payer, payTo, `${amount}`]);
+    buffer.writeUInt32LE(
+      this.parties.id(key, () => ({ payer, payTo, amount })),
+      offset + PARTIES,
+    );
+    if (transaction === undefined) return;
+    if (writeHex32(buffer, offset + TRANSACTION, transaction)) buffer[offset + FLAGS] = HAS_TRANSACTION;
+    else {
+      buffer[offset + FLAGS] = SPELT_OTHERWISE;
+      this.spelt.set(index, transaction);
+    }
+  }
+
+  /** Every address paid, once each, as the responses spelt it. */
+  payTos(): Address[] {
+    return [...new Set(this.parties.all().map((p) => p.payTo))];
+  }
+
+  *[Symbol.iterator](): Iterator<PaidRecord> {
+    for (let index = 0; index < this.records.size; index++) {
+      const [buffer, offset] = this.records.at(index);
+      const flags = buffer[offset + FLAGS] ?? 0;
+      const transaction =
+        flags & HAS_TRANSACTION
+          ? readHex32(buffer, offset + TRANSACTION)
+          : flags & SPELT_OTHERWISE
+            ? this.spelt.get(index)
+            : undefined;
+      yield { ...this.parties.get(buffer.readUInt32LE(offset + PARTIES)), transaction };
+    }
+  }
+}
 
 export type BalanceSnapshot = Map<string, bigint>;
 
@@ -106,7 +167,7 @@ export type SettlementScanOptions = {
   /** The run's agents: only their settlements count (on a shared chain, others' are not the run's). */
   payers: readonly Address[];
   /** Every paid response of the run: each must stand for one settlement of its payer in its transaction. */
-  paid: readonly PaidRecord[];
+  paid: Iterable<PaidRecord>;
   /** The run's blocks, first to last. */
   fromBlock: bigint;
   toBlock: bigint;
@@ -166,7 +227,7 @@ class SettlementTally {
   private readonly waiting = new Map<string, number>();
   private readonly nonces = new Map<string, Set<string>>();
 
-  constructor(paid: readonly PaidRecord[]) {
+  constructor(paid: Iterable<PaidRecord>) {
     for (const p of paid) {
       if (!p.transaction) this.paidWithoutTransaction += 1;
       else {
@@ -222,7 +283,7 @@ export function moneyInvariants(input: {
   payees: readonly Address[];
   before: BalanceSnapshot;
   after: BalanceSnapshot;
-  paid: readonly PaidRecord[];
+  paid: Iterable<PaidRecord>;
   /** The run's settlements, scanned with the same payers and paid responses ({@link scanSettlements}). */
   settlements: SettlementScan;
   /** Payout splitters among the `payTo` addresses: what they receive is owed to their payees by share. */
@@ -232,13 +293,16 @@ export function moneyInvariants(input: {
     (input.after.get(address.toLowerCase()) ?? 0n) - (input.before.get(address.toLowerCase()) ?? 0n);
   const payerSet = new Set(input.payers.map((a) => a.toLowerCase()));
   const payeeSet = new Set(input.payees.map((a) => a.toLowerCase()));
-  const claimed = sum(input.paid.map((p) => p.amount));
   const payersLost = -sum([...payerSet].map((a) => delta(a as Address)));
   const payeesGained = sum([...payeeSet].map((a) => delta(a as Address)));
 
+  let responses = 0;
+  let claimed = 0n;
   const perPayee = new Map<string, bigint>();
   const owe = (payee: string, amount: bigint) => perPayee.set(payee, (perPayee.get(payee) ?? 0n) + amount);
   for (const p of input.paid) {
+    responses += 1;
+    claimed += p.amount;
     const split = input.splits?.get(p.payTo.toLowerCase());
     if (!split) {
       owe(p.payTo.toLowerCase(), p.amount);
@@ -278,7 +342,7 @@ export function moneyInvariants(input: {
       // authorizations, and no settlement may be left over without a paid response (or counted twice).
       name: "every paid response matches exactly one settlement",
       ok: paidWithoutSettlement === 0 && settlementsWithoutPaid === 0,
-      detail: `${plural(input.paid.length, "paid response")}, ${plural(settlements, "settlement")}, ${paidWithoutSettlement} without a settlement, ${plural(settlementsWithoutPaid, "settlement")} without a paid response`,
+      detail: `${plural(responses, "paid response")}, ${plural(settlements, "settlement")}, ${paidWithoutSettlement} without a settlement, ${plural(settlementsWithoutPaid, "settlement")} without a paid response`,
     },
   ];
 }

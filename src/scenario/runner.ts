@@ -35,7 +35,7 @@ import {
 import {
   type BalanceSnapshot,
   moneyInvariants,
-  type PaidRecord,
+  PaidLog,
   scanSettlements,
   usdcBalances,
 } from "./invariants.ts";
@@ -166,7 +166,7 @@ async function runOnTarget(
   const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock);
 
   const metrics = new RunMetrics();
-  const paid: PaidRecord[] = [];
+  const paid = new PaidLog();
   const routes = new RouteWatch();
   let loadOver = false;
   const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
@@ -180,7 +180,7 @@ async function runOnTarget(
     wire.add(result);
     routes.record(init?.method ?? "GET", url, result.outcome);
     if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
-      paid.push({
+      paid.add({
         payer: agent.address,
         payTo: result.payTo as Address,
         amount: result.amount,
@@ -202,7 +202,7 @@ async function runOnTarget(
     stack && scenario.cases
       ? await runCases(
           scenario.cases,
-          { stack, agents, request, recordPaid: (record) => paid.push(record) },
+          { stack, agents, request, recordPaid: (record) => paid.add(record) },
           overrides.signal,
         )
       : [];
@@ -320,14 +320,12 @@ async function runOnTarget(
   };
 
   const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
-  const splits = await step("read payout splitters", () => payoutSplits(devnet.client, paid));
+  const splits = await step("read payout splitters", () => payoutSplits(devnet.client, paid.payTos()));
   const payees = [
     ...new Set(
-      [
-        ...target.payees,
-        ...paid.map((p) => p.payTo),
-        ...[...(splits?.values() ?? [])].flatMap((s) => s.payees),
-      ].map((a) => a.toLowerCase() as Address),
+      [...target.payees, ...paid.payTos(), ...[...(splits?.values() ?? [])].flatMap((s) => s.payees)].map(
+        (a) => a.toLowerCase() as Address,
+      ),
     ),
   ];
   await step("read balances at the start", async () => {
@@ -394,6 +392,8 @@ async function runOnTarget(
   });
   if (endBlock !== undefined) {
     await step("check the scenario's invariants", async () => {
+      // The records as objects only for a scenario that asks for them, and only once the run is over.
+      const paidRecords = scenario.invariants?.length ? [...paid] : [];
       invariants.push(
         ...(await Promise.all(
           (scenario.invariants ?? []).map((invariant) =>
@@ -402,7 +402,7 @@ async function runOnTarget(
               fromBlock: startBlock + 1n,
               toBlock: endBlock,
               agents,
-              paid,
+              paid: paidRecords,
               report: measured,
             }),
           ),
@@ -474,9 +474,9 @@ class RouteWatch {
 const round = (value: number) => Math.round(value * 100) / 100;
 
 /** The payout splitters among the addresses that were paid. */
-async function payoutSplits(client: DevnetClient, paid: readonly PaidRecord[]): Promise<Map<string, Split>> {
+async function payoutSplits(client: DevnetClient, payTos: readonly Address[]): Promise<Map<string, Split>> {
   const splits = new Map<string, Split>();
-  for (const payTo of new Set(paid.map((p) => p.payTo.toLowerCase()))) {
+  for (const payTo of new Set(payTos.map((p) => p.toLowerCase()))) {
     const split = await readPayoutSplitter(client, payTo as Address);
     if (split) splits.set(payTo, split);
   }
