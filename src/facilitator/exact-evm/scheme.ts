@@ -127,8 +127,21 @@ export class ExactEvmScheme implements FacilitatorScheme {
     this.rpc = new JsonRpcBatcher(options.rpcUrl);
     this.chain = new ChainChecks(this.client, this.rpc);
     this.batcher = new SettlementBatcher(this.client, relayers, { maxBatch: options.maxBatch ?? 100 });
-    this.sweeper = setInterval(() => this.ledger.sweep(Math.floor(Date.now() / 1000)), SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => this.forgetExpired(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+  }
+
+  /**
+   * Authorizations whose settlement the scheme remembers, settled or pending, so that a repeat joins it:
+   * one each, until it expires. What a long run holds is this, not the number of settle requests.
+   */
+  get remembered(): number {
+    return this.ledger.size;
+  }
+
+  /** Forgets the settlements of authorizations expired by `nowSeconds`, as the scheme does every minute. */
+  forgetExpired(nowSeconds = Math.floor(Date.now() / 1000)): void {
+    this.ledger.sweep(nowSeconds);
   }
 
   async verify(request: SchemeRequest): Promise<VerifyResponse> {
