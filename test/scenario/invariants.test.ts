@@ -6,6 +6,7 @@ import {
   type PaidRecord,
   type SettlementScan,
 } from "../../src/scenario/index.ts";
+import { PaidLog } from "../../src/scenario/invariants.ts";
 
 const PAYER: Address = "0x00000000000000000000000000000000000a0001";
 const OTHER_PAYER: Address = "0x00000000000000000000000000000000000a0002";
@@ -129,6 +130,56 @@ describe("moneyInvariants", () => {
     expect(results["each payee received exactly its share of what its routes were paid"]).toEqual({
       ok: false,
       detail: `mismatch: ${PAYEE.toLowerCase()} received 800, owed 700; ${OTHER_PAYEE.toLowerCase()} received 200, owed 300`,
+    });
+  });
+});
+
+describe("PaidLog", () => {
+  it("gives back every paid response as it was recorded, a transaction in any spelling or none", () => {
+    const log = new PaidLog();
+    const paid: PaidRecord[] = [
+      { payer: PAYER, payTo: PAYEE, amount: 1_000n, transaction: TX },
+      { payer: OTHER_PAYER, payTo: PAYEE, amount: 1_000n, transaction: TX },
+      { payer: PAYER, payTo: OTHER_PAYEE, amount: 50_000n, transaction: undefined },
+      // A server of the user's may name a transaction in capitals, or one that is no hash at all.
+      { payer: PAYER, payTo: PAYEE, amount: 1_000n, transaction: `0x${"A".repeat(64)}` as Hash },
+      { payer: PAYER, payTo: PAYEE, amount: 1_000n, transaction: "0x1234" as Hash },
+    ];
+    for (const record of paid) log.add(record);
+    expect(log.size).toBe(paid.length);
+    expect([...log]).toStrictEqual(paid);
+    expect(log.payTos()).toEqual([PAYEE, OTHER_PAYEE]);
+  });
+
+  it("feeds the money invariants as the records themselves would, for a run of many responses", () => {
+    const log = new PaidLog();
+    const transaction = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as Hash;
+    for (let i = 0; i < 3_000; i++) {
+      log.add({
+        payer: i % 2 ? PAYER : OTHER_PAYER,
+        payTo: PAYEE,
+        amount: 1_000n,
+        transaction: transaction(i),
+      });
+    }
+    const input = {
+      payers: [PAYER, OTHER_PAYER],
+      payees: [PAYEE],
+      before: snapshot([
+        [PAYER, 5_000_000n],
+        [OTHER_PAYER, 5_000_000n],
+      ]),
+      after: snapshot([
+        [PAYER, 3_500_000n],
+        [OTHER_PAYER, 3_500_000n],
+        [PAYEE, 3_000_000n],
+      ]),
+      settlements: scan({ settlements: 3_000, transactions: 3_000 }),
+    };
+    expect(moneyInvariants({ ...input, paid: log })).toEqual(moneyInvariants({ ...input, paid: [...log] }));
+    expect(byName(moneyInvariants({ ...input, paid: log }))["money in equals money out"]).toEqual({
+      ok: true,
+      detail: "payers lost 3000000, payees gained 3000000, paid responses claim 3000000 (USDC base units)",
     });
   });
 });
