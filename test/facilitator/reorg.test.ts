@@ -145,6 +145,19 @@ describe("ReorgGuard", () => {
     ]);
   });
 
+  it("watches only the settlements of the last `depth` blocks, however many were mined", async () => {
+    const guard = new ReorgGuard(devnet.client, { depth: 4, intervalMs: 3_600_000 });
+    onTestFinished(() => guard.close());
+    // One block each: the chain mines every transaction as it comes.
+    for (let i = 0; i < 10; i++) {
+      const { serialized, receipt } = await mined(account(3).privateKey);
+      guard.watch(serialized, receipt);
+    }
+    expect(guard.watching).toBe(10);
+    await guard.check();
+    expect(guard.watching).toBe(4);
+  });
+
   it("leaves alone what a reorg re-included", async () => {
     const events: ReorgEvent[] = [];
     const guard = new ReorgGuard(devnet.client, { intervalMs: 3_600_000, onEvent: (e) => events.push(e) });

@@ -68,6 +68,14 @@ export class ReorgGuard {
     });
   }
 
+  /**
+   * Settlements watched: after a pass, those within `depth` blocks of the newest, since a settlement
+   * deeper than that is past what the guard can put back, however many were mined before it.
+   */
+  get watching(): number {
+    return this.mined.length;
+  }
+
   /** One pass now (the timer runs them too); concurrent calls share it. */
   check(): Promise<void> {
     this.pass ??= this.compare()
