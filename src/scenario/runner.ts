@@ -316,6 +316,8 @@ async function runOnTarget(
     } catch (thrown) {
       error = { step: name, message: messageOf(thrown) };
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   };
 
