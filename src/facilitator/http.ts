@@ -122,7 +122,7 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
   app: FastifyInstance;
   metrics: FacilitatorMetrics;
 } {
-  const metrics = new FacilitatorMetrics();
+  const metrics = new FacilitatorMetrics(options.schemes);
   // No type coercion: "300" for a number is a client's mistake to report, not to repair.
   const app = Fastify({
     logger: options.logger ?? false,

@@ -1,8 +1,25 @@
 import { Counter, Histogram, Registry } from "prom-client";
+import type { FacilitatorScheme } from "./scheme.ts";
 
 /** Prometheus metrics of one facilitator; each instance has its own registry, so several can share a process. */
 export class FacilitatorMetrics {
   readonly registry = new Registry();
+
+  constructor(schemes: readonly FacilitatorScheme[] = []) {
+    // Read from the schemes' own counters when scraped: the hot path pays one Map update per call.
+    new Counter({
+      name: "x402_facilitator_rpc_calls_total",
+      help: "JSON-RPC calls to the chain's node, by method",
+      labelNames: ["method"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const scheme of schemes) {
+          for (const [method, count] of scheme.rpcCalls?.byMethod() ?? []) this.inc({ method }, count);
+        }
+      },
+    });
+  }
 
   /** Requests by route, outcome (`valid`/`invalid`, `settled`/`failed`, `bad_request`) and x402 code. */
   readonly requests = new Counter({

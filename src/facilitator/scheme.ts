@@ -30,6 +30,8 @@ export interface FacilitatorScheme {
   readonly signers: Readonly<Record<string, readonly string[]>>;
   verify(request: SchemeRequest): Promise<VerifyResponse>;
   settle(request: SchemeRequest): Promise<SettleResponse>;
+  /** JSON-RPC calls made so far, by method, for `/metrics`; a scheme that does not count leaves it out. */
+  readonly rpcCalls?: { byMethod(): ReadonlyMap<string, number> };
   close?(): Promise<void>;
 }
 

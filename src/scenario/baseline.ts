@@ -71,14 +71,21 @@ export function paymentCost(input: {
   };
 }
 
-/** `/verify` and `/settle` requests a facilitator has answered so far (its prom-client registry). */
-export async function facilitatorCallCount(registry: Registry): Promise<number> {
-  const metric = registry.getSingleMetric("x402_facilitator_requests_total");
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  return values
-    .filter((v) => v.labels.route === "verify" || v.labels.route === "settle")
-    .reduce((sum, v) => sum + v.value, 0);
+/**
+ * What a facilitator has counted so far (its prom-client registry): `/verify` and `/settle` requests
+ * answered, and JSON-RPC calls made to the chain.
+ */
+export async function facilitatorCallCount(registry: Registry): Promise<{ calls: number; rpcCalls: number }> {
+  const sum = async (name: string, keep: (labels: Record<string, unknown>) => boolean) => {
+    const metric = registry.getSingleMetric(name);
+    if (!metric) return 0;
+    const { values } = await metric.get();
+    return values.filter((v) => keep(v.labels)).reduce((total, v) => total + v.value, 0);
+  };
+  return {
+    calls: await sum("x402_facilitator_requests_total", (l) => l.route === "verify" || l.route === "settle"),
+    rpcCalls: await sum("x402_facilitator_rpc_calls_total", () => true),
+  };
 }
 
 /** A one-sided Mann–Whitney U test of "now is slower", over two binned samples. */

@@ -364,8 +364,9 @@ async function runOnTarget(
     gasUsed: measured.chain.gasUsed,
     wire,
     cpu,
-    facilitatorCalls:
-      callsBefore === undefined || callsAfter === undefined ? undefined : callsAfter - callsBefore,
+    facilitatorCalls: callsBefore && callsAfter ? callsAfter.calls - callsBefore.calls : undefined,
+    // Our facilitator's calls only (the post-run reads come after): a user's facilitator is not counted.
+    jsonRpcCalls: callsBefore && callsAfter ? callsAfter.rpcCalls - callsBefore.rpcCalls : undefined,
   });
   await step("price the settlements", async () => {
     // A chain without the predeploy (the mock devnet), or one that cannot answer, is priced at the

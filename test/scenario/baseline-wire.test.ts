@@ -29,15 +29,20 @@ describe("cost per paid request", () => {
     }
     // The payment header is base64 of JSON whose fields have fixed widths (nonce, signature, addresses).
     expect(sent.size).toBe(1);
+    const callsAfter = await facilitatorCallCount(facilitator);
     const cost = paymentCost({
       paid: 20,
       settlements: 20,
       gasUsed: 0n,
       wire: tally,
-      facilitatorCalls: (await facilitatorCallCount(facilitator)) - callsBefore,
+      facilitatorCalls: callsAfter.calls - callsBefore.calls,
+      jsonRpcCalls: callsAfter.rpcCalls - callsBefore.rpcCalls,
     });
     expect(cost.httpRoundTripsPerPaid).toBe(2);
     expect(cost.facilitatorCallsPerPaid).toBe(2);
+    // At least the simulation and the transaction itself; receipts are polled while the block is built.
+    expect(cost.jsonRpcCallsPerSettlement).toBeGreaterThanOrEqual(2);
+    expect(cost.jsonRpcCallsPerSettlement).toBeLessThan(30);
     // A header of about 1.5 kB each way: the 402's requirements, then the payment signature.
     expect(cost.bytesSentPerPaid).toBeGreaterThan(1000);
     expect(cost.bytesReceivedPerPaid).toBeGreaterThan(1000);

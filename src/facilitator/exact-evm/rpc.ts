@@ -1,5 +1,33 @@
 import { Pool } from "undici";
-import { BaseError, HttpRequestError, TimeoutError } from "viem";
+import { BaseError, HttpRequestError, TimeoutError, type Transport } from "viem";
+
+/**
+ * JSON-RPC calls made, by method, whichever client made them: what a payment costs the node, a figure that
+ * machine speed does not move (a regression gate can hold it tightly).
+ */
+export class RpcCallCounter {
+  private readonly counts = new Map<string, number>();
+  count(method: string): void {
+    this.counts.set(method, (this.counts.get(method) ?? 0) + 1);
+  }
+  byMethod(): ReadonlyMap<string, number> {
+    return this.counts;
+  }
+}
+
+/** A viem transport whose every call (batched or not) is counted first. */
+export function countedTransport<T extends Transport>(transport: T, counter: RpcCallCounter): T {
+  return ((parameters: Parameters<T>[0]) => {
+    const inner = transport(parameters);
+    return {
+      ...inner,
+      request: ((args: { method: string }, options?: unknown) => {
+        counter.count(args.method);
+        return (inner.request as (args: unknown, options?: unknown) => Promise<unknown>)(args, options);
+      }) as typeof inner.request,
+    };
+  }) as T;
+}
 
 /**
  * A call that failed. `fromNode` is true when the node answered it with a JSON-RPC error (a revert, for
@@ -45,6 +73,7 @@ export type JsonRpcBatcherOptions = {
   maxInFlight?: number;
   /** Per HTTP request (default 15 s). */
   timeoutMs?: number;
+  counter?: RpcCallCounter;
 };
 
 /**
@@ -60,6 +89,7 @@ export class JsonRpcBatcher {
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private readonly timeoutMs: number;
+  private readonly counter: RpcCallCounter | undefined;
   private queue: Pending[] = [];
   private scheduled = false;
   private inFlight = 0;
@@ -70,12 +100,14 @@ export class JsonRpcBatcher {
     this.maxBatch = options.maxBatch ?? 100;
     this.maxInFlight = options.maxInFlight ?? 4;
     this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.counter = options.counter;
     this.pool = new Pool(parsed.origin, { connections: this.maxInFlight, pipelining: 1 });
     this.path = `${parsed.pathname}${parsed.search}`;
   }
 
   /** Calls `method` with `params`, already JSON text (`[...]`). Rejects with {@link JsonRpcError}. */
   request(method: string, params: string): Promise<unknown> {
+    this.counter?.count(method);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       if (this.nextId > 0x7fff_ffff) this.nextId = 1;

@@ -13,7 +13,7 @@ import type { FacilitatorScheme, SchemeRequest } from "../scheme.ts";
 import { ChainChecks } from "./chain-checks.ts";
 import { RelayerPool } from "./relayer.ts";
 import { type ReorgEvent, ReorgGuard, type ReorgGuardOptions } from "./reorg-guard.ts";
-import { JsonRpcBatcher } from "./rpc.ts";
+import { countedTransport, JsonRpcBatcher, RpcCallCounter } from "./rpc.ts";
 import { SettlementBatcher, type SettlementOutcome } from "./settlement-batcher.ts";
 import { SettlementLedger } from "./settlement-ledger.ts";
 import { verifyExactEvm } from "./verify.ts";
@@ -78,6 +78,8 @@ export class ExactEvmScheme implements FacilitatorScheme {
   private readonly sendRpc: JsonRpcBatcher;
   private readonly sweeper: NodeJS.Timeout;
   private readonly reorgGuard: ReorgGuard | undefined;
+  /** Every JSON-RPC call this scheme makes, through viem or its own batchers. */
+  readonly rpcCalls = new RpcCallCounter();
   /** Settlements a reorg dropped, by what became of them. */
   readonly reorged = { resubmitted: 0, lost: 0 };
 
@@ -93,7 +95,10 @@ export class ExactEvmScheme implements FacilitatorScheme {
     // JSON-RPC batching packs the chain reads of concurrent verifications into few HTTP round trips.
     this.client = createPublicClient({
       chain: devnetChain(options.rpcUrl, options.chainId),
-      transport: http(options.rpcUrl, { batch: { wait: 0, batchSize: 200 }, retryCount: 0 }),
+      transport: countedTransport(
+        http(options.rpcUrl, { batch: { wait: 0, batchSize: 200 }, retryCount: 0 }),
+        this.rpcCalls,
+      ),
       pollingInterval: DEVNET_POLLING_MS,
     });
     // Transactions go out one per request (a node works through a JSON-RPC batch in order), on their own
@@ -102,6 +107,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
       maxBatch: 1,
       maxInFlight: options.relayerKeys.length + 1,
       timeoutMs: receiptTimeoutMs + 5_000,
+      counter: this.rpcCalls,
     });
     const onReorg = options.onReorg ?? warnOfLostSettlement;
     this.reorgGuard =
@@ -124,7 +130,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
       this.sendRpc,
     );
     this.signers = { "eip155:*": relayers.addresses };
-    this.rpc = new JsonRpcBatcher(options.rpcUrl);
+    this.rpc = new JsonRpcBatcher(options.rpcUrl, { counter: this.rpcCalls });
     this.chain = new ChainChecks(this.client, this.rpc);
     this.batcher = new SettlementBatcher(this.client, relayers, { maxBatch: options.maxBatch ?? 100 });
     this.sweeper = setInterval(() => this.forgetExpired(), SWEEP_INTERVAL_MS);
