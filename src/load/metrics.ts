@@ -53,6 +53,19 @@ const histogram = (digits: 2 | 3 = 3) =>
     numberOfSignificantValueDigits: digits,
   });
 
+/**
+ * One second's end-to-end latency. A run keeps one for every second it lasts, so it is packed: a few kB
+ * for the values a second sees, where the flat counts array is 13 kB however few it holds (8.7 MB for ten
+ * minutes, against 2.2 MB packed, with the same percentiles).
+ */
+const secondHistogram = () =>
+  hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 2,
+    bitBucketSize: "packed",
+  });
+
 const ms = (micros: number) => Math.round(micros) / 1000;
 
 function summarize(h: hdr.Histogram): LatencySummary {
@@ -115,7 +128,7 @@ export class RunMetrics {
     }
     const second = Math.max(0, Math.floor((at - this.startedAt) / 1000));
     while (this.seconds.length <= second)
-      this.seconds.push({ requests: 0, paid: 0, errors: 0, e2e: histogram(2) });
+      this.seconds.push({ requests: 0, paid: 0, errors: 0, e2e: secondHistogram() });
     const bucket = this.seconds[second];
     if (!bucket) return;
     bucket.requests += 1;
