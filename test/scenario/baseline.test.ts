@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FacilitatorMetrics } from "../../src/facilitator/metrics.ts";
+import type { FacilitatorScheme } from "../../src/facilitator/scheme.ts";
 import {
   BaselineError,
   compareReports,
@@ -248,11 +249,21 @@ describe("cost counters", () => {
     expect({ ...tally }).toEqual({ roundTrips: 4, bytesSent: 1800, bytesReceived: 1400 });
   });
 
-  it("reads /verify and /settle calls from a facilitator's metrics", async () => {
-    const metrics = new FacilitatorMetrics();
+  it("reads /verify and /settle calls, and the schemes' JSON-RPC calls, from a facilitator's metrics", async () => {
+    const counted = new Map([
+      ["eth_call", 7],
+      ["eth_sendRawTransaction", 2],
+    ]);
+    const scheme = { rpcCalls: { byMethod: () => counted } } as unknown as FacilitatorScheme;
+    const metrics = new FacilitatorMetrics([scheme, scheme]);
     metrics.requests.inc({ route: "verify", outcome: "valid", code: "" }, 3);
     metrics.requests.inc({ route: "settle", outcome: "settled", code: "" }, 2);
     metrics.requests.inc({ route: "supported", outcome: "ok", code: "" });
-    expect(await facilitatorCallCount(metrics.registry)).toBe(5);
+    expect(await facilitatorCallCount(metrics.registry)).toEqual({ calls: 5, rpcCalls: 18 });
+    counted.set("eth_call", 8);
+    expect((await facilitatorCallCount(metrics.registry)).rpcCalls).toBe(20);
+    expect(await metrics.registry.metrics()).toContain(
+      'x402_facilitator_rpc_calls_total{method="eth_call"} 16',
+    );
   });
 });
