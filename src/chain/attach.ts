@@ -50,6 +50,7 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
     profile: undefined,
     hardfork,
     history: undefined,
+    stateRoots: undefined,
     pid: undefined,
     blockTime: !automine && typeof interval === "number" && interval > 0 ? interval : undefined,
     accounts: deriveAccounts(

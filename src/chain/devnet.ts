@@ -11,9 +11,12 @@ import {
   isHardfork,
   isHistory,
   isProfileName,
+  isStateRoots,
   MULTICALL3_ADDRESS,
   PROFILES,
   type ProfileName,
+  STATE_ROOTS,
+  type StateRoots,
   USDC_ADDRESS,
 } from "./base-profile.ts";
 import { createDevnetClient, type DevnetClient } from "./client.ts";
@@ -39,6 +42,8 @@ export type DevnetOptions = {
   hardfork?: Hardfork;
   /** `full` or `pruned` state history, overriding the profile's (see {@link History}). */
   history?: History;
+  /** Whether blocks carry a computed state root, overriding the profile's (see {@link StateRoots}). */
+  stateRoots?: StateRoots;
   gasLimit?: bigint;
   /** How many wallets to derive and fund (default 10). */
   accounts?: number;
@@ -66,6 +71,8 @@ export type Devnet = {
   hardfork: string | undefined;
   /** The state history anvil keeps; undefined for a chain someone else runs. */
   history: History | undefined;
+  /** Whether blocks carry a computed state root; undefined for a chain someone else runs. */
+  stateRoots: StateRoots | undefined;
   /** anvil's process id, for watching its memory; undefined for a chain someone else runs. */
   pid: number | undefined;
   /** Blocks do not come per transaction (interval or manual mining): setup mines its own. */
@@ -108,6 +115,13 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     );
   }
   const history = options.history ?? PROFILES[profile].history;
+  if (options.stateRoots !== undefined && !isStateRoots(options.stateRoots)) {
+    throw new DevnetOptionError(
+      `stateRoots must be one of ${STATE_ROOTS.join(", ")}, got ${String(options.stateRoots)}`,
+    );
+  }
+  // A fork computes no state root anyway; the choice is the mock chain's.
+  const stateRoots = options.forkUrl ? "skipped" : (options.stateRoots ?? PROFILES[profile].stateRoots);
   const blockTime = options.blockTime ?? PROFILES[profile].blockTime;
   const intervalMining = blockTime !== undefined;
   const mode = options.forkUrl ? "fork" : "mock";
@@ -116,6 +130,12 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const hardfork = options.hardfork ?? (mode === "fork" ? undefined : PROFILES[profile].hardfork);
   const upstreamChainId = options.forkUrl ? await probeRpcUrl(options.forkUrl, FORK_ROLE) : undefined;
 
+  // Skipped state roots on the mock chain: it forks an empty anvil of its own, which nothing else uses.
+  const genesis =
+    mode === "mock" && stateRoots === "skipped"
+      ? anvilInstance({ host, port: await getPort({ host }), chainId: BASE_CHAIN_ID, hardfork })
+      : undefined;
+  await genesis?.start();
   const port = options.port ?? (await getPort({ host }));
   let pid: number | undefined;
   const instance = anvilInstance({
@@ -125,14 +145,17 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     blockTime,
     hardfork,
     gasLimit: options.gasLimit,
-    forkUrl: options.forkUrl,
+    forkUrl: options.forkUrl ?? (genesis ? `http://${host}:${genesis.port}` : undefined),
     forkBlockNumber: options.forkBlockNumber,
     pruneHistory: history === "pruned",
     onSpawn: (spawned) => {
       pid = spawned;
     },
   });
-  await instance.start();
+  await instance.start().catch(async (error: unknown) => {
+    await genesis?.stop();
+    throw error;
+  });
 
   const rpcUrl = `http://${host}:${port}`;
   const chainId = upstreamChainId ?? BASE_CHAIN_ID;
@@ -142,6 +165,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     if (stopped) return;
     stopped = true;
     await instance.stop();
+    await genesis?.stop();
   };
 
   try {
@@ -159,6 +183,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       blockTime,
       hardfork: await readHardfork(client),
       history,
+      stateRoots,
       pid,
       accounts: deriveAccounts(options.mnemonic ?? DEFAULT_MNEMONIC, options.accounts ?? 10),
       fund: options.fund,
@@ -201,6 +226,7 @@ export async function fundedDevnet(
     | "blockTime"
     | "hardfork"
     | "history"
+    | "stateRoots"
     | "pid"
     | "mineOnDemand"
     | "accounts"

@@ -244,6 +244,7 @@ async function runOnTarget(
         profile: devnet.profile,
         hardfork: devnet.hardfork,
         history: devnet.history,
+        stateRoots: devnet.stateRoots,
         mode: devnet.mode,
         rpcUrl: devnet.rpcUrl,
         blockTime: devnet.blockTime,

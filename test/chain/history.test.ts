@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,6 +13,20 @@ import { processRssMb } from "../../src/scenario/index.ts";
 
 const address = "0x000000000000000000000000000000000000dEaD";
 
+/** This process's anvil children, from /proc. */
+async function anvilCount(): Promise<number> {
+  const children = await readFile(`/proc/${process.pid}/task/${process.pid}/children`, "utf8").catch(
+    () => "",
+  );
+  const names = await Promise.all(
+    children
+      .split(" ")
+      .filter(Boolean)
+      .map((pid) => readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")),
+  );
+  return names.filter((name) => name.trim() === "anvil").length;
+}
+
 describe("state history per profile", () => {
   const started: Devnet[] = [];
   afterAll(async () => {
@@ -19,16 +34,32 @@ describe("state history per profile", () => {
   });
 
   it.each([
-    ["instant", "full"],
-    ["flashblocks", "pruned"],
-    ["base", "pruned"],
-  ] as const)("%s keeps %s history, and says which anvil process runs it", async (profile, history) => {
-    const devnet = await startDevnet({ accounts: 1, profile });
-    started.push(devnet);
-    expect(devnet.history).toBe(history);
-    expect(devnet.pid).toBeGreaterThan(0);
-    // The pid is anvil's: the report reads its memory from /proc.
-    expect(await processRssMb(devnet.pid)).toBeGreaterThan(1);
+    ["instant", "full", "computed"],
+    ["flashblocks", "pruned", "skipped"],
+    ["base", "pruned", "skipped"],
+  ] as const)(
+    "%s keeps %s history, %s state roots, and says which anvil process runs it",
+    async (profile, history, stateRoots) => {
+      const devnet = await startDevnet({ accounts: 1, profile });
+      started.push(devnet);
+      expect(devnet.history).toBe(history);
+      expect(devnet.stateRoots).toBe(stateRoots);
+      // Whatever runs underneath, the chain is Base's to a client, with USDC where Base has it.
+      expect(await devnet.client.getChainId()).toBe(8453);
+      expect(await devnet.client.getCode({ address: devnet.contracts.usdc })).toMatch(/^0x[0-9a-f]{100,}/);
+      expect(devnet.pid).toBeGreaterThan(0);
+      // The pid is anvil's: the report reads its memory from /proc.
+      expect(await processRssMb(devnet.pid)).toBeGreaterThan(1);
+    },
+  );
+
+  it("a chain with skipped state roots is the harness's alone: stopping it stops what it forks", async () => {
+    const before = await anvilCount();
+    const devnet = await startDevnet({ accounts: 1, profile: "instant", stateRoots: "skipped" });
+    expect(devnet.stateRoots).toBe("skipped");
+    expect(await anvilCount()).toBe(before + 2);
+    await devnet.stop();
+    expect(await anvilCount()).toBe(before);
   });
 
   it("refuses a history it does not know", async () => {
