@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { type Devnet, HARDFORKS, type Hardfork, isHardfork, startDevnet } from "../src/chain/index.ts";
+import { blockMs } from "./lib/devnet.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,18 +23,6 @@ const hardforks = values.hardforks.split(",").filter((name): name is Hardfork =>
   if (!isHardfork(name)) throw new Error(`unknown hardfork ${name}; one of ${HARDFORKS.join(", ")}`);
   return true;
 });
-
-const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-
-async function blockMs(devnet: Devnet, samples = 100): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const began = performance.now();
-    await devnet.client.request({ method: "evm_mine", params: undefined });
-    times.push(performance.now() - began);
-  }
-  return median(times);
-}
 
 /**
  * Transfers from `senders` impersonated accounts, one in flight each: under automine each is a block. (One
@@ -87,7 +76,7 @@ for (const hardfork of hardforks) {
       const row = [
         hardfork.padEnd(7),
         `height ${String(at).padStart(6)}`,
-        `empty block ${(await blockMs(devnet)).toFixed(2).padStart(6)} ms`,
+        `empty block ${(await blockMs(devnet, 100)).toFixed(2).padStart(6)} ms`,
         `transfers ${(await transfersPerSecond(devnet)).toFixed(0).padStart(5)}/s`,
         `eth_getBalance ${(await readsPerSecond(devnet)).toFixed(0).padStart(5)}/s`,
         `(${((performance.now() - started) / 1000).toFixed(0)} s in)`,

@@ -19,6 +19,7 @@ import {
   USDC_ADDRESS,
 } from "../src/chain/index.ts";
 import { processRssMb } from "../src/scenario/index.ts";
+import { blockMs } from "./lib/devnet.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,19 +32,6 @@ const histories = values.histories.split(",").filter((name): name is History => 
   if (!isHistory(name)) throw new Error(`unknown history ${name}; one of ${HISTORIES.join(", ")}`);
   return true;
 });
-
-const median = (samples: number[]) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? 0;
-
-/** Median milliseconds to mine one empty block. */
-async function blockMs(devnet: Devnet, samples = 30): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const began = performance.now();
-    await devnet.client.request({ method: "evm_mine", params: undefined });
-    times.push(performance.now() - began);
-  }
-  return median(times);
-}
 
 /** Fills slots `from … to-1` of USDC's storage (far from its own variables) with a nonzero word. */
 async function fill(devnet: Devnet, from: number, to: number): Promise<void> {
@@ -73,7 +61,7 @@ for (const history of histories) {
     for (const slots of [0, ...checkpoints]) {
       await fill(devnet, filled, slots);
       filled = slots;
-      const ms = await blockMs(devnet);
+      const ms = await blockMs(devnet, 30);
       console.log(
         `| ${history} | ${slots.toLocaleString("en-US")} | ${ms.toFixed(1)} | ${await processRssMb(devnet.pid)} |`,
       );

@@ -363,6 +363,7 @@ async function up(argv: string[]): Promise<number> {
         // A client that sends set-code (EIP-7702) transactions needs to know whether the chain takes them.
         hardfork: devnet.hardfork,
         history: devnet.history,
+        stateRoots: devnet.stateRoots,
         usdc: devnet.contracts.usdc,
         multicall3: devnet.contracts.multicall3,
         accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),

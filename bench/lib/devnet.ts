@@ -101,3 +101,16 @@ export function signPayments(
 export function facilitatorBody({ payload, requirements }: SignedPayment): string {
   return JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: requirements });
 }
+
+const median = (samples: number[]) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? 0;
+
+/** Median milliseconds to mine one empty block (`evm_mine`). */
+export async function blockMs(devnet: Devnet, samples: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const began = performance.now();
+    await devnet.client.request({ method: "evm_mine", params: undefined });
+    times.push(performance.now() - began);
+  }
+  return median(times);
+}
