@@ -5,7 +5,8 @@
  *
  * - A figure measured against the official implementation is judged by its ratio (ours / official, both
  *   measured in the same run on the same machine), so machine speed and noise largely cancel.
- * - Any other figure is judged absolutely, with a wider tolerance; "s" and "ms" figures are better lower,
+ * - Any other figure is judged absolutely, with a wider tolerance; "s", "ms" and "last/first" (a soak's
+ *   drift) figures are better lower,
  *   everything else (ops/s, verify/s, paid/s, …) better higher.
  * A tolerance of 0.5 lets a figure lose half its value (or, for a time, double) before the check fails.
  * `--write-baseline` copies latest.json over the baseline, keeping the baseline's tolerances.
@@ -37,7 +38,7 @@ export type Verdict = {
 
 const DEFAULT_TOLERANCE: Tolerances = { ratio: 0.5, absolute: 0.6 };
 
-const lowerIsBetter = (unit: string) => unit === "s" || unit === "ms";
+const lowerIsBetter = (unit: string) => unit === "s" || unit === "ms" || unit === "last/first";
 
 /** Every baseline figure checked against the latest run. */
 export function compare(baseline: Baseline, latest: Report): Verdict[] {

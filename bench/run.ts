@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,e2e] [-- --out=path.json]`: every
+ * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,e2e,soak] [-- --out=path.json]`: every
  * benchmark in turn, a table on stdout and `bench/results/latest.json` (`{ machine, startedAt, results }`),
- * which `npm run bench:compare` checks against `bench/baseline.json`. `--quick` (CI) takes under a minute.
+ * which `npm run bench:compare` checks against `bench/baseline.json`. `--quick` (CI) takes about three minutes, half of it the soak.
  */
 import { startDevnet } from "../src/chain/index.ts";
 import { benchE2e } from "./e2e.ts";
@@ -17,6 +17,7 @@ import {
   writeReport,
 } from "./lib/report.ts";
 import { benchSettle } from "./settle.ts";
+import { benchSoak } from "./soak.ts";
 import { benchVerify } from "./verify.ts";
 
 /** The issue-2 figure: a devnet with 1,000 funded wallets, from spawn to ready (target < 2 s). */
@@ -46,6 +47,7 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<Results>> = {
   http: (quick) => benchFacilitatorHttp({ quick }),
   settle: (quick) => benchSettle({ quick }),
   e2e: (quick) => benchE2e({ quick }),
+  soak: (quick) => benchSoak({ quick }),
 };
 
 async function main(): Promise<void> {

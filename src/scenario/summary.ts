@@ -78,7 +78,8 @@ export function formatSummary(report: RunReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-const signed = (fraction: number | null) =>
+/** A change as a signed percentage: +12.5%, -3.0%, or "-" when there is none. */
+export const signedPercent = (fraction: number | null) =>
   fraction === null ? "-" : `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
 
 /** Throughput and latency per window, and how the last full window compares with the first. */
@@ -86,7 +87,7 @@ function steadyStateLines(steady: SteadyState): string[] {
   const { drift, memory, windows } = steady;
   const lines = [
     "",
-    `  steady state (${steady.windowSeconds} s windows): e2e p50 ${signed(drift.e2e.p50)}, p99 ${signed(drift.e2e.p99)}, throughput ${signed(drift.throughput === null ? null : -drift.throughput)} from the first window to the last; memory ${describeMemory(memory)}`,
+    `  steady state (${steady.windowSeconds} s windows): e2e p50 ${signedPercent(drift.e2e.p50)}, p99 ${signedPercent(drift.e2e.p99)}, throughput ${signedPercent(drift.throughput === null ? null : -drift.throughput)} from the first window to the last; memory ${describeMemory(memory)}`,
   ];
   // A terminal reads a dozen rows; the JSON and HTML reports have every window.
   if (windows.length < 2 || windows.length > 12) return lines;
