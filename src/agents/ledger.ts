@@ -1,40 +1,12 @@
-import type { Address, Hex } from "viem";
-import type { Eip3009Domain, Network } from "../protocol/index.ts";
-import { PaymentBook } from "./payment-book.ts";
+import type { Hex } from "viem";
+import type { Eip3009Domain } from "../protocol/index.ts";
+import { PaymentBook, type PaymentRecord, type SignedPayment } from "./payment-book.ts";
 import type { SpendingPolicy } from "./policy.ts";
 import { PolicyError } from "./refusal.ts";
 
+export type { PaymentRecord, SignedPayment } from "./payment-book.ts";
+
 const DAY_MS = 86_400_000;
-
-/** What one EIP-3009 authorization the agent signed is for. */
-export type SignedPayment = {
-  /** The URL the payment was sent to (after redirects), without its fragment. */
-  url: string;
-  /** What `maxPaymentsPerUrl` counts it under: see `SpendingPolicy.perUrlKey`. */
-  resourceKey: string;
-  x402Version: 1 | 2;
-  /** The authorization's value, in atomic units of `asset`. */
-  amount: bigint;
-  asset: Address;
-  network: Network;
-  /** The authorization's `to`. */
-  payTo: Address;
-  nonce: Hex;
-  /** Unix seconds: the token takes the authorization only in a block whose timestamp is below it. */
-  validBefore: bigint;
-};
-
-/** A payment the agent's books count as spent: `agent.spent` is the sum of these. */
-export type PaymentRecord = SignedPayment & {
-  transaction?: Hex;
-  /**
-   * `server`: the server served the paid request. `chain`: it did not, but the chain shows the
-   * authorization used (`agent.reconcile`): money gone without service.
-   */
-  confirmedBy: "server" | "chain";
-  /** `Date.now()` when the server answered, or when the chain was found to have used it. */
-  at: number;
-};
 
 /**
  * An authorization the agent signed that its server did not accept and that is not proven dead: whoever

@@ -1,5 +1,36 @@
+import type { Address, Hex } from "viem";
+import type { Network } from "../protocol/index.ts";
 import { Interned, RecordChunks, readHex32, writeHex32 } from "./compact.ts";
-import type { PaymentRecord, SignedPayment } from "./ledger.ts";
+
+/** What one EIP-3009 authorization the agent signed is for. */
+export type SignedPayment = {
+  /** The URL the payment was sent to (after redirects), without its fragment. */
+  url: string;
+  /** What `maxPaymentsPerUrl` counts it under: see `SpendingPolicy.perUrlKey`. */
+  resourceKey: string;
+  x402Version: 1 | 2;
+  /** The authorization's value, in atomic units of `asset`. */
+  amount: bigint;
+  asset: Address;
+  network: Network;
+  /** The authorization's `to`. */
+  payTo: Address;
+  nonce: Hex;
+  /** Unix seconds: the token takes the authorization only in a block whose timestamp is below it. */
+  validBefore: bigint;
+};
+
+/** A payment the agent's books count as spent: `agent.spent` is the sum of these. */
+export type PaymentRecord = SignedPayment & {
+  transaction?: Hex;
+  /**
+   * `server`: the server served the paid request. `chain`: it did not, but the chain shows the
+   * authorization used (`agent.reconcile`): money gone without service.
+   */
+  confirmedBy: "server" | "chain";
+  /** `Date.now()` when the server answered, or when the chain was found to have used it. */
+  at: number;
+};
 
 /** What a resource's payments have in common: stored once per resource, price and recipient. */
 type Shared = Omit<SignedPayment, "nonce" | "validBefore">;
