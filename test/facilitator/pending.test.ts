@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "../../src/protocol/index.ts";
-import { signPayment, usdcRequirements } from "../support/payments.ts";
+import { postSettle, signPayment, usdcRequirements } from "../support/payments.ts";
 
 let devnet: Devnet;
 let facilitator: Facilitator;
@@ -24,17 +24,8 @@ afterAll(async () => {
   await devnet?.stop();
 });
 
-async function settle(
-  paymentPayload: PaymentPayload,
-  paymentRequirements: PaymentRequirements,
-): Promise<SettleResponse> {
-  const response = await fetch(`${facilitator.url}/settle`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ x402Version: 2, paymentPayload, paymentRequirements }),
-  });
-  return (await response.json()) as SettleResponse;
-}
+const settle = (paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements) =>
+  postSettle(facilitator.url, paymentPayload, paymentRequirements);
 
 const balanceOf = (address: Hex) =>
   devnet.client.readContract({

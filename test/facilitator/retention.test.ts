@@ -2,8 +2,8 @@ import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Devnet, startDevnet } from "../../src/chain/index.ts";
 import { ExactEvmScheme, type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
-import type { PaymentPayload, PaymentRequirements, SettleResponse } from "../../src/protocol/index.ts";
-import { signPayment, usdcRequirements } from "../support/payments.ts";
+import type { PaymentPayload, PaymentRequirements } from "../../src/protocol/index.ts";
+import { postSettle, signPayment, usdcRequirements } from "../support/payments.ts";
 
 let devnet: Devnet;
 let scheme: ExactEvmScheme;
@@ -23,17 +23,8 @@ afterAll(async () => {
   await devnet?.stop();
 });
 
-async function settle(
-  paymentPayload: PaymentPayload,
-  paymentRequirements: PaymentRequirements,
-): Promise<SettleResponse> {
-  const response = await fetch(`${facilitator.url}/settle`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ x402Version: 2, paymentPayload, paymentRequirements }),
-  });
-  return (await response.json()) as SettleResponse;
-}
+const settle = (paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements) =>
+  postSettle(facilitator.url, paymentPayload, paymentRequirements);
 
 describe("what the facilitator remembers of its settlements", () => {
   it("is one entry per authorization however often it is presented, none for a failure, none once expired", async () => {

@@ -6,6 +6,7 @@ import {
   type ExactEvmAuthorization,
   type PaymentPayload,
   type PaymentRequirements,
+  type SettleResponse,
   signTransferAuthorization,
 } from "../../src/protocol/index.ts";
 
@@ -60,4 +61,18 @@ export function signPayment(
       authorization,
     );
   return { x402Version: 2, accepted: requirements, payload: { signature, authorization } };
+}
+
+/** `POST /settle` to a facilitator at `url`, as a v2 resource server sends it; the answer as parsed. */
+export async function postSettle(
+  url: string,
+  paymentPayload: PaymentPayload,
+  paymentRequirements: PaymentRequirements,
+): Promise<SettleResponse> {
+  const response = await fetch(`${url}/settle`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ x402Version: 2, paymentPayload, paymentRequirements }),
+  });
+  return (await response.json()) as SettleResponse;
 }
