@@ -1,6 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import getPort from "get-port";
-import { erc20Abi, parseSignature } from "viem";
+import { createTestClient, erc20Abi, http, parseSignature } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -219,6 +223,30 @@ describe("startDevnet options", () => {
     expect(await portIsFree(port)).toBe(false);
     await devnet.stop();
     expect(await portIsFree(port)).toBe(true);
+  });
+
+  it("leaves no spilled anvil state on disk after stop, and sweeps the cache a killed harness left", async () => {
+    const ownCaches = () =>
+      readdirSync(tmpdir()).filter((name) => name.startsWith(`x402-devnet-anvil-${process.pid}-`));
+    const deadPid = spawnSync(process.execPath, ["-e", ""]).pid;
+    const stale = mkdtempSync(join(tmpdir(), `x402-devnet-anvil-${deadPid}-`));
+    writeFileSync(join(stale, "state.json"), "{}");
+    const before = ownCaches();
+    const anvil = anvilInstance({ port: await getPort() });
+    await anvil.start();
+    try {
+      expect(existsSync(stale)).toBe(false);
+      const [cache] = ownCaches().filter((name) => !before.includes(name));
+      expect(cache).toBeDefined();
+      // Past anvil's in-memory limit, a full-history anvil writes each older block's state to its cache.
+      const client = createTestClient({ mode: "anvil", transport: http(`http://127.0.0.1:${anvil.port}`) });
+      await client.mine({ blocks: 600 });
+      const spilled = readdirSync(join(tmpdir(), cache as string), { recursive: true });
+      expect(spilled.length).toBeGreaterThan(0);
+    } finally {
+      await anvil.stop();
+    }
+    expect(ownCaches()).toEqual(before);
   });
 });
 
