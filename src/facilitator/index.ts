@@ -3,12 +3,18 @@ import { signatureBackend } from "../protocol/index.ts";
 import { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 import { buildFacilitatorApp } from "./http.ts";
 import type { FacilitatorMetrics } from "./metrics.ts";
-import type { FacilitatorScheme } from "./scheme.ts";
+import { type FacilitatorScheme, type SettlementLoad, settlementLoadOf } from "./scheme.ts";
 
 export { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 export { buildFacilitatorApp, type FacilitatorHttpOptions } from "./http.ts";
 export { FacilitatorMetrics } from "./metrics.ts";
-export { type FacilitatorScheme, type SchemeRequest, UpstreamUnavailableError } from "./scheme.ts";
+export {
+  type FacilitatorScheme,
+  type SchemeRequest,
+  type SettlementLoad,
+  settlementLoadOf,
+  UpstreamUnavailableError,
+} from "./scheme.ts";
 
 export type FacilitatorOptions = {
   host?: string;
@@ -27,6 +33,8 @@ export type Facilitator = {
   metrics: FacilitatorMetrics;
   /** Addresses that sign settlement transactions. */
   relayers: readonly string[];
+  /** Its schemes' settlement pipelines added up, now: keys busy, settlements waiting for one. */
+  settlementLoad(): SettlementLoad;
   stop(): Promise<void>;
 };
 
@@ -49,6 +57,7 @@ export async function startFacilitator(options: FacilitatorOptions): Promise<Fac
     app,
     metrics,
     relayers: schemes.flatMap((s) => Object.values(s.signers).flat()),
+    settlementLoad: () => settlementLoadOf(schemes),
     stop: () => app.close(),
   };
 }

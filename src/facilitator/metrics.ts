@@ -1,5 +1,5 @@
-import { Counter, Histogram, Registry } from "prom-client";
-import type { FacilitatorScheme } from "./scheme.ts";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { type FacilitatorScheme, settlementLoadOf } from "./scheme.ts";
 
 /** Prometheus metrics of one facilitator; each instance has its own registry, so several can share a process. */
 export class FacilitatorMetrics {
@@ -17,6 +17,24 @@ export class FacilitatorMetrics {
         for (const scheme of schemes) {
           for (const [method, count] of scheme.rpcCalls?.byMethod() ?? []) this.inc({ method }, count);
         }
+      },
+    });
+    // Whether settlements wait for a relayer key or for the chain: a queue with every key busy is the
+    // relayers' limit; free keys with slow settlements are the chain's.
+    new Gauge({
+      name: "x402_facilitator_relayers_busy",
+      help: "Relayer keys with a settlement transaction sent and not yet mined",
+      registers: [this.registry],
+      collect() {
+        this.set(settlementLoadOf(schemes).busy);
+      },
+    });
+    new Gauge({
+      name: "x402_facilitator_settlements_queued",
+      help: "Settlements waiting for a free relayer key",
+      registers: [this.registry],
+      collect() {
+        this.set(settlementLoadOf(schemes).queued);
       },
     });
   }

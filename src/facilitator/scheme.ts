@@ -32,8 +32,36 @@ export interface FacilitatorScheme {
   settle(request: SchemeRequest): Promise<SettleResponse>;
   /** JSON-RPC calls made so far, by method, for `/metrics`; a scheme that does not count leaves it out. */
   readonly rpcCalls?: { byMethod(): ReadonlyMap<string, number> };
+  /** Where settlements wait right now; a scheme that settles nothing of its own leaves it out. */
+  settlementLoad?(): SettlementLoad;
   close?(): Promise<void>;
 }
+
+/** The schemes' settlement pipelines added up. */
+export function settlementLoadOf(schemes: readonly FacilitatorScheme[]): SettlementLoad {
+  const load: SettlementLoad = { relayers: 0, busy: 0, queued: 0 };
+  for (const scheme of schemes) {
+    const own = scheme.settlementLoad?.();
+    if (!own) continue;
+    load.relayers += own.relayers;
+    load.busy += own.busy;
+    load.queued += own.queued;
+  }
+  return load;
+}
+
+/**
+ * A facilitator's settlement pipeline at one moment: whether settlements wait for a relayer key (every key
+ * busy with a transaction not yet mined, the queue growing) or for the chain (keys free, blocks slow).
+ */
+export type SettlementLoad = {
+  /** Relayer keys that sign settlements. */
+  relayers: number;
+  /** Keys with a transaction sent and not yet mined (one at a time per key). */
+  busy: number;
+  /** Settlements waiting for a free key. */
+  queued: number;
+};
 
 /**
  * A scheme could not reach what it checks payments against (its chain's node): nothing is known about the

@@ -1,5 +1,5 @@
 import { erc20Abi, type Hex } from "viem";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "../../src/protocol/index.ts";
@@ -97,5 +97,30 @@ describe("settlement while the chain does not mine", () => {
       transaction: settled.transaction,
     });
     expect(await balanceOf(payer.address)).toBe(before - 700n);
+  });
+
+  it("says when settlements queue for a busy relayer key, in settlementLoad() and on /metrics", async () => {
+    const [payer, payee] = devnet.accounts;
+    if (!payer || !payee) throw new Error("accounts");
+    const requirements = usdcRequirements(payee.address, 300n);
+    expect(facilitator.settlementLoad()).toEqual({ relayers: 1, busy: 0, queued: 0 });
+
+    await devnet.client.setAutomine(false);
+    try {
+      // The one key takes the first and waits for a block that does not come; the other two wait for it.
+      const answers = Promise.all(
+        [1, 2, 3].map(() => settle(signPayment(payer.privateKey, requirements), requirements)),
+      );
+      await vi.waitFor(() =>
+        expect(facilitator.settlementLoad()).toEqual({ relayers: 1, busy: 1, queued: 2 }),
+      );
+      const metrics = await (await fetch(`${facilitator.url}/metrics`)).text();
+      expect(metrics).toMatch(/^x402_facilitator_relayers_busy 1$/m);
+      expect(metrics).toMatch(/^x402_facilitator_settlements_queued 2$/m);
+      await devnet.client.mine({ blocks: 1 });
+      for (const answer of await answers) expect(answer.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+    } finally {
+      await devnet.client.setAutomine(true);
+    }
   });
 });

@@ -70,6 +70,11 @@ export class RelayerPool {
 
   readonly addresses: readonly Address[];
 
+  /** Keys leased out: a transaction of theirs is being sent or waits to be mined. */
+  get busy(): number {
+    return this.addresses.length - this.idle.length;
+  }
+
   /**
    * Waits for a free key and hands it out for one transaction. Taking the key before taking work off a
    * queue is what makes batching natural: while every key is busy, settlements accumulate.

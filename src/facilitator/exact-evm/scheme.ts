@@ -9,7 +9,7 @@ import {
   type VerifyResponse,
   v1NetworkName,
 } from "../../protocol/index.ts";
-import type { FacilitatorScheme, SchemeRequest } from "../scheme.ts";
+import type { FacilitatorScheme, SchemeRequest, SettlementLoad } from "../scheme.ts";
 import { ChainChecks } from "./chain-checks.ts";
 import { RelayerPool } from "./relayer.ts";
 import { type ReorgEvent, ReorgGuard, type ReorgGuardOptions } from "./reorg-guard.ts";
@@ -71,6 +71,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
 
   private readonly chain: ChainChecks;
   private readonly batcher: SettlementBatcher;
+  private readonly relayers: RelayerPool;
   private readonly ledger = new SettlementLedger();
   private readonly client;
   private readonly splitters = new Map<Address, Promise<Address | undefined>>();
@@ -129,6 +130,7 @@ export class ExactEvmScheme implements FacilitatorScheme {
       },
       this.sendRpc,
     );
+    this.relayers = relayers;
     this.signers = { "eip155:*": relayers.addresses };
     this.rpc = new JsonRpcBatcher(options.rpcUrl, { counter: this.rpcCalls });
     this.chain = new ChainChecks(this.client, this.rpc);
@@ -143,6 +145,14 @@ export class ExactEvmScheme implements FacilitatorScheme {
    */
   get remembered(): number {
     return this.ledger.size;
+  }
+
+  settlementLoad(): SettlementLoad {
+    return {
+      relayers: this.relayers.addresses.length,
+      busy: this.relayers.busy,
+      queued: this.batcher.queued,
+    };
   }
 
   /** Forgets the settlements of authorizations expired by `nowSeconds`, as the scheme does every minute. */

@@ -54,6 +54,11 @@ export class SettlementBatcher {
   private readonly queue: Job[] = [];
   private pumping = false;
 
+  /** Settlements waiting for a relayer key. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   constructor(
     private readonly client: RelayerClient,
     private readonly relayers: RelayerPool,
