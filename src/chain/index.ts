@@ -1,4 +1,10 @@
-export { type AnvilParameters, anvilInstance, assertPortFree, resolveAnvilBinary } from "./anvil.ts";
+export {
+  type AnvilParameters,
+  anvilInstance,
+  assertPortFree,
+  PRUNED_STATES,
+  resolveAnvilBinary,
+} from "./anvil.ts";
 export { mockUsdcAbi, multicall3Abi, payoutSplitterAbi } from "./artifacts.generated.ts";
 export { type AttachOptions, connectDevnet } from "./attach.ts";
 export * from "./base-profile.ts";

@@ -12,6 +12,7 @@ import {
 import type { ScenarioDefinition } from "./define.ts";
 import type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 import { type RunOverrides, runScenario } from "./runner.ts";
+import type { SettlementLoadFigures } from "./settlement-load.ts";
 import { metricValue } from "./thresholds.ts";
 import { optionalPositive, ScenarioInputError } from "./validate.ts";
 
@@ -61,13 +62,28 @@ export type CapacityStep = {
   brokenInvariants: InvariantResult[];
   /** `ramp` for the ×factor climb, `bisect` for the steps between the last rate that held and the first that failed. */
   phase?: "ramp" | "bisect";
-  /** The thresholds a first attempt failed, when the step was run again and this is the second attempt. */
-  retried?: string[];
+  /**
+   * Every run of this rate, in order, when it took more than one: a step's verdict is the majority's, and its
+   * figures are those of the last run that voted with it.
+   */
+  trials?: CapacityTrial[];
   /** p50 and p99 per phase, ms: where requests waited. */
   phases?: Partial<Record<CapacityPhase, { p50: number; p99: number }>>;
   cpu?: CapacityCpu;
+  /** Our facilitator's relayer keys and settlement queue over the step (absent with a facilitator of yours). */
+  settlementLoad?: SettlementLoadFigures;
   /** The step's settlements on chain: how many, in how many transactions, and their gas. */
   chain?: { settlements: number; transactions: number; gasUsed: string };
+};
+
+/** One run of a step's rate: its verdict and what it measured. */
+export type CapacityTrial = {
+  ok: boolean;
+  achieved: number;
+  p50: number | null;
+  p99: number | null;
+  /** What failed, as in {@link CapacityStep.failed}. */
+  failed: string[];
 };
 
 /** How the search ended: at a step that failed, after the last step it was allowed, or stopped from outside. */
@@ -76,10 +92,11 @@ export type CapacityStop = "failure" | "max-steps" | "interrupted";
 /** What gave out first at the knee, as far as the steps' figures show it. */
 export type CapacityLimit = {
   /**
-   * `chain`: settlement (relayers, block building); `facilitator`: verification; `server`: the 402 challenge or
-   * the server's own work; `cpu`: the machine ran out of cores before any one part stood out.
+   * `chain`: settlement waited for blocks; `relayers`: settlements queued for a relayer key while every key
+   * was busy; `facilitator`: verification; `server`: the 402 challenge or the server's own work; `cpu`: the
+   * machine ran out of cores before any one part stood out.
    */
-  resource: "chain" | "facilitator" | "server" | "cpu" | "unknown";
+  resource: "chain" | "relayers" | "facilitator" | "server" | "cpu" | "unknown";
   /** The figures it was judged on, in words. */
   reason: string;
   /** The first rate that failed, whose figures were read. */
@@ -106,8 +123,11 @@ export type CapacityResult = {
     tolerance?: number;
     /** A discarded run before the first step, so the first step does not pay for the harness's warm-up. */
     warmupMs?: number;
-    /** Times a step that failed only thresholds is run again before it counts as failed. */
-    retries?: number;
+    /**
+     * Runs of each rate that vote on its verdict, the majority deciding (it stops once one side has it); a
+     * broken invariant or case is never outvoted.
+     */
+    trials?: number;
   };
   /** The highest offered rate whose step held (the knee, once bisected); null when none did. */
   highestRate: number | null;
@@ -134,8 +154,11 @@ export type CapacityOptions = Omit<RunOverrides, "rate" | "durationMs"> & {
   tolerance?: number;
   /** The discarded warm-up run's length (default the step's, at most 2 s; 0 for none). */
   warmupMs?: number;
-  /** Reruns of a step that failed thresholds only (default 1). A broken invariant is never rerun away. */
-  retries?: number;
+  /**
+   * Runs of each rate, an odd number, whose majority decides whether it held (default 3, so 2 or 3 runs). A
+   * broken invariant or case fails the step at once.
+   */
+  trials?: number;
   /** Prices for the knee's cost; a fork's or attached chain's GasPriceOracle gives the L1 figures. */
   cost?: CostOptions;
 };
@@ -170,6 +193,7 @@ function summarizeStep(rate: number, report: RunReport): CapacityStep {
     thresholds: report.thresholds,
     brokenInvariants,
     phases,
+    ...(report.settlementLoad ? { settlementLoad: report.settlementLoad } : {}),
     chain: {
       settlements: report.chain.settlements,
       transactions: report.chain.settlementTransactions,
@@ -285,15 +309,18 @@ function settingsOf(options: CapacityOptions): Settings {
     bisectSteps: options.bisectSteps ?? 4,
     tolerance: options.tolerance ?? 0.05,
     warmupMs: options.warmupMs ?? Math.min(stepDurationMs, 2_000),
-    retries: options.retries ?? 1,
+    trials: options.trials ?? 3,
   };
   // Math.ceil would then keep the rate where it is, and the search would run the same step again and again.
   if (settings.factor <= 1) throw new ScenarioInputError(`factor must be above 1, got ${settings.factor}`);
-  for (const name of ["bisectSteps", "retries"] as const) {
-    const value = settings[name];
-    if (!Number.isInteger(value) || value < 0) {
-      throw new ScenarioInputError(`${name} must be a whole number of at least 0, got ${value}`);
-    }
+  if (!Number.isInteger(settings.bisectSteps) || settings.bisectSteps < 0) {
+    throw new ScenarioInputError(
+      `bisectSteps must be a whole number of at least 0, got ${settings.bisectSteps}`,
+    );
+  }
+  // An even count can tie, and a tie has no verdict.
+  if (!(Number.isInteger(settings.trials) && settings.trials >= 1 && settings.trials % 2 === 1)) {
+    throw new ScenarioInputError(`trials must be an odd whole number of at least 1, got ${settings.trials}`);
   }
   if (!(settings.tolerance > 0 && settings.tolerance < 1)) {
     throw new ScenarioInputError(`tolerance must be above 0 and below 1, got ${settings.tolerance}`);
@@ -333,7 +360,7 @@ export async function findCapacity(
     bisectSteps: _bisectSteps,
     tolerance: _tolerance,
     warmupMs: _warmupMs,
-    retries: _retries,
+    trials: _trials,
     ...overrides
   } = options;
   const startedAt = new Date().toISOString();
@@ -345,20 +372,36 @@ export async function findCapacity(
     await run(settings.startRate, settings.warmupMs, false);
   }
   const reports = new Map<CapacityStep, RunReport>();
+  const majority = Math.floor(settings.trials / 2) + 1;
   const runStep = async (rate: number, phase: "ramp" | "bisect"): Promise<CapacityStep> => {
-    let retried: string[] | undefined;
-    for (let attempt = 0; ; attempt++) {
+    const trials: { step: CapacityStep; report: RunReport }[] = [];
+    let held: boolean | undefined;
+    while (held === undefined) {
       const cpu = startCpuWatch();
       const report = await run(rate, settings.stepDurationMs);
-      const step: CapacityStep = { ...summarizeStep(rate, report), phase, cpu: await cpu.stop() };
-      if (retried) step.retried = retried;
-      if (report.ok || attempt >= settings.retries || !thresholdsOnly(report) || options.signal?.aborted) {
-        steps.push(step);
-        reports.set(step, report);
-        return step;
-      }
-      retried = step.failed;
+      trials.push({ step: { ...summarizeStep(rate, report), phase, cpu: await cpu.stop() }, report });
+      const holding = trials.filter((t) => t.step.ok).length;
+      if (!report.ok && !thresholdsOnly(report)) held = false;
+      else if (holding >= majority) held = true;
+      else if (trials.length - holding >= majority) held = false;
+      // Stopped between runs: what ran so far decides, a tie failing.
+      else if (options.signal?.aborted) held = holding > trials.length - holding;
     }
+    const voter = trials.findLast((t) => t.step.ok === held) ?? trials[trials.length - 1];
+    if (!voter) throw new Error("a capacity step ran no trial");
+    const step: CapacityStep = { ...voter.step, ok: held };
+    if (trials.length > 1) {
+      step.trials = trials.map(({ step: t }) => ({
+        ok: t.ok,
+        achieved: t.achieved,
+        p50: t.p50,
+        p99: t.p99,
+        failed: t.failed,
+      }));
+    }
+    steps.push(step);
+    reports.set(step, voter.report);
+    return step;
   };
 
   let rate = settings.startRate;
@@ -474,6 +517,22 @@ const PHASE_RESOURCE: Record<CapacityPhase, { resource: CapacityLimit["resource"
 };
 
 const ms = (value: number) => `${Math.round(value * 10) / 10} ms`;
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/**
+ * Whether slow settlements waited for a relayer key or for the chain, from the facilitator's pipeline: every
+ * key busy most of the step with settlements queued behind them is the relayers' limit (more keys would
+ * help); keys free is the chain's (block building, the node).
+ */
+function settlementWait(
+  load: SettlementLoadFigures | undefined,
+): { resource: CapacityLimit["resource"]; what: string } | undefined {
+  if (!load) return undefined;
+  const figures = `all ${load.relayers} relayer keys busy ${percent(load.allBusyShare)} of the step, ${load.queuedMean} settlements waiting for one on average (at most ${load.queuedMax})`;
+  return load.allBusyShare >= 0.9 && load.queuedMean >= 1
+    ? { resource: "relayers", what: `settlement, queued for relayer keys (${figures})` }
+    : { resource: "chain", what: `settlement, waiting for blocks with keys to spare (${figures})` };
+}
 
 /**
  * What gave out: the phase whose p50 grew most from the last step that held to the first that failed (the
@@ -519,8 +578,9 @@ export function limitOf(
       rate: failing.rate,
     };
   }
-  const { resource, what } = PHASE_RESOURCE[top.phase];
   const since = held ? `, up ${ms(top.grew)} from ${held.rate}/s` : "";
+  const settling = top.phase === "settle" ? settlementWait(failing.settlementLoad) : undefined;
+  const { resource, what } = settling ?? PHASE_RESOURCE[top.phase];
   const phaseWords = `${what} grew most: ${top.phase} p50 ${ms(top.at)}${since}`;
   // Every phase slows when the cores are all taken; then the machine, not one part, is what ran out.
   const saturated = cpu !== undefined && busy >= 0.9 * cpu.cores;
@@ -559,6 +619,15 @@ export function stepGas(step: CapacityStep): string | undefined {
   return `${gas.toLocaleString("en-US")} gas ×${batch}`;
 }
 
+/** How a step's runs voted, as ` (2 of 3 runs held; p99 812, 1043, 790 ms)`; empty for a single run. */
+export function trialWords(step: CapacityStep): string {
+  const trials = step.trials;
+  if (!trials) return "";
+  const agreed = trials.filter((t) => t.ok === step.ok).length;
+  const p99s = trials.map((t) => (t.p99 === null ? "-" : String(Math.round(t.p99)))).join(", ");
+  return ` (${agreed} of ${trials.length} runs ${step.ok ? "held" : "failed"}; p99 ${p99s} ms)`;
+}
+
 /**
  * The search as a terminal table: one line per step (ramp, then bisection) with its rate, achieved rate,
  * latency, CPU and verdict; then what limited it and what settling cost at the knee.
@@ -566,8 +635,7 @@ export function stepGas(step: CapacityStep): string | undefined {
 export function formatCapacity(result: CapacityResult): string {
   const cell = (value: number | null | undefined) => String(value ?? "-").padStart(10);
   const extended = result.steps.some((s) => s.phase !== undefined || s.cpu !== undefined);
-  const verdict = (s: CapacityStep) =>
-    `${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}${s.retried ? ` (after a retry; first ${s.retried.join("; ")})` : ""}`;
+  const verdict = (s: CapacityStep) => `${s.ok ? "held" : `failed: ${s.failed.join("; ")}`}${trialWords(s)}`;
   const lines = [`${result.scenario}: ${capacityHeadline(result)}`];
   if (!extended) {
     lines.push(
@@ -585,13 +653,13 @@ export function formatCapacity(result: CapacityResult): string {
       `knee ${result.highestRate}/s: bisected between the ramp's last rate that held and its first that failed`,
     );
   }
-  lines.push("  step      rate  achieved    p50 ms    p99 ms  cores harness/anvil/machine  gas/settlement");
+  lines.push("  step      rate  achieved    p50 ms    p99 ms  cores harness/anvil/machine    gas/settlement");
   for (const s of result.steps) {
     const cpu = (
       s.cpu ? `${s.cpu.harness ?? "-"}/${s.cpu.anvil ?? "-"}/${s.cpu.machine ?? "-"}` : "-"
     ).padStart(29);
     lines.push(
-      `${(s.phase ?? "ramp").padStart(6)}${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}${cpu}${(stepGas(s) ?? "-").padStart(16)}  ${verdict(s)}`,
+      `${(s.phase ?? "ramp").padStart(6)}${cell(s.rate)}${cell(s.achieved)}${cell(s.p50)}${cell(s.p99)}${cpu}${(stepGas(s) ?? "-").padStart(18)}  ${verdict(s)}`,
     );
   }
   if (result.limit) lines.push(`limited by ${result.limit.resource}: ${result.limit.reason}`);

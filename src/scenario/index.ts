@@ -25,6 +25,7 @@ export {
   type CapacityResult,
   type CapacityStep,
   type CapacityStop,
+  type CapacityTrial,
   findCapacity,
   formatCapacity,
   limitOf,

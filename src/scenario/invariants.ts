@@ -104,6 +104,45 @@ export async function usdcBalances(
   return new Map(unique.map((address, i) => [address, balances[i] as bigint]));
 }
 
+const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
+
+/**
+ * What each address's USDC balance changed by over a block range, from the token's Transfer logs (USDC logs
+ * every change of a balance, mints and burns included). A pruned chain keeps the state of its newest
+ * blocks only, so a balance at a run's first block may be gone by the time the run learns whose to read;
+ * the logs stay.
+ */
+export async function usdcNetTransfers(
+  client: Client<Transport, Chain | undefined>,
+  addresses: readonly Address[],
+  fromBlock: bigint,
+  toBlock: bigint,
+): Promise<BalanceSnapshot> {
+  const unique = [...new Set(addresses.map(lower))];
+  const net: BalanceSnapshot = new Map(unique.map((address) => [address, 0n]));
+  // An empty list would filter nothing on the node.
+  if (unique.length === 0 || fromBlock > toBlock) return net;
+  for (const [side, sign] of [
+    ["to", 1n],
+    ["from", -1n],
+  ] as const) {
+    for await (const page of logPages(client, {
+      address: USDC_ADDRESS,
+      event: transfer,
+      args: { [side]: unique },
+      fromBlock,
+      toBlock,
+    })) {
+      for (const log of page.logs) {
+        const address = lower(log.args[side] ?? "0x");
+        const balance = net.get(address);
+        if (balance !== undefined) net.set(address, balance + sign * (log.args.value ?? 0n));
+      }
+    }
+  }
+  return net;
+}
+
 export type Settlement = { authorizer: Address; nonce: Hex; transaction: Hash };
 
 const lower = <T extends string>(value: T) => value.toLowerCase() as T;

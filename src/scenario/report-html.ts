@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PHASES, type Phase } from "../load/index.ts";
 import { comparisonChange, comparisonValue } from "./baseline.ts";
-import { type CapacityResult, type CapacityStep, capacityHeadline, stepGas } from "./capacity.ts";
+import { type CapacityResult, type CapacityStep, capacityHeadline, stepGas, trialWords } from "./capacity.ts";
 import type { RunReport } from "./report.ts";
 import { describeMemory } from "./steady-state.ts";
 import { metricValue } from "./thresholds.ts";
@@ -831,10 +831,7 @@ the last that held and the first that failed. Cores are CPU seconds per second o
           formatCount(s.errors),
           cpu(s),
           escapeHtml(stepGas(s) ?? "—"),
-          stepVerdict(s) +
-            (s.retried
-              ? ` <span class="note">(after a retry; the first attempt failed ${escapeHtml(s.retried.join("; "))})</span>`
-              : ""),
+          stepVerdict(s) + (s.trials ? ` <span class="note">${escapeHtml(trialWords(s).trim())}</span>` : ""),
         ],
         failed: !s.ok,
       })),

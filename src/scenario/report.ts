@@ -1,6 +1,7 @@
 import type { LatencySummary, Phase, TimelinePoint } from "../load/index.ts";
 import type { Comparison, PaymentCost } from "./baseline.ts";
 import type { SettlementCost } from "./cost.ts";
+import type { SettlementLoadFigures } from "./settlement-load.ts";
 import type { SteadyState } from "./steady-state.ts";
 
 export type ThresholdResult = { expr: string; actual: number | null; ok: boolean };
@@ -32,6 +33,8 @@ export type RunReport = {
   distribution: { le: number; count: number }[];
   /** Figures per window (a minute on long runs), drift from the first to the last, and memory. */
   steadyState: SteadyState;
+  /** Our facilitator's relayer keys and settlement queue over the run; absent with a facilitator of yours. */
+  settlementLoad?: SettlementLoadFigures;
   /**
    * Requests by x402 error code, policy reason, `http_<status>` (a 4xx other than 402, a 5xx) or
    * transport code (`ECONNRESET`, `UND_ERR_HEADERS_TIMEOUT`…).

@@ -38,8 +38,10 @@ import {
   PaidLog,
   scanSettlements,
   usdcBalances,
+  usdcNetTransfers,
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
+import { watchSettlementLoad } from "./settlement-load.ts";
 import { startSampler, steadyState } from "./steady-state.ts";
 import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
@@ -197,6 +199,8 @@ async function runOnTarget(
   const startedAt = new Date();
   const started = performance.now();
   const sampler = startSampler(devnet.client, devnet.pid);
+  const facilitator = stack?.facilitator;
+  const settlementWatch = facilitator && watchSettlementLoad(() => facilitator.settlementLoad());
 
   const cases =
     stack && scenario.cases
@@ -231,6 +235,7 @@ async function runOnTarget(
   const cpu = process.cpuUsage(cpuBefore);
   const durationMs = performance.now() - started;
   const steady = steadyState(metrics, durationMs, await sampler.stop());
+  const settlementLoad = settlementWatch?.stop();
   const interrupted = overrides.signal?.aborted === true;
   const seconds = durationMs / 1000;
 
@@ -272,6 +277,7 @@ async function runOnTarget(
     },
     distribution: metrics.distribution(),
     steadyState: steady,
+    ...(settlementLoad ? { settlementLoad } : {}),
     errors: metrics.errors,
     warnings: [
       ...routes.warnings(),
@@ -322,7 +328,6 @@ async function runOnTarget(
     }
   };
 
-  const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
   const splits = await step("read payout splitters", () => payoutSplits(devnet.client, paid.payTos()));
   const payees = [
     ...new Set(
@@ -331,17 +336,19 @@ async function runOnTarget(
       ),
     ),
   ];
-  await step("read balances at the start", async () => {
-    // Payees learnt during the run (a route of the user's server, a splitter's payees) are read as of
-    // the block the run started at.
-    const learnt = payees.filter((a) => !before.has(a));
-    for (const [address, balance] of await usdcBalances(devnet.client, learnt, startBlock)) {
-      before.set(address, balance);
-    }
-  });
+  const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
+  // As of the block the settlements are read to, so that a settlement landing after it is in neither.
   const after = await step("read balances at the end", () =>
-    usdcBalances(devnet.client, [...payers, ...payees]),
+    usdcBalances(devnet.client, [...payers, ...payees], endBlock),
   );
+  await step("derive learnt payees' balances at the start", async () => {
+    // Payees learnt during the run (a route of the user's server, a splitter's payees) were not read when it
+    // started; their Transfer logs since then give it, where a pruned chain no longer holds that block's state.
+    const learnt = payees.filter((a) => !before.has(a));
+    if (learnt.length === 0 || !after || endBlock === undefined) return;
+    const moved = await usdcNetTransfers(devnet.client, learnt, startBlock + 1n, endBlock);
+    for (const [address, change] of moved) before.set(address, (after.get(address) ?? 0n) - change);
+  });
   const settled =
     endBlock === undefined
       ? undefined

@@ -41,14 +41,21 @@ function bisected(): CapacityResult {
       bisectSteps: 4,
       tolerance: 0.05,
       warmupMs: 2_000,
-      retries: 1,
+      trials: 3,
     },
     highestRate: 91,
     stoppedBy: "failure",
     steps: [
       step(50, true, "ramp", 6),
       step(75, true, "ramp", 7),
-      { ...step(113, false, "ramp", 80), retried: ["e2e.p99 < 250ms"] },
+      {
+        ...step(113, false, "ramp", 80),
+        trials: [
+          { ok: false, achieved: 110, p50: 20, p99: 300, failed: ["e2e.p99 < 250ms"] },
+          { ok: true, achieved: 113, p50: 12, p99: 80, failed: [] },
+          { ok: false, achieved: 109, p50: 22, p99: 320, failed: ["e2e.p99 < 250ms"] },
+        ],
+      },
       step(94, false, "bisect", 40),
       step(84, true, "bisect", 8),
       knee,
@@ -90,7 +97,7 @@ describe("renderCapacityHtml with bisection, limit and cost", () => {
     ]);
     expect(text(rows)).toContain("0.9 / 0.4 / 1.4");
     expect(text(rows)).toContain("70,000 gas ×1.5");
-    expect(text(rows)).toContain("(after a retry; the first attempt failed e2e.p99 &lt; 250ms)");
+    expect(text(rows)).toContain("(2 of 3 runs failed; p99 300, 80, 320 ms)");
 
     expect(html).toContain('<div id="verdict">91/s</div>');
     expect(text(html)).toContain(

@@ -7,6 +7,7 @@ import {
   DEFAULT_MNEMONIC,
   deriveAccounts,
   HD_RANGES,
+  PRUNED_STATES,
   RpcUnreachableError,
   startDevnet,
   UnusableChainError,
@@ -137,6 +138,33 @@ describe("a run against the user's own parts", () => {
       rpcUrl: users.devnet.rpcUrl,
     });
     expect(report.config.routes).toEqual([expect.objectContaining({ payTo: getAddress(first) })]);
+    const payees = report.invariants.find((i) => i.name.startsWith("each payee received"));
+    expect(payees).toMatchObject({ ok: true, detail: "2 payees balanced" });
+    expect(held(report)).toBe(true);
+  });
+
+  it("a payee learnt on a pruned chain, after it dropped the run's first state, is balanced from its Transfer logs", async () => {
+    const pruned = await startStack({ devnet: { accounts: 2, history: "pruned" } });
+    onTestFinished(() => pruned.stop());
+    const [first, second] = [
+      "0x00000000000000000000000000000000000b0b04",
+      "0x00000000000000000000000000000000000b0b05",
+    ] as const;
+    const server = await startResourceServer({
+      facilitatorUrl: pruned.facilitatorUrl,
+      routes: { "GET /a": { price: 1_000n, payTo: first }, "GET /b": { price: 2_000n, payTo: second } },
+    });
+    onTestFinished(() => server.stop());
+    const report = await runScenario(
+      defineScenario({ ...small, target: ({ iteration }) => (iteration % 2 === 0 ? "/a" : "/b") }),
+      { progress: false, serverUrl: server.url, rpcUrl: pruned.devnet.rpcUrl },
+    );
+    // The run's first block is beyond what the chain still holds the state of.
+    expect(report.chain.endBlock - report.chain.startBlock).toBeGreaterThan(PRUNED_STATES);
+    await expect(
+      usdcBalances(pruned.devnet.client, [second], BigInt(report.chain.startBlock)),
+    ).rejects.toThrow();
+    expect(report.error).toBeUndefined();
     const payees = report.invariants.find((i) => i.name.startsWith("each payee received"));
     expect(payees).toMatchObject({ ok: true, detail: "2 payees balanced" });
     expect(held(report)).toBe(true);
