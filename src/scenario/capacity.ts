@@ -10,6 +10,7 @@ import {
   type SettlementCost,
 } from "./cost.ts";
 import type { ScenarioDefinition } from "./define.ts";
+import { machineSpeed } from "./machine-speed.ts";
 import type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 import { type RunOverrides, runScenario } from "./runner.ts";
 import type { SettlementLoadFigures } from "./settlement-load.ts";
@@ -70,6 +71,11 @@ export type CapacityStep = {
   /** p50 and p99 per phase, ms: where requests waited. */
   phases?: Partial<Record<CapacityPhase, { p50: number; p99: number }>>;
   cpu?: CapacityCpu;
+  /**
+   * How fast the machine did a fixed piece of work just before the step's runs (the median over them), in
+   * SHA-256 digests per ms ({@link machineSpeed}): when it moves between steps, so does the knee.
+   */
+  speed?: number;
   /** Our facilitator's relayer keys and settlement queue over the step (absent with a facilitator of yours). */
   settlementLoad?: SettlementLoadFigures;
   /** The step's settlements on chain: how many, in how many transactions, and their gas. */
@@ -376,7 +382,9 @@ export async function findCapacity(
   const runStep = async (rate: number, phase: "ramp" | "bisect"): Promise<CapacityStep> => {
     const trials: { step: CapacityStep; report: RunReport }[] = [];
     let held: boolean | undefined;
+    const speeds: number[] = [];
     while (held === undefined) {
+      speeds.push(machineSpeed());
       const cpu = startCpuWatch();
       const report = await run(rate, settings.stepDurationMs);
       trials.push({ step: { ...summarizeStep(rate, report), phase, cpu: await cpu.stop() }, report });
@@ -389,7 +397,7 @@ export async function findCapacity(
     }
     const voter = trials.findLast((t) => t.step.ok === held) ?? trials[trials.length - 1];
     if (!voter) throw new Error("a capacity step ran no trial");
-    const step: CapacityStep = { ...voter.step, ok: held };
+    const step: CapacityStep = { ...voter.step, ok: held, speed: median(speeds) };
     if (trials.length > 1) {
       step.trials = trials.map(({ step: t }) => ({
         ok: t.ok,
@@ -460,6 +468,17 @@ export async function findCapacity(
   return result;
 }
 
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
+
+/** A spread of machine speed between steps beyond this is worth a note: the knee moves as much. */
+const SPEED_SPREAD = 0.1;
+
 /** Fewer than this many requests make a step's p99 one of its few slowest requests, not a percentile. */
 const P99_SAMPLES = 1_000;
 
@@ -480,6 +499,15 @@ export function searchNotes(steps: readonly CapacityStep[]): string[] {
     if (mean >= 0.25 * cores) {
       notes.push(
         `other processes kept ${Math.round(mean * 100) / 100} of ${cores} cores busy on average: the knee is what was left of the machine, and moves with their load`,
+      );
+    }
+  }
+  const speeds = steps.map((s) => s.speed).filter((n): n is number => n !== undefined && n > 0);
+  if (speeds.length > 1) {
+    const [slowest, fastest] = [Math.min(...speeds), Math.max(...speeds)];
+    if (fastest / slowest - 1 > SPEED_SPREAD) {
+      notes.push(
+        `the machine's speed for a fixed piece of work moved ${Math.round((fastest / slowest - 1) * 100)}% between steps (${slowest}–${fastest} SHA-256 digests per ms): a CPU-bound knee moves with it, so two searches here can differ as much; a machine with cores of its own gives a steadier answer`,
       );
     }
   }

@@ -15,6 +15,8 @@ import { steadyStateFixture } from "../support/steady-state.ts";
 
 // Each real step starts a stack; the search's own logic is checked here on runs that report what they are told to.
 vi.mock("../../src/scenario/runner.ts", () => ({ runScenario: vi.fn() }));
+// A real probe takes 300 ms of CPU before every run; the search's logic does not need it.
+vi.mock("../../src/scenario/machine-speed.ts", () => ({ machineSpeed: () => 500 }));
 
 const scenario = defineScenario({
   name: "capacity-sample",
@@ -484,5 +486,13 @@ describe("searchNotes", () => {
 
   it("has nothing to say of a quiet machine and enough requests, or of a threshold on no p99", () => {
     expect(searchNotes([step(3_000, 0.5), step(90, 0.5, "errors.rate < 0.01")])).toEqual([]);
+  });
+
+  it("says when the machine's own speed moved between steps by more than 10%", () => {
+    const at = (speed: number) => ({ ...step(3_000, 0.5), speed });
+    expect(searchNotes([at(600), at(630), at(580)])).toEqual([]);
+    expect(searchNotes([at(600), at(880), at(450)])).toEqual([
+      "the machine's speed for a fixed piece of work moved 96% between steps (450–880 SHA-256 digests per ms): a CPU-bound knee moves with it, so two searches here can differ as much; a machine with cores of its own gives a steadier answer",
+    ]);
   });
 });
