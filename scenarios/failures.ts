@@ -869,5 +869,6 @@ export default defineScenario({
   facilitator: { receiptTimeoutMs: RECEIPT_TIMEOUT_MS },
   server: { routes, facilitatorTimeoutMs: FACILITATOR_TIMEOUT_MS },
   faults: { rpc: true, facilitator: true },
+  reorgs: true,
   cases,
 });

@@ -506,6 +506,8 @@ async function scenario(argv: string[]): Promise<number> {
   };
   const definition = await loadScenario(positionals[0] ?? "per-request");
   for (const notice of checkOverrides(definition, {
+    profile: devnet.profile,
+    forkUrl: values["fork-url"],
     agents,
     durationMs,
     rate,

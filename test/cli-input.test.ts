@@ -72,6 +72,14 @@ describe("x402-devnet bad input", () => {
     expect(stderr.split("\n")).toHaveLength(2);
   });
 
+  it("a scenario that injects reorgs is refused on a profile that runs as a fork", async () => {
+    const { code, stderr } = await run(["scenario", "failures", "--profile", "flashblocks"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /^x402-devnet: scenario failures injects reorgs, .*--profile flashblocks runs as a fork of an empty chain .*: run it on --profile instant/,
+    );
+  });
+
   it("a setting the scenario ignores is said on stderr before the run", async () => {
     // The unwritable report path ends the run before it starts, after the notice.
     const { code, stderr } = await run([

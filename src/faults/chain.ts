@@ -1,5 +1,5 @@
 import { type Address, type Hash, type Hex, MethodNotFoundRpcError, parseGwei } from "viem";
-import { type DevnetClient, DevnetError } from "../chain/index.ts";
+import { type DevnetClient, DevnetError, minerOf } from "../chain/index.ts";
 
 // anvil takes its mining interval in whole seconds over RPC (`evm_setIntervalMining` is a u64), although
 // `--block-time` accepts fractions; a sub-second interval could be paused but never restored.
@@ -10,11 +10,21 @@ function assertRestorable(blockTime: number | undefined): void {
     );
 }
 
+/** The harness's own interval miner of the chain `client` talks to, when it mines a pruned devnet. */
+function ownMiner(client: DevnetClient) {
+  const url = (client.transport as { url?: string }).url;
+  return url === undefined ? undefined : minerOf(url);
+}
+
 /**
  * Stops block production: transactions sent meanwhile wait in the pool. Pass the devnet's `blockTime`
  * (`devnet.blockTime`): under interval mining, turning automine off is not enough, the interval is stopped.
+ * A pruned devnet's blocks come from the harness's own miner (anvil runs with `--no-mining`), which is
+ * paused instead, at any block time.
  */
 export async function pauseMining(client: DevnetClient, blockTime?: number): Promise<void> {
+  const miner = ownMiner(client);
+  if (miner) return miner.pause();
   assertRestorable(blockTime);
   if (blockTime === undefined) await client.setAutomine(false);
   else await client.setIntervalMining({ interval: 0 });
@@ -25,6 +35,8 @@ export async function pauseMining(client: DevnetClient, blockTime?: number): Pro
  * once; under interval mining, in the next block.
  */
 export async function resumeMining(client: DevnetClient, blockTime?: number): Promise<void> {
+  const miner = ownMiner(client);
+  if (miner) return miner.resume();
   assertRestorable(blockTime);
   if (blockTime === undefined) await client.setAutomine(true);
   else await client.setIntervalMining({ interval: blockTime });
@@ -59,6 +71,27 @@ export async function drainEth(client: DevnetClient, address: Address): Promise<
   return balance;
 }
 
+/**
+ * anvil 1.7.1 does not undo all of a reorg on a forked chain: storage the dropped blocks wrote stays written
+ * (an EIP-3009 authorization stays used while the balances it moved are restored), so a settlement put back
+ * reverts with "authorization is used or canceled" and the fault reports a loss no real chain would have.
+ * A reorg there is refused rather than faked. A node without `anvil_nodeInfo` is taken as it is.
+ */
+async function assertNotForked(client: DevnetClient): Promise<void> {
+  const info = await client
+    .request<{ Parameters: []; ReturnType: { forkConfig?: { forkUrl?: string | null } } }>({
+      method: "anvil_nodeInfo",
+      params: [],
+    })
+    .catch(() => undefined);
+  if (info?.forkConfig?.forkUrl) {
+    throw new DevnetError(
+      "anvil does not undo a reorg faithfully on a forked chain: storage the dropped blocks wrote stays written, so a settlement put back would revert.",
+      "The flashblocks and base profiles run as a fork of an empty chain (skipped state roots), and --fork-url is a fork: inject reorgs on --profile instant.",
+    );
+  }
+}
+
 export type ReorgOptions = {
   /** Put the removed transactions into the replacement blocks, as a real reorg often does (default false). */
   reinclude?: boolean;
@@ -88,6 +121,7 @@ export async function reorg(
 ): Promise<ReorgResult> {
   if (!(Number.isInteger(depth) && depth >= 1))
     throw new RangeError(`depth must be an integer >= 1, got ${depth}.`);
+  await assertNotForked(client);
   const head = await client.getBlockNumber({ cacheTime: 0 });
   if (BigInt(depth) > head) throw new RangeError(`depth ${depth} reaches below genesis (head is ${head}).`);
   const blocks = await Promise.all(

@@ -1,5 +1,12 @@
 import type { Agent, AgentResult, Behaviour, SpendingPolicy } from "../agents/index.ts";
-import type { Devnet, Hardfork, History, ProfileName } from "../chain/index.ts";
+import {
+  type Devnet,
+  type Hardfork,
+  type History,
+  isProfileName,
+  PROFILES,
+  type ProfileName,
+} from "../chain/index.ts";
 import type { LoadModel, TaskContext } from "../load/index.ts";
 import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
@@ -88,6 +95,11 @@ export type ScenarioDefinition = {
   server?: Omit<NonNullable<StackOptions["server"]>, "port">;
   /** Fault proxies on the facilitator → RPC and server → facilitator hops (for `cases`). */
   faults?: StackOptions["faults"];
+  /**
+   * The scenario reorganises the chain. anvil does not undo a reorg faithfully on a fork, so a run on a
+   * forked devnet (the `flashblocks` and `base` profiles, `--fork-url`) is refused before it starts.
+   */
+  reorgs?: boolean;
   agents: AgentsSpec;
   /** The path an agent requests on each iteration of the load (default `DEFAULT_TARGET`). */
   target?: string | ((context: TaskContext) => string);
@@ -117,6 +129,9 @@ export function defineScenario(definition: ScenarioDefinition): ScenarioDefiniti
 
 /** The run settings a scenario may refuse or ignore, by the name a CLI user typed them with. */
 export type OverrideNames = {
+  /** The devnet profile the run asks for, over the scenario's. */
+  profile?: ProfileName | undefined;
+  forkUrl?: string | undefined;
   agents?: number | undefined;
   durationMs?: number | undefined;
   rate?: number | undefined;
@@ -130,6 +145,17 @@ export type OverrideNames = {
  */
 export function checkOverrides(scenario: ScenarioDefinition, overrides: OverrideNames): string[] {
   const ignored: string[] = [];
+  const profile = overrides.profile ?? scenario.devnet?.profile ?? "instant";
+  // An unknown profile is refused where the devnet starts, with the list of names.
+  const forkedProfile = isProfileName(profile) && PROFILES[profile].stateRoots === "skipped";
+  if (scenario.reorgs && (overrides.forkUrl || forkedProfile)) {
+    const why = overrides.forkUrl
+      ? "--fork-url runs it on a fork"
+      : `--profile ${profile} runs as a fork of an empty chain (skipped state roots)`;
+    throw new ScenarioInputError(
+      `scenario ${scenario.name} injects reorgs, which anvil does not undo faithfully on a forked chain (storage the dropped blocks wrote stays written); ${why}: run it on --profile instant`,
+    );
+  }
   if (overrides.agents !== undefined && scenario.agents.fixed && overrides.agents !== scenario.agents.count) {
     throw new ScenarioInputError(
       `scenario ${scenario.name} needs exactly ${scenario.agents.count} agents (${scenario.agents.fixed}); --agents ${overrides.agents} cannot be honoured`,

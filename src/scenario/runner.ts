@@ -103,7 +103,10 @@ export async function runScenario(
   optionalPositive("durationMs", overrides.durationMs, false);
   optionalPositive("rate", overrides.rate, false);
   const seed = optionalPositive("seed", overrides.seed, true) ?? scenario.seed ?? 1;
-  const ignored = checkOverrides(scenario, overrides);
+  const ignored = checkOverrides(scenario, {
+    ...overrides,
+    profile: overrides.devnet?.profile,
+  });
   const thresholds = [...(scenario.thresholds ?? []), ...(overrides.thresholds ?? [])].map(parseThreshold);
   const model = effectiveModel(scenario.load, overrides);
 

@@ -92,7 +92,7 @@ describe("a pruned devnet on 0.2 s blocks", () => {
     expect(receipt.blockNumber).toBeGreaterThan(before);
   });
 
-  it("reads recent state and reorgs a few blocks, but says why it cannot reach further back", async () => {
+  it("reads recent state, but says why it cannot reach further back, and refuses a reorg on its fork", async () => {
     const head = await devnet.client.getBlockNumber({ cacheTime: 0 });
     if (head < 40n) await devnet.client.mine({ blocks: Number(40n - head) });
     const now = await devnet.client.getBlockNumber({ cacheTime: 0 });
@@ -103,6 +103,23 @@ describe("a pruned devnet on 0.2 s blocks", () => {
     await expect(devnet.client.getBalance({ address, blockNumber: now - 30n })).rejects.toThrow(
       /BlockOutOfRange/,
     );
+    // Skipped state roots make it a fork, where anvil would leave the dropped blocks' storage written.
+    const onFork = reorg(devnet.client, 2);
+    await expect(onFork).rejects.toBeInstanceOf(DevnetError);
+    await expect(onFork).rejects.toThrow(/on a forked chain.*\n.*--profile instant/s);
+    expect(await devnet.client.getBlockNumber({ cacheTime: 0 })).toBeGreaterThanOrEqual(now);
+  });
+});
+
+describe("a pruned devnet that computes state roots (instant, --history pruned)", () => {
+  let devnet: Devnet;
+  beforeAll(async () => {
+    devnet = await startDevnet({ accounts: 1, history: "pruned" });
+  });
+  afterAll(() => devnet?.stop());
+
+  it("reorgs a few blocks, and says why it cannot reorg further back", async () => {
+    await devnet.client.mine({ blocks: 40 });
     expect((await reorg(devnet.client, 2)).via).toBe("anvil_reorg");
     const deep = reorg(devnet.client, 30);
     await expect(deep).rejects.toBeInstanceOf(DevnetError);

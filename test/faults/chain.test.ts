@@ -222,3 +222,30 @@ describe("chain faults on an interval-mining devnet", () => {
     }
   });
 });
+
+describe("chain faults on a pruned devnet, whose blocks the harness's own miner makes", () => {
+  let devnet: Devnet;
+  beforeAll(async () => {
+    devnet = await startDevnet({ accounts: 2, profile: "flashblocks" });
+  });
+  afterAll(() => devnet?.stop());
+
+  it("pauseMining pauses the miner at a 0.2 s block time; resumeMining restarts it and the transaction lands", async () => {
+    const blockTime = devnet.blockTime;
+    await pauseMining(devnet.client, blockTime);
+    try {
+      const height = await devnet.client.getBlockNumber({ cacheTime: 0 });
+      const hash = await transfer(devnet);
+      // An absence of blocks can only be seen over a window: five block times.
+      await delay(1_000);
+      expect(await devnet.client.getBlockNumber({ cacheTime: 0 })).toBe(height);
+      expect((await devnet.client.getTxpoolStatus()).pending).toBe(1);
+
+      await resumeMining(devnet.client, blockTime);
+      const receipt = await devnet.client.waitForTransactionReceipt({ hash, pollingInterval: 20 });
+      expect(receipt.blockNumber).toBe(height + 1n);
+    } finally {
+      await resumeMining(devnet.client, blockTime);
+    }
+  });
+});

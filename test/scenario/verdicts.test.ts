@@ -224,6 +224,13 @@ describe("input a scenario or run cannot take", () => {
     await expect(runScenario(failures, { agents: 3 })).rejects.toThrow(
       /scenario failures needs exactly \d+ agents .*--agents 3 cannot be honoured/,
     );
+    // Its reorgs would be faked on a fork: refused, whether the profile or --fork-url makes one.
+    await expect(runScenario(failures, { devnet: { profile: "flashblocks" } })).rejects.toThrow(
+      /scenario failures injects reorgs, .*--profile flashblocks runs as a fork .*: run it on --profile instant/,
+    );
+    await expect(runScenario(failures, { forkUrl: "http://127.0.0.1:1" })).rejects.toThrow(
+      /--fork-url runs it on a fork/,
+    );
   });
 
   it("checks a scenario's shape at run time, for plain JavaScript", () => {
