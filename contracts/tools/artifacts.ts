@@ -16,6 +16,8 @@ const CONTRACTS = {
   MockUSDC: { prefix: "mockUsdc", code: "runtime" },
   Multicall3: { prefix: "multicall3", code: "runtime" },
   PayoutSplitter: { prefix: "payoutSplitter", code: "creation" },
+  Permit2: { prefix: "permit2", code: "runtime" },
+  x402ExactPermit2Proxy: { prefix: "x402ExactPermit2Proxy", code: "runtime" },
 } as const;
 
 type ForgeArtifact = { abi: unknown[]; bytecode: { object: string }; deployedBytecode: { object: string } };

@@ -20,6 +20,7 @@ interface Vm {
     function deal(address account, uint256 newBalance) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
     function getDeployedCode(string calldata artifactPath) external view returns (bytes memory runtimeBytecode);
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
 
     // callers
     function prank(address msgSender) external;
