@@ -2,7 +2,7 @@ import { DEFAULT_MNEMONIC } from "./base-profile.ts";
 import { createDevnetClient } from "./client.ts";
 import { type Devnet, type DevnetOptions, fundedDevnet, readHardfork } from "./devnet.ts";
 import { UnusableChainError } from "./errors.ts";
-import { assertCanonicalUsdc, placeMulticall3 } from "./placement.ts";
+import { assertCanonicalUsdc, placePeriphery } from "./placement.ts";
 import { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
 import { deriveAccounts, HD_RANGES } from "./wallets.ts";
 
@@ -37,7 +37,7 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
     );
   }
   await assertCanonicalUsdc(client, ANVIL_HINT);
-  await placeMulticall3(client);
+  await placePeriphery(client);
   const [automine, interval, hardfork] = await Promise.all([
     client.getAutomine(),
     rpc({ method: "anvil_getIntervalMining" }).catch(() => null),

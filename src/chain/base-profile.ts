@@ -13,6 +13,12 @@ export const USDC_DECIMALS = 6;
 /** Multicall3's address on every EVM chain; the official facilitator diagnoses failures through it. */
 export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a173976CA11";
 
+/** Uniswap's Permit2, the same address on every chain: `exact` by Permit2 pulls the payer's tokens through it. */
+export const PERMIT2_ADDRESS: Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
+
+/** The x402 proxy that Permit2 `exact` payments name as their spender (`@x402/evm`'s `x402ExactPermit2ProxyAddress`). */
+export const X402_EXACT_PERMIT2_PROXY_ADDRESS: Address = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001";
+
 /** anvil's and Hardhat's well-known development mnemonic: account 0 is 0xf39F…2266, as users expect. */
 export const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
 

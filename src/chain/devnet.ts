@@ -22,7 +22,7 @@ import {
 import { createDevnetClient, type DevnetClient } from "./client.ts";
 import { DevnetOptionError } from "./errors.ts";
 import { fundAccounts } from "./funding.ts";
-import { assertCanonicalUsdc, placeCanonicalContracts, placeMulticall3 } from "./placement.ts";
+import { assertCanonicalUsdc, placeCanonicalContracts, placePeriphery } from "./placement.ts";
 import { FORK_ROLE, probeRpcUrl } from "./rpc-probe.ts";
 import { type ChainStatus, readChainStatus, type StallWatchOptions, watchForStall } from "./stall.ts";
 import { type DevnetAccount, deriveAccounts } from "./wallets.ts";
@@ -171,7 +171,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   try {
     if (mode === "fork") {
       await assertCanonicalUsdc(client);
-      await placeMulticall3(client);
+      await placePeriphery(client);
     } else {
       await placeCanonicalContracts(client, intervalMining);
     }

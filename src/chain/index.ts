@@ -5,7 +5,13 @@ export {
   PRUNED_STATES,
   resolveAnvilBinary,
 } from "./anvil.ts";
-export { mockUsdcAbi, multicall3Abi, payoutSplitterAbi } from "./artifacts.generated.ts";
+export {
+  mockUsdcAbi,
+  multicall3Abi,
+  payoutSplitterAbi,
+  permit2Abi,
+  x402ExactPermit2ProxyAbi,
+} from "./artifacts.generated.ts";
 export { type AttachOptions, connectDevnet } from "./attach.ts";
 export * from "./base-profile.ts";
 export { createDevnetClient, type DevnetClient } from "./client.ts";

@@ -1,6 +1,19 @@
 import { type Address, encodeFunctionData, getAddress, type Hex, type TransactionReceipt } from "viem";
-import { mockUsdcAbi, mockUsdcRuntimeCode, multicall3RuntimeCode } from "./artifacts.generated.ts";
-import { MULTICALL3_ADDRESS, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "./base-profile.ts";
+import {
+  mockUsdcAbi,
+  mockUsdcRuntimeCode,
+  multicall3RuntimeCode,
+  permit2RuntimeCode,
+  x402ExactPermit2ProxyRuntimeCode,
+} from "./artifacts.generated.ts";
+import {
+  MULTICALL3_ADDRESS,
+  PERMIT2_ADDRESS,
+  USDC_ADDRESS,
+  USDC_NAME,
+  USDC_VERSION,
+  X402_EXACT_PERMIT2_PROXY_ADDRESS,
+} from "./base-profile.ts";
 import type { DevnetClient } from "./client.ts";
 import { ForkMissingUsdcError } from "./errors.ts";
 
@@ -10,11 +23,11 @@ import { ForkMissingUsdcError } from "./errors.ts";
  */
 export const MOCK_USDC_ADMIN: Address = getAddress("0x00000000000000000000000000000000000ad111");
 
-/** Places Multicall3 and MockUSDC at their canonical Base addresses and initialises the token's roles. */
+/** Places MockUSDC and the periphery at their canonical Base addresses and initialises the token's roles. */
 export async function placeCanonicalContracts(client: DevnetClient, intervalMining: boolean): Promise<void> {
   await Promise.all([
     client.setCode({ address: USDC_ADDRESS, bytecode: mockUsdcRuntimeCode }),
-    placeMulticall3(client),
+    placePeriphery(client),
     client.setBalance({ address: MOCK_USDC_ADMIN, value: 10n ** 21n }),
   ]);
   // setCode runs no constructor, so the roles are set by the token's one-shot initializer.
@@ -44,11 +57,35 @@ export async function sendAsAdmin(
   return receipt;
 }
 
-/** Places our Multicall3 unless the chain (a fork) already has one at the canonical address. */
-export async function placeMulticall3(client: DevnetClient): Promise<void> {
-  const code = await client.getCode({ address: MULTICALL3_ADDRESS });
-  if (!code || code === "0x")
-    await client.setCode({ address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode });
+/**
+ * What x402 clients and facilitators expect beside the token, each at its address on every chain. Placed
+ * with `anvil_setCode`, so no constructor runs: each keeps no state it would have set (Permit2 computes its
+ * domain separator per call; the proxy has Permit2's address built in).
+ */
+const PERIPHERY = [
+  { name: "Multicall3", address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode },
+  { name: "Permit2", address: PERMIT2_ADDRESS, bytecode: permit2RuntimeCode },
+  {
+    name: "x402ExactPermit2Proxy",
+    address: X402_EXACT_PERMIT2_PROXY_ADDRESS,
+    bytecode: x402ExactPermit2ProxyRuntimeCode,
+  },
+] as const;
+
+/**
+ * Places our periphery contracts wherever the chain has none at the canonical address; a fork of Base keeps
+ * its own, which are the real ones. Returns the names of those placed.
+ */
+export async function placePeriphery(client: DevnetClient): Promise<string[]> {
+  const placed = await Promise.all(
+    PERIPHERY.map(async ({ name, address, bytecode }) => {
+      const code = await client.getCode({ address });
+      if (code && code !== "0x") return undefined;
+      await client.setCode({ address, bytecode });
+      return name;
+    }),
+  );
+  return placed.filter((name) => name !== undefined);
 }
 
 /** A fork (or a chain we attach to) must carry Base's USDC; otherwise nothing an x402 client signs would settle. */
