@@ -1,117 +1,65 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {ISignatureTransfer, Permit2} from "../src/Permit2.sol";
+import {ISignatureTransfer} from "../src/Permit2.sol";
+import {x402BasePermit2Proxy as BaseProxy} from "../src/x402BasePermit2Proxy.sol";
 import {x402ExactPermit2Proxy as Proxy} from "../src/x402ExactPermit2Proxy.sol";
-import {PermitBehaviourToken, ReentrantWallet} from "./utils/Permit2Doubles.sol";
-import {Permit2Fixture} from "./utils/Permit2Fixture.sol";
-import {Vm} from "./utils/Vm.sol";
-import {OwnedWallet} from "./utils/Wallets.sol";
+import {Permit2ProxySuite} from "./utils/Permit2ProxySuite.sol";
 
-contract X402ExactPermit2ProxyTest is Permit2Fixture {
-    /// @dev OZ v5 ReentrancyGuard's ERC-7201 slot: holds 0 when placed, 1 after the first call, 2 while inside.
-    bytes32 internal constant GUARD_SLOT = 0x9b779b17422d0df92223018b32b4d1fa46e071723d6817e2486d003becc55f00;
+/// @dev The behaviour both proxies share runs from Permit2ProxySuite; here are the hooks and what is exact's own.
+contract X402ExactPermit2ProxyTest is Permit2ProxySuite {
     /// @dev Same vector as Permit2Test: viem + @x402/evm 2.27.0 `permit2WitnessTypes`, spender = the proxy.
     bytes32 internal constant SDK_VECTOR_DIGEST = 0x705dd4d54cb3a088e6cb083bb3b4713d1298381f1c1ef8b6a8439c2bd130f577;
 
-    Proxy internal proxy;
-
-    function setUp() public override {
-        super.setUp();
-        vm.etch(EXACT_PROXY_ADDRESS, type(Proxy).runtimeCode);
-        proxy = Proxy(EXACT_PROXY_ADDRESS);
+    function proxyAddress() internal pure override returns (address) {
+        return EXACT_PROXY_ADDRESS;
     }
 
-    // Each call helper makes exactly one external call, so a vm.expectRevert placed before it applies.
-
-    function settle(
-        ISignatureTransfer.PermitTransferFrom memory p,
-        address owner,
-        Proxy.Witness memory w,
-        bytes memory sig
-    ) internal {
-        proxy.settle(p, owner, w, sig);
+    function proxyArtifact() internal pure override returns (string memory) {
+        return "x402ExactPermit2Proxy.sol:x402ExactPermit2Proxy";
     }
 
-    function settleWithPermit(
-        Proxy.EIP2612Permit memory pp,
-        ISignatureTransfer.PermitTransferFrom memory p,
-        address owner,
-        Proxy.Witness memory w,
-        bytes memory sig
-    ) internal {
-        proxy.settleWithPermit(pp, p, owner, w, sig);
+    function proxyRuntimeCode() internal pure override returns (bytes memory) {
+        return type(Proxy).runtimeCode;
     }
 
-    function witnessTo(address to) internal view returns (Proxy.Witness memory) {
-        return Proxy.Witness(to, block.timestamp - 60);
+    /// @dev The exact proxy always moves the whole signed amount.
+    function metered(uint256 maximum) internal pure override returns (uint256) {
+        return maximum;
     }
 
-    function signed(uint256 pk, ISignatureTransfer.PermitTransferFrom memory p, Proxy.Witness memory w)
+    function witnessDigest(ISignatureTransfer.PermitTransferFrom memory p, address spender, PaymentWitness memory w)
         internal
         view
-        returns (bytes memory)
+        override
+        returns (bytes32)
     {
-        return packed(pk, exactWitnessDigest(p, EXACT_PROXY_ADDRESS, w.to, w.validAfter));
+        return exactWitnessDigest(p, spender, w.to, w.validAfter);
     }
 
-    /// @dev The payer's EIP-2612 approval of Permit2 as the SDK's sponsoring extension signs it.
-    function sign2612(uint256 pk, uint256 value, uint256 deadline) internal view returns (Proxy.EIP2612Permit memory) {
-        address owner = vm.addr(pk);
-        bytes32 digest = typedDigest(
-            BASE_USDC,
-            keccak256(abi.encode(PERMIT_TYPEHASH, owner, PERMIT2_ADDRESS, value, usdc.nonces(owner), deadline))
-        );
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, digest);
-        return Proxy.EIP2612Permit(value, deadline, r, s, v);
+    function settleCall(
+        ISignatureTransfer.PermitTransferFrom memory p,
+        address owner,
+        PaymentWitness memory w,
+        bytes memory sig
+    ) internal pure override returns (bytes memory) {
+        return abi.encodeCall(Proxy.settle, (p, owner, Proxy.Witness(w.to, w.validAfter), sig));
     }
 
-    // ------------------------------------------------------------ placement and views
+    function settleWithPermitCall(
+        BaseProxy.EIP2612Permit memory pp,
+        ISignatureTransfer.PermitTransferFrom memory p,
+        address owner,
+        PaymentWitness memory w,
+        bytes memory sig
+    ) internal pure override returns (bytes memory) {
+        return abi.encodeCall(Proxy.settleWithPermit, (pp, p, owner, Proxy.Witness(w.to, w.validAfter), sig));
+    }
 
     function test_views() public view {
-        assertEq(address(proxy.PERMIT2()), PERMIT2_ADDRESS, "PERMIT2 baked in");
+        Proxy proxy = Proxy(EXACT_PROXY_ADDRESS);
         assertEq(proxy.WITNESS_TYPE_STRING(), EXACT_WITNESS_TYPE_STRING, "type string");
         assertEq(proxy.WITNESS_TYPEHASH(), EXACT_WITNESS_TYPEHASH, "typehash");
-    }
-
-    function test_placedFromArtifact_unsetGuardSlotWorks() public {
-        bytes memory artifact = vm.getDeployedCode("x402ExactPermit2Proxy.sol:x402ExactPermit2Proxy");
-        assertEq(artifact, type(Proxy).runtimeCode, "artifact = runtime code (no immutables to patch)");
-        vm.etch(EXACT_PROXY_ADDRESS, artifact);
-        assertEq(vm.load(EXACT_PROXY_ADDRESS, GUARD_SLOT), bytes32(0), "no constructor ran");
-
-        for (uint256 i = 0; i < 2; i++) {
-            ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-            Proxy.Witness memory w = witnessTo(carol);
-            settle(p, alice, w, signed(alicePk, p, w));
-        }
-        assertEq(usdc.balanceOf(carol), 2e6, "settled twice");
-        assertEq(vm.load(EXACT_PROXY_ADDRESS, GUARD_SLOT), bytes32(uint256(1)), "guard released");
-    }
-
-    // ------------------------------------------------------------ settle
-
-    function test_settle_paysExactAmountAndEmits() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 12e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        bytes memory sig = signed(alicePk, p, w);
-
-        vm.expectEmit(true, true, false, true, BASE_USDC);
-        emit IERC20.Transfer(alice, carol, 12e6);
-        vm.expectEmit(false, false, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.Settled();
-        vm.recordLogs();
-        vm.prank(relayer);
-        settle(p, alice, w, sig);
-
-        assertEq(vm.getRecordedLogs().length, 2, "Transfer and Settled only");
-        assertEq(usdc.balanceOf(carol), 12e6, "carol");
-        assertEq(usdc.balanceOf(alice), ALICE_FUNDS - 12e6, "alice");
-        assertEq(usdc.balanceOf(EXACT_PROXY_ADDRESS), 0, "proxy holds nothing");
-        assertEq(usdc.balanceOf(relayer), 0, "submitter gets nothing");
-        assertEq(permit2.nonceBitmap(alice, p.nonce >> 8), nonceMask(p.nonce), "Permit2 nonce spent");
     }
 
     function test_settle_sdkVector() public {
@@ -119,304 +67,18 @@ contract X402ExactPermit2ProxyTest is Permit2Fixture {
         p.permitted = ISignatureTransfer.TokenPermissions(BASE_USDC, 1234567);
         p.nonce = 0xdeadbeefcafebabe0123456789abcdef0123456789abcdef0123456789abcdef;
         p.deadline = 1700003600;
-        Proxy.Witness memory w = Proxy.Witness(carol, 1699999000);
-        assertEq(exactWitnessDigest(p, EXACT_PROXY_ADDRESS, w.to, w.validAfter), SDK_VECTOR_DIGEST, "digest");
+        PaymentWitness memory w = PaymentWitness(carol, relayer, 1699999000);
+        assertEq(witnessDigest(p, EXACT_PROXY_ADDRESS, w), SDK_VECTOR_DIGEST, "digest");
 
         settle(p, alice, w, packed(alicePk, SDK_VECTOR_DIGEST));
         assertEq(usdc.balanceOf(carol), 1234567, "paid");
     }
 
-    function test_settle_compactSignature() public {
+    /// @dev Nothing about the payment is the submitter's to choose, so anyone may submit it.
+    function test_settle_anySubmitter() public {
         ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        settle(p, alice, w, compact(alicePk, exactWitnessDigest(p, EXACT_PROXY_ADDRESS, w.to, w.validAfter)));
-        assertEq(usdc.balanceOf(carol), 1e6, "paid");
-    }
-
-    function test_settle_contractOwner() public {
-        OwnedWallet wallet = new OwnedWallet(bob);
-        mintUsdc(address(wallet), 5e6);
-        vm.prank(address(wallet));
-        usdc.approve(PERMIT2_ADDRESS, type(uint256).max);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 5e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        settle(p, address(wallet), w, signed(bobPk, p, w));
-        assertEq(usdc.balanceOf(carol), 5e6, "wallet paid");
-
-        p = newPermit(BASE_USDC, 1);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidContractSignature.selector));
-        settle(p, address(wallet), w, signed(alicePk, p, w));
-    }
-
-    /// @dev Each step leaves every later check failing too, so only the earliest may be reported.
-    function test_settle_revertOrder() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 0);
-        p.deadline = block.timestamp - 1;
-        Proxy.Witness memory w = Proxy.Witness(address(0), block.timestamp + 1);
-        bytes memory bad = new bytes(65);
-
-        vm.expectRevert(abi.encodeWithSelector(Proxy.InvalidAmount.selector));
-        settle(p, address(0), w, bad);
-        p.permitted.amount = 1e6;
-        vm.expectRevert(abi.encodeWithSelector(Proxy.InvalidOwner.selector));
-        settle(p, address(0), w, bad);
-        vm.expectRevert(abi.encodeWithSelector(Proxy.InvalidDestination.selector));
-        settle(p, alice, w, bad);
-        w.to = carol;
-        vm.expectRevert(abi.encodeWithSelector(Proxy.PaymentTooEarly.selector));
-        settle(p, alice, w, bad);
-        w.validAfter = block.timestamp;
-        // From here on Permit2's own order shows through unchanged.
-        vm.expectRevert(abi.encodeWithSelector(Permit2.SignatureExpired.selector, p.deadline));
-        settle(p, alice, w, bad);
-        p.deadline = block.timestamp;
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSignature.selector));
-        settle(p, alice, w, bad);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSignatureLength.selector));
-        settle(p, alice, w, hex"00");
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, w, signed(bobPk, p, w));
-
+        PaymentWitness memory w = PaymentWitness(carol, address(0xBEEF), block.timestamp);
         settle(p, alice, w, signed(alicePk, p, w));
-        assertEq(usdc.balanceOf(carol), 1e6, "validAfter == now and deadline == now both pay");
-    }
-
-    function test_settle_replay_invalidNonce() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        bytes memory sig = signed(alicePk, p, w);
-        settle(p, alice, w, sig);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidNonce.selector));
-        settle(p, alice, w, sig);
-        assertEq(usdc.balanceOf(carol), 1e6, "paid once");
-    }
-
-    function test_settle_transferFailureSurfaces() public {
-        mintUsdc(bob, 1e6);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        vm.expectRevert(bytes("TRANSFER_FROM_FAILED"));
-        settle(p, bob, w, signed(bobPk, p, w));
-    }
-
-    /// @dev What a dishonest facilitator could try: the witness and the spender pin the payment down.
-    function test_settle_tamperingFails() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        bytes memory sig = signed(alicePk, p, w);
-
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, Proxy.Witness(relayer, w.validAfter), sig);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, Proxy.Witness(carol, w.validAfter - 1), sig);
-
-        // Signed for Permit2 with another spender (here: the test contract), replayed through the proxy.
-        bytes memory otherSpender = packed(alicePk, exactWitnessDigest(p, address(this), w.to, w.validAfter));
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, w, otherSpender);
-
-        settle(p, alice, w, sig);
-        assertEq(usdc.balanceOf(carol), 1e6, "honest settlement still pays");
-    }
-
-    // ------------------------------------------------------------ settleWithPermit
-
-    function test_settleWithPermit_approvesPermit2AndPays() public {
-        mintUsdc(bob, 3e6);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 3e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        bytes memory sig = signed(bobPk, p, w);
-        Proxy.EIP2612Permit memory pp = sign2612(bobPk, 3e6, p.deadline);
-        assertEq(usdc.allowance(bob, PERMIT2_ADDRESS), 0, "no prior approval");
-
-        vm.expectEmit(true, true, false, true, BASE_USDC);
-        emit IERC20.Approval(bob, PERMIT2_ADDRESS, 3e6);
-        vm.expectEmit(true, true, false, true, BASE_USDC);
-        emit IERC20.Transfer(bob, carol, 3e6);
-        vm.expectEmit(false, false, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.SettledWithPermit();
-        vm.prank(relayer);
-        settleWithPermit(pp, p, bob, w, sig);
-
-        assertEq(usdc.balanceOf(carol), 3e6, "carol");
-        assertEq(usdc.nonces(bob), 1, "2612 nonce spent");
-        assertEq(usdc.allowance(bob, PERMIT2_ADDRESS), 0, "exact approval consumed");
-    }
-
-    function test_settleWithPermit_amountMismatchFirst() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 0);
-        Proxy.Witness memory w = Proxy.Witness(address(0), type(uint256).max);
-        Proxy.EIP2612Permit memory pp = sign2612(alicePk, 1, p.deadline);
-        vm.expectRevert(abi.encodeWithSelector(Proxy.Permit2612AmountMismatch.selector));
-        settleWithPermit(pp, p, address(0), w, "");
-        // Equal values fall through to settle's own checks.
-        pp.value = 0;
-        vm.expectRevert(abi.encodeWithSelector(Proxy.InvalidAmount.selector));
-        settleWithPermit(pp, p, address(0), w, "");
-    }
-
-    function test_settleWithPermit_failedPermitWithAllowance_stillPays() public {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 2e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        Proxy.EIP2612Permit memory pp = sign2612(bobPk, 2e6, p.deadline); // wrong key for alice
-
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithReason(BASE_USDC, alice, "EIP2612: invalid signature");
-        vm.expectEmit(false, false, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.SettledWithPermit();
-        settleWithPermit(pp, p, alice, w, signed(alicePk, p, w));
-        assertEq(usdc.balanceOf(carol), 2e6, "paid on the existing allowance");
-    }
-
-    /// @dev Someone submits the payer's 2612 permit first; settlement must not be griefed by that.
-    function test_settleWithPermit_frontRunPermit_stillPays() public {
-        mintUsdc(bob, 1e6);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        Proxy.EIP2612Permit memory pp = sign2612(bobPk, 1e6, p.deadline);
-        usdc.permit(bob, PERMIT2_ADDRESS, pp.value, pp.deadline, pp.v, pp.r, pp.s);
-
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithReason(BASE_USDC, bob, "EIP2612: invalid signature");
-        settleWithPermit(pp, p, bob, w, signed(bobPk, p, w));
         assertEq(usdc.balanceOf(carol), 1e6, "paid");
-    }
-
-    function test_settleWithPermit_failedPermitNoAllowance_reverts() public {
-        mintUsdc(bob, 1e6);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        Proxy.EIP2612Permit memory pp = sign2612(bobPk, 1e6, block.timestamp - 1); // expired
-        vm.expectRevert(bytes("TRANSFER_FROM_FAILED"));
-        settleWithPermit(pp, p, bob, w, signed(bobPk, p, w));
-    }
-
-    function behaviourToken(PermitBehaviourToken.PermitMode mode) internal returns (PermitBehaviourToken token) {
-        token = new PermitBehaviourToken();
-        token.setPermitMode(mode);
-        token.mint(alice, 10);
-        vm.prank(alice);
-        token.approve(PERMIT2_ADDRESS, type(uint256).max);
-    }
-
-    function settleBehaviour(PermitBehaviourToken token) internal {
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(address(token), 10);
-        Proxy.Witness memory w = witnessTo(carol);
-        Proxy.EIP2612Permit memory pp = Proxy.EIP2612Permit(10, p.deadline, bytes32(0), bytes32(0), 27);
-        settleWithPermit(pp, p, alice, w, signed(alicePk, p, w));
-        assertEq(token.balanceOf(carol), 10, "paid after the permit attempt");
-    }
-
-    function test_settleWithPermit_permitSucceeds_noFailureEvent() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.Approve);
-        vm.recordLogs();
-        settleBehaviour(token);
-        Vm.Log[] memory logs = vm.getRecordedLogs();
-        assertEq(logs.length, 1, "only SettledWithPermit (the double token logs nothing)");
-        assertEq(logs[0].emitter, EXACT_PROXY_ADDRESS, "emitter");
-        assertEq(logs[0].topics[0], Proxy.SettledWithPermit.selector, "event");
-    }
-
-    function test_settleWithPermit_permitReason() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.RevertString);
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithReason(address(token), alice, "permit: rejected");
-        settleBehaviour(token);
-    }
-
-    function test_settleWithPermit_permitPanic() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.Panic);
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithPanic(address(token), alice, 0x11);
-        settleBehaviour(token);
-    }
-
-    function test_settleWithPermit_permitCustomError() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.CustomError);
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithData(
-            address(token), alice, abi.encodeWithSelector(PermitBehaviourToken.PermitRejected.selector, alice)
-        );
-        settleBehaviour(token);
-    }
-
-    function test_settleWithPermit_permitEmptyRevert() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.Empty);
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithData(address(token), alice, "");
-        settleBehaviour(token);
-    }
-
-    // ------------------------------------------------------------ reentrancy
-
-    /// @dev A token re-entering from `permit` is stopped by the guard; the proxy logs that and carries on.
-    function test_reentrancy_fromPermit_blockedAndLogged() public {
-        PermitBehaviourToken token = behaviourToken(PermitBehaviourToken.PermitMode.Approve);
-        ISignatureTransfer.PermitTransferFrom memory inner = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        token.armReentry(
-            EXACT_PROXY_ADDRESS, abi.encodeCall(Proxy.settle, (inner, alice, w, signed(alicePk, inner, w)))
-        );
-
-        vm.expectEmit(true, true, false, true, EXACT_PROXY_ADDRESS);
-        emit Proxy.EIP2612PermitFailedWithData(
-            address(token), alice, abi.encodeWithSelector(ReentrancyGuard.ReentrancyGuardReentrantCall.selector)
-        );
-        settleBehaviour(token);
-        assertEq(usdc.balanceOf(carol), 0, "inner settlement never happened");
-        assertEq(vm.load(EXACT_PROXY_ADDRESS, GUARD_SLOT), bytes32(uint256(1)), "guard released");
-    }
-
-    /// @dev Permit2 lets an ERC-1271 wallet's revert through, so the guard's own error reaches the caller.
-    function test_reentrancy_fromWallet_reverts() public {
-        ReentrantWallet wallet = new ReentrantWallet();
-        mintUsdc(address(wallet), 2e6);
-        vm.prank(address(wallet));
-        usdc.approve(PERMIT2_ADDRESS, type(uint256).max);
-        ISignatureTransfer.PermitTransferFrom memory inner = newPermit(BASE_USDC, 1e6);
-        ISignatureTransfer.PermitTransferFrom memory outer = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        wallet.arm(EXACT_PROXY_ADDRESS, abi.encodeCall(Proxy.settle, (inner, address(wallet), w, "")));
-
-        vm.expectRevert(abi.encodeWithSelector(ReentrancyGuard.ReentrancyGuardReentrantCall.selector));
-        settle(outer, address(wallet), w, "");
-
-        // Disarmed (pointing at a harmless view), the same wallet pays: the revert above was the guard.
-        wallet.arm(EXACT_PROXY_ADDRESS, abi.encodeWithSignature("WITNESS_TYPEHASH()"));
-        settle(outer, address(wallet), w, "");
-        assertEq(usdc.balanceOf(carol), 1e6, "paid");
-    }
-
-    // ------------------------------------------------------------ fuzz
-
-    function testFuzz_validAfter(uint256 validAfter, uint256 now_) public {
-        now_ = bound(now_, 1, type(uint64).max);
-        validAfter = bound(validAfter, 0, type(uint64).max);
-        vm.warp(now_);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = Proxy.Witness(carol, validAfter);
-        bytes memory sig = signed(alicePk, p, w);
-        if (now_ < validAfter) vm.expectRevert(abi.encodeWithSelector(Proxy.PaymentTooEarly.selector));
-        settle(p, alice, w, sig);
-        assertEq(usdc.balanceOf(carol), now_ < validAfter ? 0 : 1e6, "carol");
-    }
-
-    function testFuzz_wrongSignerNeverPays(uint256 pk) public {
-        pk = bound(pk, 1, SECP256K1_N - 1);
-        vm.assume(pk != alicePk);
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, w, signed(pk, p, w));
-        assertEq(usdc.balanceOf(alice), ALICE_FUNDS, "alice untouched");
-    }
-
-    function testFuzz_redirectedDestinationNeverPays(address to) public {
-        vm.assume(to != carol && to != address(0));
-        ISignatureTransfer.PermitTransferFrom memory p = newPermit(BASE_USDC, 1e6);
-        Proxy.Witness memory w = witnessTo(carol);
-        bytes memory sig = signed(alicePk, p, w);
-        vm.expectRevert(abi.encodeWithSelector(Permit2.InvalidSigner.selector));
-        settle(p, alice, Proxy.Witness(to, w.validAfter), sig);
     }
 }

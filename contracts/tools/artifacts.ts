@@ -18,6 +18,7 @@ const CONTRACTS = {
   PayoutSplitter: { prefix: "payoutSplitter", code: "creation" },
   Permit2: { prefix: "permit2", code: "runtime" },
   x402ExactPermit2Proxy: { prefix: "x402ExactPermit2Proxy", code: "runtime" },
+  x402UptoPermit2Proxy: { prefix: "x402UptoPermit2Proxy", code: "runtime" },
 } as const;
 
 type ForgeArtifact = { abi: unknown[]; bytecode: { object: string }; deployedBytecode: { object: string } };

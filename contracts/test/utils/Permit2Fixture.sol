@@ -13,6 +13,7 @@ abstract contract Permit2Fixture is USDCFixture {
     address internal constant BASE_USDC = 0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913;
     address internal constant PERMIT2_ADDRESS = 0x000000000022D473030F116dDEE9F6B43aC78BA3;
     address internal constant EXACT_PROXY_ADDRESS = 0x402085c248EeA27D92E8b30b2C58ed07f9E20001;
+    address internal constant UPTO_PROXY_ADDRESS = 0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002;
     /// @dev What real Permit2 reports on Base.
     bytes32 internal constant BASE_PERMIT2_DOMAIN_SEPARATOR =
         0x3b6f35e4fce979ef8eac3bcdc8c3fc38fe7911bb0c69c8fe72bf1fd1a17e6f07;
@@ -29,6 +30,15 @@ abstract contract Permit2Fixture is USDCFixture {
     /// @dev Spelled out in full, as viem assembles it from the SDK's `permit2WitnessTypes`.
     bytes32 internal constant EXACT_PERMIT_WITNESS_TYPEHASH = keccak256(
         "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,uint256 validAfter)"
+    );
+
+    string internal constant UPTO_WITNESS_TYPE_STRING =
+        "Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)";
+    bytes32 internal constant UPTO_WITNESS_TYPEHASH =
+        keccak256("Witness(address to,address facilitator,uint256 validAfter)");
+    /// @dev Spelled out in full, as viem assembles it from the SDK's `uptoPermit2WitnessTypes`.
+    bytes32 internal constant UPTO_PERMIT_WITNESS_TYPEHASH = keccak256(
+        "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)"
     );
 
     Permit2 internal permit2;
@@ -100,17 +110,28 @@ abstract contract Permit2Fixture is USDCFixture {
         address to,
         uint256 validAfter
     ) internal view returns (bytes32) {
+        return permitWitnessDigest(EXACT_PERMIT_WITNESS_TYPEHASH, p, spender, exactWitnessHash(to, validAfter));
+    }
+
+    function uptoWitnessDigest(
+        ISignatureTransfer.PermitTransferFrom memory p,
+        address spender,
+        address to,
+        address facilitator,
+        uint256 validAfter
+    ) internal view returns (bytes32) {
+        bytes32 witness = keccak256(abi.encode(UPTO_WITNESS_TYPEHASH, to, facilitator, validAfter));
+        return permitWitnessDigest(UPTO_PERMIT_WITNESS_TYPEHASH, p, spender, witness);
+    }
+
+    function permitWitnessDigest(
+        bytes32 permitWitnessTypehash,
+        ISignatureTransfer.PermitTransferFrom memory p,
+        address spender,
+        bytes32 witness
+    ) private view returns (bytes32) {
         return permit2Digest(
-            keccak256(
-                abi.encode(
-                    EXACT_PERMIT_WITNESS_TYPEHASH,
-                    tokenPermissionsHash(p),
-                    spender,
-                    p.nonce,
-                    p.deadline,
-                    exactWitnessHash(to, validAfter)
-                )
-            )
+            keccak256(abi.encode(permitWitnessTypehash, tokenPermissionsHash(p), spender, p.nonce, p.deadline, witness))
         );
     }
 
