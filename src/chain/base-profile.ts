@@ -19,6 +19,9 @@ export const PERMIT2_ADDRESS: Address = "0x000000000022D473030F116dDEE9F6B43aC78
 /** The x402 proxy that Permit2 `exact` payments name as their spender (`@x402/evm`'s `x402ExactPermit2ProxyAddress`). */
 export const X402_EXACT_PERMIT2_PROXY_ADDRESS: Address = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001";
 
+/** The x402 proxy that `upto` (metered) payments name as their spender (`x402UptoPermit2ProxyAddress`). */
+export const X402_UPTO_PERMIT2_PROXY_ADDRESS: Address = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002";
+
 /** anvil's and Hardhat's well-known development mnemonic: account 0 is 0xf39F…2266, as users expect. */
 export const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
 

@@ -5,6 +5,7 @@ import {
   multicall3RuntimeCode,
   permit2RuntimeCode,
   x402ExactPermit2ProxyRuntimeCode,
+  x402UptoPermit2ProxyRuntimeCode,
 } from "./artifacts.generated.ts";
 import {
   MULTICALL3_ADDRESS,
@@ -13,6 +14,7 @@ import {
   USDC_NAME,
   USDC_VERSION,
   X402_EXACT_PERMIT2_PROXY_ADDRESS,
+  X402_UPTO_PERMIT2_PROXY_ADDRESS,
 } from "./base-profile.ts";
 import type { DevnetClient } from "./client.ts";
 import { ForkMissingUsdcError } from "./errors.ts";
@@ -63,29 +65,25 @@ export async function sendAsAdmin(
  * domain separator per call; the proxy has Permit2's address built in).
  */
 const PERIPHERY = [
-  { name: "Multicall3", address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode },
-  { name: "Permit2", address: PERMIT2_ADDRESS, bytecode: permit2RuntimeCode },
-  {
-    name: "x402ExactPermit2Proxy",
-    address: X402_EXACT_PERMIT2_PROXY_ADDRESS,
-    bytecode: x402ExactPermit2ProxyRuntimeCode,
-  },
+  { address: MULTICALL3_ADDRESS, bytecode: multicall3RuntimeCode },
+  { address: PERMIT2_ADDRESS, bytecode: permit2RuntimeCode },
+  { address: X402_EXACT_PERMIT2_PROXY_ADDRESS, bytecode: x402ExactPermit2ProxyRuntimeCode },
+  // Base's own is in doubt (x402's README lists none on Base mainnet, a later PR says it is live): placed
+  // only where the chain has no code there.
+  { address: X402_UPTO_PERMIT2_PROXY_ADDRESS, bytecode: x402UptoPermit2ProxyRuntimeCode },
 ] as const;
 
 /**
  * Places our periphery contracts wherever the chain has none at the canonical address; a fork of Base keeps
- * its own, which are the real ones. Returns the names of those placed.
+ * its own, which are the real ones.
  */
-export async function placePeriphery(client: DevnetClient): Promise<string[]> {
-  const placed = await Promise.all(
-    PERIPHERY.map(async ({ name, address, bytecode }) => {
+export async function placePeriphery(client: DevnetClient): Promise<void> {
+  await Promise.all(
+    PERIPHERY.map(async ({ address, bytecode }) => {
       const code = await client.getCode({ address });
-      if (code && code !== "0x") return undefined;
-      await client.setCode({ address, bytecode });
-      return name;
+      if (!code || code === "0x") await client.setCode({ address, bytecode });
     }),
   );
-  return placed.filter((name) => name !== undefined);
 }
 
 /** A fork (or a chain we attach to) must carry Base's USDC; otherwise nothing an x402 client signs would settle. */

@@ -1,6 +1,9 @@
 import { x402Client } from "@x402/core/client";
+import { x402Facilitator } from "@x402/core/facilitator";
 import type { PaymentRequired } from "@x402/core/types";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
+import { UptoEvmScheme as UptoFacilitator } from "@x402/evm/upto/facilitator";
 import { erc20Abi, type Hex, maxUint256 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,10 +16,11 @@ import {
   USDC_NAME,
   USDC_VERSION,
   X402_EXACT_PERMIT2_PROXY_ADDRESS,
+  X402_UPTO_PERMIT2_PROXY_ADDRESS,
   x402ExactPermit2ProxyAbi,
 } from "../../src/chain/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitator } from "../support/official-facilitator.ts";
+import { officialFacilitator, officialFacilitatorSigner } from "../support/official-facilitator.ts";
 import { usdcRequirements } from "../support/payments.ts";
 
 let devnet: Devnet;
@@ -32,6 +36,19 @@ const balanceOf = (address: Hex) =>
     functionName: "balanceOf",
     args: [address],
   });
+
+/** The payer's `approve(Permit2, max)` of USDC, which every Permit2 path needs unless a permit sponsors it. */
+async function approvePermit2(privateKey: Hex) {
+  const hash = await devnet.client.writeContract({
+    account: privateKeyToAccount(privateKey),
+    chain: null,
+    address: USDC_ADDRESS,
+    abi: erc20Abi,
+    functionName: "approve",
+    args: [PERMIT2_ADDRESS, maxUint256],
+  });
+  await devnet.client.waitForTransactionReceipt({ hash });
+}
 
 /** A 402 asking for `amount` of USDC by Permit2, as an official server declares it. */
 function permit2Required(payTo: Hex, amount: bigint): PaymentRequired {
@@ -71,15 +88,7 @@ describe("Permit2 and the exact Permit2 proxy on the devnet", () => {
       devnetAccount(devnet, 2),
     ];
     const signer = privateKeyToAccount(payer.privateKey);
-    const approval = await devnet.client.writeContract({
-      account: signer,
-      chain: null,
-      address: USDC_ADDRESS,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await devnet.client.waitForTransactionReceipt({ hash: approval });
+    await approvePermit2(payer.privateKey);
     const client = new x402Client();
     registerExactEvmScheme(client, { signer });
     const required = permit2Required(payee.address, 1_000n);
@@ -122,6 +131,59 @@ describe("Permit2 and the exact Permit2 proxy on the devnet", () => {
     ).toMatchObject({
       isValid: false,
       invalidReason: "permit2_allowance_required",
+    });
+  });
+});
+
+describe("the upto Permit2 proxy on the devnet", () => {
+  it("meters: the official client signs a maximum, the official facilitator settles what was used", async () => {
+    const [payer, payee, relayer] = [
+      devnetAccount(devnet, 0),
+      devnetAccount(devnet, 1),
+      devnetAccount(devnet, 2),
+    ];
+    await approvePermit2(payer.privateKey);
+    const facilitator = new x402Facilitator();
+    facilitator.register(
+      `eip155:${devnet.chainId}`,
+      new UptoFacilitator(officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey)),
+    );
+    const requirements = usdcRequirements(payee.address, 2_000n, {
+      scheme: "upto",
+      extra: {
+        name: USDC_NAME,
+        version: USDC_VERSION,
+        assetTransferMethod: "permit2",
+        facilitatorAddress: relayer.address,
+      },
+    });
+    const client = new x402Client().register(
+      `eip155:${devnet.chainId}`,
+      new UptoClient(privateKeyToAccount(payer.privateKey)),
+    );
+    const payment = await client.createPaymentPayload({
+      x402Version: 2,
+      resource: {
+        url: "http://127.0.0.1:4021/inference",
+        description: "tokens",
+        mimeType: "application/json",
+      },
+      accepts: [requirements],
+    });
+    expect(await facilitator.verify(payment, requirements)).toMatchObject({ isValid: true });
+    const before = await Promise.all([balanceOf(payer.address), balanceOf(payee.address)]);
+
+    const settled = await facilitator.settle(payment, { ...requirements, amount: "1200" });
+    expect(settled).toMatchObject({ success: true, amount: "1200" });
+    const receipt = await devnet.client.getTransactionReceipt({ hash: settled.transaction as Hex });
+    expect(receipt.to?.toLowerCase()).toBe(X402_UPTO_PERMIT2_PROXY_ADDRESS.toLowerCase());
+    expect(await Promise.all([balanceOf(payer.address), balanceOf(payee.address)])).toEqual([
+      (before[0] ?? 0n) - 1_200n,
+      (before[1] ?? 0n) + 1_200n,
+    ]);
+    // More than the signed maximum is never settled.
+    expect(await facilitator.settle(payment, { ...requirements, amount: "2001" })).toMatchObject({
+      success: false,
     });
   });
 });

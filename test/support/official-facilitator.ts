@@ -6,10 +6,14 @@ import { privateKeyToAccount } from "viem/accounts";
 import { DEVNET_POLLING_MS, devnetChain } from "../../src/chain/index.ts";
 
 /**
- * The official `x402Facilitator` with `@x402/evm`'s `ExactEvmScheme`, wired to a devnet the way the x402
- * notes (§5.4) describe: the yardstick our facilitator is compared with, in the same process.
+ * The official facilitator signer for a devnet, on one viem wallet client extended with public actions, so
+ * that its simulations carry `from` = the relayer (the upto proxy refuses any other caller).
  */
-export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey: Hex) {
+export function officialFacilitatorSigner(
+  rpcUrl: string,
+  chainId: number,
+  relayerKey: Hex,
+): FacilitatorEvmSigner {
   const wallet = createWalletClient({
     account: privateKeyToAccount(relayerKey),
     chain: devnetChain(rpcUrl, chainId),
@@ -17,7 +21,7 @@ export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey:
     pollingInterval: DEVNET_POLLING_MS,
   }).extend(publicActions);
   // The signer interface is typed loosely (abi: unknown[]); viem's strict generics are bridged here once.
-  const signer = toFacilitatorEvmSigner(
+  return toFacilitatorEvmSigner(
     {
       address: wallet.account.address,
       getCode: (a) => wallet.getCode(a),
@@ -32,8 +36,18 @@ export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey:
     },
     { confirmationTimeoutMs: 15_000 },
   );
+}
+
+/**
+ * The official `x402Facilitator` with `@x402/evm`'s `ExactEvmScheme`, wired to a devnet the way the x402
+ * notes (§5.4) describe: the yardstick our facilitator is compared with, in the same process.
+ */
+export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey: Hex) {
   const facilitator = new x402Facilitator();
-  registerExactEvmScheme(facilitator, { signer, networks: [`eip155:${chainId}`] });
+  registerExactEvmScheme(facilitator, {
+    signer: officialFacilitatorSigner(rpcUrl, chainId, relayerKey),
+    networks: [`eip155:${chainId}`],
+  });
   return facilitator;
 }
 
