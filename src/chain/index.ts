@@ -18,7 +18,7 @@ export { createDevnetClient, type DevnetClient } from "./client.ts";
 export { DEFAULT_FUNDING, type Devnet, type DevnetOptions, startDevnet } from "./devnet.ts";
 export * from "./errors.ts";
 export { type FundingParameters, fundAccounts } from "./funding.ts";
-export { type Miner, minerOf } from "./miner.ts";
+export { minerOf } from "./miner.ts";
 export {
   deployPayoutSplitter,
   readPayoutSplitter,

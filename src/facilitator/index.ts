@@ -12,7 +12,6 @@ export {
   type FacilitatorScheme,
   type SchemeRequest,
   type SettlementLoad,
-  settlementLoadOf,
   UpstreamUnavailableError,
 } from "./scheme.ts";
 

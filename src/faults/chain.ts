@@ -12,7 +12,7 @@ function assertRestorable(blockTime: number | undefined): void {
 
 /** The harness's own interval miner of the chain `client` talks to, when it mines a pruned devnet. */
 function ownMiner(client: DevnetClient) {
-  const url = (client.transport as { url?: string }).url;
+  const url = client.chain?.rpcUrls.default.http[0];
   return url === undefined ? undefined : minerOf(url);
 }
 
