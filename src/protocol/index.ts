@@ -47,6 +47,20 @@ export { keccak256 } from "./keccak.ts";
 export { chainIdFromNetwork, networkFromV1, requirementsFromV1, v1NetworkName } from "./networks.ts";
 export { randomNonce } from "./nonce.ts";
 export {
+  isPermit2Payload,
+  PERMIT2_ADDRESS,
+  PERMIT2_SPENDER,
+  type Permit2Authorization,
+  type Permit2Kind,
+  type Permit2Payload,
+  type Permit2Witness,
+  parsePermit2Payload,
+  permit2Digest,
+  permit2TypedData,
+  X402_EXACT_PERMIT2_PROXY_ADDRESS,
+  X402_UPTO_PERMIT2_PROXY_ADDRESS,
+} from "./permit2.ts";
+export {
   addressFromPrivateKey,
   authorizationFor,
   InvalidSignatureError,

@@ -5,6 +5,7 @@ import type {
   PaymentRequirements,
   PaymentRequirementsV1,
   SettleResponse,
+  SupportedResponse,
   VerifyResponse,
 } from "../protocol/index.ts";
 
@@ -95,6 +96,32 @@ export class FacilitatorClient {
 
   async settle(request: FacilitatorRequest): Promise<SettleResponse> {
     return this.post("settle", request, isSettleResponse);
+  }
+
+  /**
+   * `/supported`, read once when the paywall starts, for what a kind adds under `extra` (upto's
+   * `facilitatorAddress`). Throws an Error saying what went wrong: the paywall cannot start without it.
+   */
+  async supported(): Promise<SupportedResponse> {
+    let body: unknown;
+    try {
+      const response = await this.pool.request({
+        path: `${this.basePath}/supported`,
+        method: "GET",
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`the facilitator's /supported could not be read: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (!Array.isArray((body as { kinds?: unknown } | null)?.kinds)) {
+      throw new Error("the facilitator's /supported has no kinds");
+    }
+    return body as SupportedResponse;
   }
 
   close(): Promise<void> {

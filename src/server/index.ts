@@ -4,9 +4,15 @@
  */
 
 export { SIWX_CHALLENGE_HEADER, type SiwxChallenge } from "../protocol/index.ts";
+export type { AssetTransferMethod, RouteScheme } from "./payment-schemes.ts";
 export { type PaywallAsset, type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
 export { type Price, toAtomicAmount } from "./price.ts";
 export type { PaidRoute, PaymentFlow, PayTo } from "./routes.ts";
+export {
+  SETTLEMENT_OVERRIDES_HEADER,
+  type SettlementOverrides,
+  setSettlementOverrides,
+} from "./settlement-overrides.ts";
 export type { SessionRoute, SessionsOptions } from "./siwx.ts";
 export {
   type ListedRoute,

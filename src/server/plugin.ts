@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Address } from "viem";
+import { getAddress } from "viem";
 import { BASE_NETWORK, USDC_ADDRESS, USDC_DECIMALS, USDC_NAME, USDC_VERSION } from "../chain/index.ts";
 import {
   decodePaymentSignatureHeader,
   decodeXPaymentHeader,
-  type ExactEvmPayload,
   encodePaymentRequiredHeader,
   encodePaymentResponseHeader,
   encodeSiwxChallenge,
@@ -13,7 +12,6 @@ import {
   type Network,
   PAYMENT_REQUIRED_HEADER,
   PAYMENT_RESPONSE_HEADER,
-  parseExactEvmPayload,
   type SettleResponse,
   SIGN_IN_WITH_X,
   SIWX_CHALLENGE_HEADER,
@@ -24,6 +22,7 @@ import {
 } from "../protocol/index.ts";
 import { type Claim, PaymentClaims } from "./claims.ts";
 import { FacilitatorClient, FacilitatorError, type FacilitatorRequest } from "./facilitator-client.ts";
+import type { PaymentIdentity } from "./payment-schemes.ts";
 import {
   acceptedMatches,
   type Offer,
@@ -32,13 +31,19 @@ import {
   v1PaymentMatches,
   v1Requirements,
 } from "./requirements.ts";
-import { type CompiledRoute, compileRoutes, type PaidRoute, resolvePayTo } from "./routes.ts";
+import {
+  type CompiledRoute,
+  compileRoutes,
+  type PaidRoute,
+  type PaywallAsset,
+  resolvePayTo,
+} from "./routes.ts";
+import { meteredAmount, SETTLEMENT_OVERRIDES_HEADER } from "./settlement-overrides.ts";
 import { publicResource, type SessionsOptions, SiwxSessions } from "./siwx.ts";
 
-/** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
 const NO_HEADERS: ReadonlySet<string> = new Set();
 
-export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };
+export type { PaywallAsset };
 
 export type PaywallOptions = {
   facilitatorUrl: string;
@@ -48,7 +53,10 @@ export type PaywallOptions = {
   network?: Network;
   /** Default: USDC at Base's address, `{ name: "USD Coin", version: "2" }`. */
   asset?: PaywallAsset;
-  /** Also take v1 `X-PAYMENT` payments, and answer 402s with a v1 body that legacy clients read. */
+  /**
+   * Also take v1 `X-PAYMENT` payments, and answer 402s with a v1 body that legacy clients read, on the
+   * routes whose payment path v1 has (`exact` by EIP-3009).
+   */
   acceptV1?: boolean;
   /** Per facilitator call (default 10 s). */
   facilitatorTimeoutMs?: number;
@@ -66,12 +74,13 @@ const SETTLEMENT_PENDING = "settlement_pending";
 const NONCE_USED = "invalid_exact_evm_nonce_already_used";
 const SWEEP_INTERVAL_MS = 60_000;
 
-type Payment = { version: 1 | 2; request: FacilitatorRequest; exact: ExactEvmPayload };
+type Payment = { version: 1 | 2; request: FacilitatorRequest; identity: PaymentIdentity };
 
 type Timings = { verify?: number; settle?: number };
 
 /** A verified (or, upfront, settled) payment waiting for its handler's response. */
 type Pending = {
+  route: CompiledRoute;
   offer: Offer;
   payment: Payment;
   claim: Claim;
@@ -99,18 +108,25 @@ function withPrivate(cacheControl: string | undefined): string {
 
 async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<void> {
   const network = options.network ?? BASE_NETWORK;
-  const asset = options.asset ?? USDC_ASSET;
-  // The same for every request of a flow: built once, frozen since every offer shares it.
-  // @x402/core marks every flow but the default on the wire, so a client knows it pays before service.
-  const extraOf = {
-    authorization: Object.freeze({ ...asset.extra }),
-    upfront: Object.freeze({ ...asset.extra, paymentFlow: "upfront" }),
-  };
   const v1Network = options.acceptV1 ? v1NetworkName(network) : undefined;
   if (options.acceptV1 && !v1Network) {
     throw new Error(`x402 v1 has no name for ${network}; acceptV1 cannot be used`);
   }
-  const routes = compileRoutes(options.routes, asset.decimals);
+  const routes = compileRoutes(options.routes, options.asset ?? USDC_ASSET);
+  // The same for every request of a route: built once, frozen since every offer shares it. @x402/core marks
+  // every flow but the default on the wire, so a client knows it pays before service.
+  const extraOf = new Map<CompiledRoute, Readonly<Record<string, unknown>>>();
+  const buildExtra = (route: CompiledRoute, more: Record<string, unknown> = {}) =>
+    extraOf.set(
+      route,
+      Object.freeze({
+        ...route.asset.extra,
+        ...route.paymentScheme.extra,
+        ...(route.flow === "upfront" ? { paymentFlow: "upfront" } : {}),
+        ...more,
+      }),
+    );
+  for (const route of routes.values()) buildExtra(route);
   const facilitator = new FacilitatorClient(options.facilitatorUrl, options.facilitatorTimeoutMs ?? 10_000);
   const claims = new PaymentClaims();
   const pending = new WeakMap<FastifyRequest, Pending>();
@@ -127,6 +143,20 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       throw new Error(
         `x402 paywall: priced routes not registered: ${missing.map((r) => `${r.method} ${r.path}`).join(", ")}`,
       );
+    }
+    // Only the facilitator named in the signed witness may settle such a payment, so the 402 must name it.
+    const naming = [...routes.values()].filter((r) => r.paymentScheme.namesFacilitator);
+    if (naming.length === 0) return;
+    const { kinds } = await facilitator.supported();
+    for (const route of naming) {
+      const kind = kinds.find((k) => k.scheme === route.paymentScheme.scheme && k.network === network);
+      const address = kind?.extra?.facilitatorAddress;
+      if (typeof address !== "string") {
+        throw new Error(
+          `x402 paywall: the facilitator lists no ${route.paymentScheme.scheme} kind with extra.facilitatorAddress on ${network}, which ${route.method} ${route.path} needs`,
+        );
+      }
+      buildExtra(route, { facilitatorAddress: getAddress(address) });
     }
   });
   app.addHook("onClose", async () => {
@@ -148,20 +178,20 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
 
   const offerFor = async (route: CompiledRoute, request: FastifyRequest): Promise<Offer> => ({
     requirements: {
-      scheme: "exact",
+      scheme: route.paymentScheme.scheme,
       network,
-      asset: asset.address,
+      asset: route.asset.address,
       amount: route.amount,
       payTo: await resolvePayTo(route, request),
       maxTimeoutSeconds: route.maxTimeoutSeconds,
-      extra: route.flow === "upfront" ? extraOf.upfront : extraOf.authorization,
+      extra: extraOf.get(route) ?? {},
     },
     resource: {
       url: `${request.protocol}://${request.host}${request.url}`,
       description: route.description,
       mimeType: route.mimeType,
     },
-    v1Network,
+    v1Network: route.paymentScheme.v1 ? v1Network : undefined,
     sessions: sessionsFor(route, request),
   });
 
@@ -179,7 +209,9 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
         "cache-control": "no-store",
         ...(timing ? { "server-timing": timing } : {}),
       },
-      body: v1Network ? paymentRequiredV1(offer, v1Network, error) : paymentRequired(offer, error),
+      body: offer.v1Network
+        ? paymentRequiredV1(offer, offer.v1Network, error)
+        : paymentRequired(offer, error),
     };
   };
 
@@ -218,9 +250,12 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     reply.code(response.status).headers(response.headers).send(response.body);
 
   /** Decodes the payment header, or gives the response that refuses it. */
-  const readPayment = (request: FastifyRequest, offer: Offer): Payment | Response => {
+  const readPayment = (request: FastifyRequest, route: CompiledRoute, offer: Offer): Payment | Response => {
+    const { v1Network } = offer;
     const v2Header = request.headers[HEADER_KEY.paymentSignature];
     const v1Header = v1Network ? request.headers[HEADER_KEY.xPayment] : undefined;
+    const identify = (payload: unknown) =>
+      route.paymentScheme.identify(payload, network, offer.requirements.asset);
     const noMatch = () => paymentRequiredResponse(offer, "No matching payment requirements");
     try {
       if (typeof v2Header === "string") {
@@ -229,7 +264,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
         return {
           version: 2,
           request: { x402Version: 2, paymentPayload: payload, paymentRequirements: offer.requirements },
-          exact: parseExactEvmPayload(payload.payload),
+          identity: identify(payload.payload),
         };
       }
       if (typeof v1Header === "string" && v1Network) {
@@ -242,7 +277,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
             paymentPayload: payload,
             paymentRequirements: v1Requirements(offer, v1Network),
           },
-          exact: parseExactEvmPayload(payload.payload),
+          identity: identify(payload.payload),
         };
       }
       return paymentRequiredResponse(offer, "Payment required");
@@ -263,8 +298,9 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
    * 5xx: the facilitator settles an authorization at most once, so a repeat joins the first attempt.
    * That repeat answers `extra.duplicate`; so does a settle of a payment another server already used, which
    * must not buy a second response. Only a duplicate of a settle this server sent counts as paid.
+   * `request` is the payment's, with the metered amount for `upto`.
    */
-  const settle = async (state: Pending): Promise<SettleResponse> => {
+  const settle = async (state: Pending, request = state.payment.request): Promise<SettleResponse> => {
     const { claim, payment } = state;
     let sentBefore = claim.resubmission;
     let pendingRetried = false;
@@ -274,7 +310,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       for (;;) {
         let settlement: SettleResponse;
         try {
-          settlement = await facilitator.settle(payment.request);
+          settlement = await facilitator.settle(request);
         } catch (error) {
           if (!(error instanceof FacilitatorError)) throw error;
           sentBefore ||= error.mayHaveActed;
@@ -303,7 +339,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
           if (state.offer.sessions) {
             sessions.recordPayment(
               state.offer.sessions.resource.pathname,
-              settlement.payer ?? payment.exact.authorization.from,
+              settlement.payer ?? payment.identity.payer,
             );
           }
         } else if (settlement.errorReason === SETTLEMENT_PENDING) claim.leaveUncertain();
@@ -346,16 +382,15 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
         });
       }
     }
-    const payment = readPayment(request, offer);
+    const payment = readPayment(request, route, offer);
     if ("status" in payment) return send(reply, payment);
 
-    const { from, nonce, validBefore } = payment.exact.authorization;
-    const payer = `${network}:${offer.requirements.asset}:${from}`.toLowerCase();
-    const claim = claims.claim(payer, BigInt(nonce), Number(validBefore));
+    const { nonceSpace, nonce, expiresAt } = payment.identity;
+    const claim = claims.claim(nonceSpace, nonce, expiresAt);
     if (!claim) return send(reply, paymentRequiredResponse(offer, NONCE_USED));
 
     // headersBefore is taken once the handler may run; until then no header is the handler's.
-    const state: Pending = { offer, payment, claim, timings: {}, headersBefore: NO_HEADERS };
+    const state: Pending = { route, offer, payment, claim, timings: {}, headersBefore: NO_HEADERS };
     try {
       if (route.flow === "upfront") {
         const settlement = await settle(state);
@@ -416,9 +451,19 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       claim.release();
       return payload;
     }
+    let settleRequest: FacilitatorRequest;
+    try {
+      settleRequest = meteredRequest(reply, state);
+    } catch (error) {
+      // The handler metered nonsense: nothing is charged, and what it served is not sent unpaid.
+      claim.release();
+      request.log.error({ err: error }, "x402: the handler's settlement overrides are invalid");
+      const body = { error: "invalid_settlement_overrides", details: { message: (error as Error).message } };
+      return withhold(reply, state, payload, { status: 500, headers: {}, body });
+    }
     let response: Response;
     try {
-      const settlement = await settle(state);
+      const settlement = await settle(state, settleRequest);
       if (settlement.success) return deliver(reply, state, settlement, payload);
       response = settlementRefused(state, settlement);
     } catch (error) {
@@ -433,6 +478,21 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     }
     return withhold(reply, state, payload, response);
   });
+
+  /**
+   * The settle request of a metered payment: the amount the handler's `Settlement-Overrides` header names
+   * (removed: it is for this server, not the client), else the price, which is the signed maximum.
+   */
+  function meteredRequest(reply: FastifyReply, state: Pending): FacilitatorRequest {
+    const { request } = state.payment;
+    if (!state.route.paymentScheme.metered) return request;
+    const header = reply.getHeader(SETTLEMENT_OVERRIDES_HEADER);
+    reply.removeHeader(SETTLEMENT_OVERRIDES_HEADER);
+    if (typeof header !== "string" || request.x402Version !== 2) return request;
+    const { paymentRequirements } = request;
+    const amount = meteredAmount(header, BigInt(paymentRequirements.amount), state.route.asset.decimals);
+    return { ...request, paymentRequirements: { ...paymentRequirements, amount: amount.toString() } };
+  }
 
   function deliver(
     reply: FastifyReply,

@@ -1,5 +1,11 @@
 import type { FastifyRequest } from "fastify";
 import { type Address, getAddress } from "viem";
+import {
+  type AssetTransferMethod,
+  type PaywallScheme,
+  paywallScheme,
+  type RouteScheme,
+} from "./payment-schemes.ts";
 import { type Price, toAtomicAmount } from "./price.ts";
 import type { SessionRoute } from "./siwx.ts";
 
@@ -16,7 +22,11 @@ export type PaymentFlow = "authorization" | "upfront";
  */
 export type PayTo = Address | ((request: FastifyRequest) => Address | Promise<Address>);
 
+/** The token a route is priced in. `decimals` converts dollar prices; `extra` is the EIP-712 domain. */
+export type PaywallAsset = { address: Address; decimals: number; extra: Record<string, unknown> };
+
 export type PaidRoute = {
+  /** For `upto`, the most one request may be charged: the handler meters the rest (`setSettlementOverrides`). */
   price: Price;
   payTo: PayTo;
   description?: string;
@@ -29,6 +39,12 @@ export type PaidRoute = {
    * again on a signed SIWX proof, without paying. `true` takes the defaults.
    */
   sessions?: boolean | SessionRoute;
+  /** `exact` (the default) charges the price; `upto` charges what the handler metered, at most the price. */
+  scheme?: RouteScheme;
+  /** How the payer's tokens move (default `eip3009` for `exact`; `upto` takes `permit2` only). */
+  assetTransferMethod?: AssetTransferMethod;
+  /** The token this route is priced in (default: the paywall's). */
+  asset?: PaywallAsset;
 };
 
 export type CompiledRoute = {
@@ -41,6 +57,8 @@ export type CompiledRoute = {
   maxTimeoutSeconds: number;
   flow: PaymentFlow;
   sessions: SessionRoute | undefined;
+  paymentScheme: PaywallScheme;
+  asset: PaywallAsset;
 };
 
 const ROUTE_KEY = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\/\S*)$/;
@@ -48,7 +66,7 @@ const ROUTE_KEY = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\/\S*)$/;
 /** Route keys are `"METHOD /path"` with the path written as it was registered with fastify (`/market/:seller`). */
 export function compileRoutes(
   routes: Record<string, PaidRoute>,
-  decimals: number,
+  defaultAsset: PaywallAsset,
 ): Map<string, CompiledRoute> {
   const compiled = new Map<string, CompiledRoute>();
   for (const [key, route] of Object.entries(routes)) {
@@ -64,16 +82,29 @@ export function compileRoutes(
     if (expiration !== undefined && !(Number.isFinite(expiration) && expiration > 0)) {
       throw new RangeError(`x402 route ${key}: sessions.expirationSeconds must be a positive number`);
     }
+    let paymentScheme: PaywallScheme;
+    try {
+      paymentScheme = paywallScheme(route.scheme, route.assetTransferMethod);
+    } catch (error) {
+      throw new TypeError(`x402 route ${key}: ${(error as Error).message}`);
+    }
+    // The official server offers `upto` in the authorization flow only: a metered amount needs the handler.
+    if (paymentScheme.metered && route.flow === "upfront") {
+      throw new TypeError(`x402 route ${key}: an ${paymentScheme.scheme} payment cannot be settled upfront`);
+    }
+    const asset = route.asset ?? defaultAsset;
     compiled.set(`${method} ${path}`, {
       method,
       path,
-      amount: toAtomicAmount(route.price, decimals),
+      amount: toAtomicAmount(route.price, asset.decimals),
       payTo: typeof route.payTo === "function" ? route.payTo : getAddress(route.payTo),
       description: route.description ?? "",
       mimeType: route.mimeType ?? "",
       maxTimeoutSeconds,
       flow: route.flow ?? "authorization",
       sessions,
+      paymentScheme,
+      asset,
     });
   }
   return compiled;

@@ -447,7 +447,15 @@ describe("paid requests", () => {
       },
     });
     expect(server.routes).toEqual([
-      { method: "GET", path: "/market/:seller", price: "2000", payTo: "dynamic" },
+      {
+        method: "GET",
+        path: "/market/:seller",
+        price: "2000",
+        payTo: "dynamic",
+        scheme: "exact",
+        assetTransferMethod: "eip3009",
+        asset: USDC_ADDRESS,
+      },
     ]);
     const forAlice = await requirementsOf(`${server.url}/market/alice`);
     expect(forAlice.payTo).toBe(alice);
