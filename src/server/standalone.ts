@@ -1,8 +1,17 @@
 import Fastify, { type FastifyInstance, type HTTPMethods, type RouteHandlerMethod } from "fastify";
+import { BASE_NETWORK } from "../chain/index.ts";
+import { v1NetworkName } from "../protocol/index.ts";
+import type { AssetTransferMethod, RouteScheme } from "./payment-schemes.ts";
 import { type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
 import { compileRoutes } from "./routes.ts";
 
-export type ResourceServerOptions = PaywallOptions & {
+export type ResourceServerOptions = Omit<PaywallOptions, "acceptV1"> & {
+  /**
+   * Also take v1 `X-PAYMENT` payments and answer 402s with a v1 body (legacy `x402-fetch` 1.x reads only
+   * that). `"auto"` does so when the network has a v1 name (`base`, `base-sepolia`, …) and otherwise
+   * serves v2 alone, where `true` refuses to start: v1 cannot name a custom chain.
+   */
+  acceptV1?: boolean | "auto";
   /** Handlers by the same `"METHOD /path"` keys as `routes`; a route without one answers `{ path, paid: true }`. */
   handlers?: Record<string, RouteHandlerMethod>;
   host?: string;
@@ -18,6 +27,9 @@ export type ListedRoute = {
   price: string;
   /** `"dynamic"` when the payee is chosen per request. */
   payTo: string;
+  scheme: RouteScheme;
+  assetTransferMethod: AssetTransferMethod;
+  asset: string;
 };
 
 export type ResourceServer = {
@@ -35,12 +47,16 @@ const echoHandler: RouteHandlerMethod = async (request) => ({ path: request.url,
 
 /** A fastify app serving the paid `routes` with JSON handlers behind the paywall, listening on `host`. */
 export async function startResourceServer(options: ResourceServerOptions): Promise<ResourceServer> {
-  const { handlers = {}, host = "127.0.0.1", port = 0, logger = false, ...paywall } = options;
+  const { handlers = {}, host = "127.0.0.1", port = 0, logger = false, acceptV1, ...rest } = options;
+  const paywall: PaywallOptions = {
+    ...rest,
+    acceptV1: acceptV1 === "auto" ? v1NetworkName(rest.network ?? BASE_NETWORK) !== undefined : acceptV1,
+  };
   const unpriced = Object.keys(handlers).filter((key) => !(key in paywall.routes));
   // A handler without a price would be served for free, which is never what a paid-route table means.
   if (unpriced.length > 0) throw new Error(`handlers without a price in routes: ${unpriced.join(", ")}`);
 
-  const compiled = compileRoutes(paywall.routes, (paywall.asset ?? USDC_ASSET).decimals);
+  const compiled = compileRoutes(paywall.routes, paywall.asset ?? USDC_ASSET);
   const app = Fastify({ logger });
   await app.register(x402Paywall, paywall);
   for (const [key, route] of compiled) {
@@ -66,6 +82,9 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
       path: route.path,
       price: route.amount,
       payTo: typeof route.payTo === "function" ? "dynamic" : route.payTo,
+      scheme: route.paymentScheme.scheme,
+      assetTransferMethod: route.paymentScheme.assetTransferMethod,
+      asset: route.asset.address,
     })),
     stop: () => app.close(),
   };
