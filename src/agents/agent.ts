@@ -16,6 +16,8 @@ import {
   type Network,
   type PaymentRequired,
   type PaymentRequiredV1,
+  permit2Digest,
+  permit2TypedData,
   type SettleResponse,
   SIWX_HEADER,
   signDigest,
@@ -52,6 +54,7 @@ import {
   type SignedPayment,
   SpendLedger,
 } from "./ledger.ts";
+import type { AgentPaymentMethod, PaymentSigner } from "./payment-methods.ts";
 import { compilePolicy, type SpendingPolicy } from "./policy.ts";
 import {
   type Authorizer,
@@ -215,11 +218,11 @@ export type Agent = {
   cancelOutstanding(client: ChainClient): Promise<Reconciliation>;
 };
 
-type Signer = Authorizer & {
-  sign(domain: Eip3009Domain, authorization: ExactEvmAuthorization): Hex | Promise<Hex>;
-  /** EIP-191, for SIWX proofs; absent for an account that cannot sign messages. */
-  signMessage: SiwxSigner["signMessage"] | undefined;
-};
+type Signer = Authorizer &
+  PaymentSigner & {
+    /** EIP-191, for SIWX proofs; absent for an account that cannot sign messages. */
+    signMessage: SiwxSigner["signMessage"] | undefined;
+  };
 
 const cancelMessage = (domain: Eip3009Domain, authorizer: Address, nonce: Hex) =>
   ({
@@ -247,7 +250,11 @@ function signerFor(options: AgentOptions): Signer {
     };
     return {
       address,
-      sign: (domain, authorization) => signTransferAuthorization(privateKey, domain, authorization),
+      signTransfer: (requirements, authorization) =>
+        signTransferAuthorization(privateKey, domainFromRequirements(requirements), authorization),
+      // Native secp256k1 over viem's digest: viem's signTypedData would add ~1 ms a payment.
+      signPermit2: (kind, chainId, authorization) =>
+        signDigest(privateKey, permit2Digest(kind, chainId, authorization)),
       // Native secp256k1 over the EIP-191 digest: ~0.1 ms a proof against ~0.5 ms through viem's signMessage.
       signMessage: (message) => signDigest(privateKey, siweDigest(message)),
       signCancel: (domain, nonce) => local().signTypedData(cancelMessage(domain, address, nonce)),
@@ -267,8 +274,9 @@ function signerFor(options: AgentOptions): Signer {
       "signTransaction" in account && (account as Account).type === "local"
         ? (account as Account)
         : undefined,
-    sign: (domain, a) =>
-      account.signTypedData({
+    signTransfer: (requirements, a) => {
+      const domain = domainFromRequirements(requirements);
+      return account.signTypedData({
         domain: {
           ...domain,
           chainId: Number(domain.chainId),
@@ -277,7 +285,12 @@ function signerFor(options: AgentOptions): Signer {
         types: transferWithAuthorizationTypes,
         primaryType: transferWithAuthorizationPrimaryType,
         message: typedDataMessage(a),
-      }),
+      });
+    },
+    signPermit2: (kind, chainId, a) =>
+      account.signTypedData(
+        permit2TypedData(kind, chainId, a) as Parameters<LocalAccount["signTypedData"]>[0],
+      ),
   };
 }
 
@@ -351,11 +364,13 @@ function transportCode(error: unknown): string {
 /** The books' view of an authorization about to be signed for `offer`. */
 function paymentOf(
   offer: Offer,
+  method: AgentPaymentMethod,
   url: string,
   resourceKey: string,
   authorization: ExactEvmAuthorization,
 ): SignedPayment {
   return {
+    path: method.path,
     url,
     resourceKey,
     x402Version: offer.x402Version,
@@ -427,7 +442,7 @@ export function createAgent(options: AgentOptions): Agent {
     timings: AgentTimings,
   ): Promise<Exchange> => {
     const signStarted = performance.now();
-    const offer = policy.choose(challenge);
+    const { offer, method } = policy.choose(challenge);
     // The URL without its fragment: what the server charges for.
     const resource = `${url.origin}${url.pathname}${url.search}`;
     const resourceKey = policy.resourceKey(requested);
@@ -444,13 +459,13 @@ export function createAgent(options: AgentOptions): Agent {
       const entry: { claim: Claim; header?: string } = { claim };
       const domain = domainFromRequirements(offer.requirements);
       try {
-        claim.sign(paymentOf(offer, resource, resourceKey, authorization), domain);
+        claim.sign(paymentOf(offer, method, resource, resourceKey, authorization), domain);
       } catch (error) {
         claim.release();
         throw error;
       }
       signed.push(entry);
-      const encoded = encodePayment(challenge, offer, domain, authorization);
+      const encoded = encodePayment(challenge, offer, method, authorization);
       if (typeof encoded === "string") {
         entry.header = encoded;
         return encoded;
@@ -532,26 +547,26 @@ export function createAgent(options: AgentOptions): Agent {
   const encodePayment = (
     challenge: Challenge,
     offer: Offer,
-    domain: Eip3009Domain,
+    method: AgentPaymentMethod,
     authorization: ExactEvmAuthorization,
   ): string | Promise<string> => {
-    const finish = (signature: Hex) =>
+    const finish = (payload: Record<string, unknown>) =>
       offer.x402Version === 1
         ? encodeXPaymentHeader({
             x402Version: 1,
             scheme: offer.requirements.scheme,
             network: offer.v1Network as Network,
-            payload: { signature, authorization },
+            payload,
           })
         : encodePaymentSignatureHeader({
             x402Version: 2,
             ...(challenge.resource ? { resource: challenge.resource } : {}),
             accepted: offer.requirements,
-            payload: { signature, authorization },
+            payload,
             ...(challenge.extensions ? { extensions: challenge.extensions } : {}),
           });
-    const signature = signer.sign(domain, authorization);
-    return typeof signature === "string" ? finish(signature) : signature.then(finish);
+    const payload = method.payload(signer, offer.requirements, authorization);
+    return payload instanceof Promise ? payload.then(finish) : finish(payload);
   };
 
   /** Sent to `url` only, never through a redirect: a proof is for the origin that asked for it. */

@@ -1,9 +1,15 @@
 import type { Address, Hex } from "viem";
 import type { Network } from "../protocol/index.ts";
 import { Interned, RecordChunks, readHex32, writeHex32 } from "./compact.ts";
+import type { PaymentPath } from "./payment-methods.ts";
 
-/** What one EIP-3009 authorization the agent signed is for. */
+/**
+ * What one authorization the agent signed is for, in EIP-3009's terms whatever its path (a Permit2
+ * payment's permitted amount is `amount`, its deadline `validBefore`, its uint256 nonce `nonce` in hex).
+ */
 export type SignedPayment = {
+  /** How it pays: which contract's nonce it spends, and how it is cancelled. */
+  path: PaymentPath;
   /** The URL the payment was sent to (after redirects), without its fragment. */
   url: string;
   /** What `maxPaymentsPerUrl` counts it under: see `SpendingPolicy.perUrlKey`. */
@@ -81,6 +87,7 @@ export class PaymentBook {
       return;
     }
     const key = JSON.stringify([
+      rest.path,
       rest.url,
       rest.resourceKey,
       rest.x402Version,

@@ -2,6 +2,14 @@ import type { Address } from "viem";
 import { BASE_NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../chain/index.ts";
 import type { Network } from "../protocol/index.ts";
 import type { Challenge, Offer } from "./challenge.ts";
+import {
+  type AgentPaymentMethod,
+  isPaymentPath,
+  PAYMENT_PATHS,
+  type PaymentPath,
+  pathOf,
+  paymentMethod,
+} from "./payment-methods.ts";
 import { PolicyError, type PolicyReason } from "./refusal.ts";
 
 /** A token the agent is willing to sign for, with the EIP-712 domain it expects the 402 to name. */
@@ -54,6 +62,12 @@ export type SpendingPolicy = {
   perUrlKey?: "origin+path" | "origin+path+query" | ((requested: URL) => string);
   /** Redirects followed before giving up (default 5). */
   maxRedirects?: number;
+  /**
+   * The payment paths the agent pays by (default: all it speaks). An `upto` payment commits its signed
+   * maximum: every budget counts the maximum, since the server's word on what it settled is not proof.
+   * A Permit2 path needs the payer's `approve(Permit2, …)` of the token first.
+   */
+  paymentPaths?: readonly PaymentPath[];
 };
 
 export const DEFAULT_MAX_PER_PAYMENT = 1_000_000n;
@@ -67,8 +81,11 @@ export type CompiledPolicy = {
   checkHost(url: URL): void;
   /** The key `maxPaymentsPerUrl` counts a payment for `requested` (the caller's URL) under. */
   resourceKey(requested: URL): string;
-  /** The accept to pay, or throws the reason the first accept (the server's preference) was refused. */
-  choose(challenge: Challenge): Offer;
+  /**
+   * The accept to pay and the path that pays it, or throws the reason the first accept (the server's
+   * preference) was refused.
+   */
+  choose(challenge: Challenge): { offer: Offer; method: AgentPaymentMethod };
 };
 
 const RECOGNISED_FLOWS = new Set([undefined, "authorization", "upfront"]);
@@ -83,6 +100,7 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
   const maxSeconds = policy.maxAuthorizationSeconds ?? DEFAULT_MAX_AUTHORIZATION_SECONDS;
   const hosts = policy.allowedHosts?.map((h) => h.toLowerCase());
   const perUrlKey = policy.perUrlKey ?? "origin+path";
+  const paths = new Set<string>(policy.paymentPaths ?? PAYMENT_PATHS);
 
   const hostAllowed = (url: URL): boolean => {
     if (url.protocol !== "http:" && url.protocol !== "https:") return false;
@@ -94,13 +112,15 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
     );
   };
 
-  /** The first rule `offer` breaks, or undefined when it may be paid. */
-  const refusal = (offer: Offer): [PolicyReason, string] | undefined => {
+  /** The path that pays `offer`, or the first rule it breaks. */
+  const refusal = (offer: Offer): AgentPaymentMethod | [PolicyReason, string] => {
     const { requirements } = offer;
-    const method = requirements.extra.assetTransferMethod;
-    if (requirements.scheme !== "exact" || (method !== undefined && method !== "eip3009")) {
-      return ["scheme_not_supported", `${requirements.scheme} (${String(method ?? "eip3009")})`];
-    }
+    const path = pathOf(requirements);
+    if (!isPaymentPath(path) || !paths.has(path)) return ["scheme_not_supported", path];
+    const method = paymentMethod(path);
+    if (offer.x402Version === 1 && !method.v1) return ["scheme_not_supported", `${path} in x402 v1`];
+    const unpayable = method.refusal(requirements);
+    if (unpayable) return ["scheme_not_supported", unpayable];
     if (!RECOGNISED_FLOWS.has(requirements.extra.paymentFlow as string | undefined)) {
       return ["scheme_not_supported", `payment flow ${String(requirements.extra.paymentFlow)}`];
     }
@@ -126,7 +146,7 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
     if (offer.amount > maxPerPayment) {
       return ["max_per_payment", `${offer.amount} (at most ${maxPerPayment} per payment)`];
     }
-    return undefined;
+    return method;
   };
 
   return {
@@ -141,17 +161,17 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
       return perUrlKey === "origin+path+query" ? `${base}${requested.search}` : base;
     },
     choose(challenge) {
-      let chosen: Offer | undefined;
+      let chosen: { offer: Offer; method: AgentPaymentMethod } | undefined;
       let first: [PolicyReason, string] | undefined;
       for (const offer of challenge.offers) {
-        const refused = refusal(offer);
-        if (refused) {
-          first ??= refused;
+        const method = refusal(offer);
+        if (Array.isArray(method)) {
+          first ??= method;
           continue;
         }
         // Like the official client, prefer being charged after the handler succeeded over paying upfront.
-        if (offer.requirements.extra.paymentFlow !== "upfront") return offer;
-        chosen ??= offer;
+        if (offer.requirements.extra.paymentFlow !== "upfront") return { offer, method };
+        chosen ??= { offer, method };
       }
       if (chosen) return chosen;
       const [reason, what] = first ?? ["malformed_402", "no accepts"];

@@ -8,6 +8,7 @@ const ASSET: Address = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 const hex32 = (digit: string) => `0x${digit.repeat(64)}` as Hex;
 
 const signed = (overrides: Partial<SignedPayment> = {}): SignedPayment => ({
+  path: "exact/eip3009",
   url: "http://127.0.0.1:4021/weather",
   resourceKey: "http://127.0.0.1:4021/weather",
   x402Version: 2,
@@ -27,6 +28,8 @@ describe("an agent's payment book", () => {
       { ...signed(), transaction: hex32("a"), confirmedBy: "server", at: 1_700_000_000_123 },
       { ...signed({ nonce: hex32("2") }), confirmedBy: "server", at: 1_700_000_000_124 },
       { ...signed({ nonce: hex32("3"), amount: 2_000n }), confirmedBy: "chain", at: 1_700_000_000_125 },
+      // The same resource and price by another path: interned apart, so each keeps its path.
+      { ...signed({ nonce: hex32("4"), path: "upto/permit2" }), confirmedBy: "server", at: 1_700_000_000_126 },
       {
         ...signed({ nonce: hex32("4"), url: "http://127.0.0.1:4021/other", x402Version: 1 }),
         transaction: hex32("b"),

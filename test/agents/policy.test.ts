@@ -212,18 +212,26 @@ describe("policy refusals happen before anything is signed", () => {
     expect(bad.seen.requests).toBe(1);
   });
 
-  it("scheme_not_supported: only exact via EIP-3009 is paid", async () => {
-    const upto = await stub((_request, response) =>
+  it("scheme_not_supported: paths the agent does not speak, an upto offer naming no facilitator, and paths the policy leaves out", async () => {
+    const unknown = await stub((_request, response) =>
       send402(
         response,
         v2([
           { ...offer, scheme: "upto" },
-          { ...offer, extra: { ...offer.extra, assetTransferMethod: "permit2" } },
+          { ...offer, extra: { ...offer.extra, assetTransferMethod: "eip2612" } },
+          { ...offer, scheme: "batch-settlement" },
         ]),
       ),
     );
-    const result = await refusal(0, {}, `${upto.url}/paid`);
+    const result = await refusal(0, {}, `${unknown.url}/paid`);
     expect(result.errorCode).toBe("scheme_not_supported");
+    expect(result.error?.message).toMatch(/upto offer without extra.facilitatorAddress/);
+    const permit2 = await stub((_request, response) =>
+      send402(response, v2([{ ...offer, extra: { ...offer.extra, assetTransferMethod: "permit2" } }])),
+    );
+    const left = await refusal(0, { paymentPaths: ["exact/eip3009"] }, `${permit2.url}/paid`);
+    expect(left).toMatchObject({ errorCode: "scheme_not_supported" });
+    expect(left.error?.message).toMatch(/exact\/permit2/);
   });
 
   it("pays the first accept the policy allows", async () => {
