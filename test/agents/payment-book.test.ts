@@ -29,7 +29,11 @@ describe("an agent's payment book", () => {
       { ...signed({ nonce: hex32("2") }), confirmedBy: "server", at: 1_700_000_000_124 },
       { ...signed({ nonce: hex32("3"), amount: 2_000n }), confirmedBy: "chain", at: 1_700_000_000_125 },
       // The same resource and price by another path: interned apart, so each keeps its path.
-      { ...signed({ nonce: hex32("4"), path: "upto/permit2" }), confirmedBy: "server", at: 1_700_000_000_126 },
+      {
+        ...signed({ nonce: hex32("c"), path: "upto/permit2" }),
+        confirmedBy: "server",
+        at: 1_700_000_000_126,
+      },
       {
         ...signed({ nonce: hex32("4"), url: "http://127.0.0.1:4021/other", x402Version: 1 }),
         transaction: hex32("b"),
