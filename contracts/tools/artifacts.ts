@@ -13,10 +13,14 @@ export const ARTIFACTS_MODULE = join(root, "src", "chain", "artifacts.generated.
  * code for what is placed with `anvil_setCode`, creation code for what is deployed with its constructor.
  */
 const CONTRACTS = {
+  ERC3009DepositCollector: { prefix: "erc3009DepositCollector", code: "runtime" },
+  MockERC20: { prefix: "mockErc20", code: "runtime" },
   MockUSDC: { prefix: "mockUsdc", code: "runtime" },
   Multicall3: { prefix: "multicall3", code: "runtime" },
   PayoutSplitter: { prefix: "payoutSplitter", code: "creation" },
   Permit2: { prefix: "permit2", code: "runtime" },
+  Permit2DepositCollector: { prefix: "permit2DepositCollector", code: "runtime" },
+  x402BatchSettlement: { prefix: "x402BatchSettlement", code: "runtime" },
   x402ExactPermit2Proxy: { prefix: "x402ExactPermit2Proxy", code: "runtime" },
   x402UptoPermit2Proxy: { prefix: "x402UptoPermit2Proxy", code: "runtime" },
 } as const;
