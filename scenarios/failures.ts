@@ -11,7 +11,7 @@ import {
 } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 import { type Agent, type AgentResult, behaviours, createAgent } from "../src/agents/index.ts";
-import { mockUsdcAbi, sendAsAdmin, USDC_ADDRESS } from "../src/chain/index.ts";
+import { mockUsdcAbi, sendAsAdmin } from "../src/chain/index.ts";
 import {
   drainEth,
   dropTransaction,
@@ -38,9 +38,9 @@ import {
   signTransferAuthorization,
 } from "../src/protocol/index.ts";
 import type { CaseContext, ScenarioCase } from "../src/scenario/define.ts";
-import { defineScenario } from "../src/scenario/index.ts";
+import { defineScenario, policyOn } from "../src/scenario/index.ts";
 import { type PaidRoute, startResourceServer } from "../src/server/index.ts";
-import type { Stack } from "../src/stack.ts";
+import { pricingOn, type Stack } from "../src/stack.ts";
 
 /*
  * Failure injection: every fault a deployment of x402 meets, each as a named case with the status and x402
@@ -104,7 +104,7 @@ const routes = (payees: readonly Address[]): Record<string, PaidRoute> => {
 
 const usdcBalance = (stack: Stack, address: Address) =>
   stack.devnet.client.readContract({
-    address: USDC_ADDRESS,
+    address: stack.devnet.usdc.address,
     abi: erc20Abi,
     functionName: "balanceOf",
     args: [address],
@@ -153,7 +153,7 @@ const accountOf = (stack: Stack, index: number) => {
 
 /** An agent of our own for a case's devnet account, e.g. one that resends its previous header. */
 const agentFor = (stack: Stack, index: number, behaviour = behaviours.honest): Agent =>
-  createAgent({ privateKey: accountOf(stack, index).privateKey, behaviour });
+  createAgent({ privateKey: accountOf(stack, index).privateKey, behaviour, policy: policyOn(stack.devnet) });
 
 /** A deterministic key nobody funded, named for what it is for. */
 const freshKey = (label: string): Hex => keccak256(viemToHex(`x402-devnet failures: ${label}`));
@@ -166,7 +166,11 @@ async function asTokenAdmin(
     | { functionName: "pause" | "unpause" },
 ): Promise<void> {
   const data = encodeFunctionData({ abi: mockUsdcAbi, ...call } as Parameters<typeof encodeFunctionData>[0]);
-  await sendAsAdmin(stack.devnet.client, { to: USDC_ADDRESS, data }, `token admin ${call.functionName}`);
+  await sendAsAdmin(
+    stack.devnet.client,
+    { to: stack.devnet.usdc.address, data },
+    `token admin ${call.functionName}`,
+  );
 }
 
 /**
@@ -682,7 +686,7 @@ const cases: ScenarioCase[] = [
     expected: "402 invalid_exact_evm_insufficient_balance, nothing charged",
     run: async ({ stack, request }) => {
       const privateKey = freshKey("too little USDC");
-      const poor = createAgent({ privateKey });
+      const poor = createAgent({ privateKey, policy: policyOn(stack.devnet) });
       await stack.devnet.fund([poor.address], { eth: 0n, usdc: PRICE - 1n });
       return payOnce(stack, request, poor);
     },
@@ -738,6 +742,7 @@ const cases: ScenarioCase[] = [
     run: async ({ stack, recordPaid }) => {
       const account = accountOf(stack, AGENT.twoServers);
       const second = await startResourceServer({
+        ...pricingOn(stack.devnet),
         facilitatorUrl: stack.facilitatorUrl,
         routes: routes(stack.payees.map((p) => p.address)),
       });

@@ -1,5 +1,4 @@
 import { type Address, parseAbiItem } from "viem";
-import { USDC_ADDRESS } from "../src/chain/index.ts";
 import { defineScenario, logPages } from "../src/scenario/index.ts";
 import type { PaidRoute } from "../src/server/index.ts";
 
@@ -47,7 +46,7 @@ export default defineScenario({
         const pairs = new Map<string, number>();
         let transfers = 0;
         for await (const { logs } of logPages(devnet.client, {
-          address: USDC_ADDRESS,
+          address: devnet.usdc.address,
           event: transfer,
           args: { from: agents.map((a) => a.address) },
           fromBlock,

@@ -10,7 +10,11 @@ import {
   type History,
   isHardfork,
   isHistory,
+  isNetworkName,
   isProfileName,
+  NETWORK_NAMES,
+  NETWORKS,
+  type NetworkName,
   PortInUseError,
   PROFILES,
   type ProfileName,
@@ -59,9 +63,10 @@ const HELPFUL_ERRORS = new Set(["UsageError", "ScenarioInputError"]);
 const USAGE = `Usage: x402-devnet <command> [options]
 
 Commands:
-  up                    Start a Base devnet (chain 8453) with USDC and Multicall3 at their Base
-                        addresses, the reference facilitator and the reference resource server
-                        (GET /weather for $0.001), and keep them running until stopped.
+  up                    Start a Base devnet (chain 8453, or Base Sepolia's 84532 with --network
+                        base-sepolia) with its USDC and Multicall3 at their addresses, the reference
+                        facilitator and the reference resource server (GET /weather for $0.001), and
+                        keep them running until stopped.
   scenario [NAME|FILE]  Run a scenario on a fresh local stack, or against your own server or
                         facilitator; exit 0 pass, 1 fail, 2 harness error.
 
@@ -84,6 +89,9 @@ Options:
   --rate R              constant arrival rate per second (an open model)
   --threshold EXPR      an extra threshold, e.g. "e2e.p99 < 50ms" (repeatable)
   --seed N              seed of the arrival schedule and think times
+  --network NAME        the network the devnet runs as: base (chain 8453, the default) or
+                        base-sepolia (chain 84532, with Base Sepolia's USDC); a fork's own with
+                        --fork-url
   --profile NAME        the devnet's blocks: instant (automine, the latency floor), flashblocks
                         (0.2 s blocks, Base's preconfirmations) or base (2 s blocks); overrides the
                         scenario's
@@ -91,7 +99,8 @@ Options:
                         fork's own with --fork-url)
   --history full|pruned state anvil keeps: full (reads at past blocks, reorgs) or pruned (the head
                         only, memory that stays low); default full under instant, else pruned
-  --fork-url URL        run on a fork of this chain (real Base) instead of the mock USDC
+  --fork-url URL        run on a fork of this chain (real Base or Base Sepolia) instead of the mock
+                        USDC
   --server-url URL      pay your resource server instead of ours: a paid route's URL (loaded as is)
                         or an origin (the scenario's paths); it must settle on the --rpc-url chain
   --facilitator-url URL have our server verify and settle through your facilitator, which settles on
@@ -115,15 +124,19 @@ Options:
 const UP_USAGE = `Usage: x402-devnet up [options]
 
 Starts a Base devnet (chain 8453) with USDC and Multicall3 at their Base addresses, the reference
-facilitator and the reference resource server (GET /weather for $0.001). When ready it prints one JSON
-line ({"event":"ready", …}) on stdout, with the ports it took. It runs until SIGINT or SIGTERM, or until
-the process that started it (npm, npx, a script) is gone, then stops everything and exits 0.
+facilitator and the reference resource server (GET /weather for $0.001); with --network base-sepolia, a
+Base Sepolia devnet (chain 84532, USDC at Base Sepolia's address under its EIP-712 name). When ready it
+prints one JSON line ({"event":"ready", …}) on stdout, with the ports it took. It runs until SIGINT or
+SIGTERM, or until the process that started it (npm, npx, a script) is gone, then stops everything and
+exits 0.
 
 Options:
   --port P              RPC port (default 8545; 0 takes a free one)
   --facilitator-port P  facilitator port (default 4022; 0 takes a free one)
   --server-port P       resource server port (default 4021; 0 takes a free one)
   --relayers N          settlement relayer keys (default 4)
+  --network NAME        base (chain 8453, default) | base-sepolia (chain 84532); with --fork-url, the
+                        forked chain's by default, and it must be that chain
   --profile NAME        instant (automine, default) | flashblocks (0.2 s blocks) | base (2 s blocks)
   --block-time S        seconds between blocks, fractions allowed (overrides --profile)
   --hardfork NAME       EVM rules: cancun | prague | osaka (default: cancun under instant and
@@ -131,7 +144,7 @@ Options:
   --history full|pruned state anvil keeps: full (reads at past blocks, reorgs) or pruned (the head
                         only, memory that stays low); default full under instant, else pruned
   --accounts N          funded wallets to derive (default 10)
-  --fork-url URL        fork this chain (real Base) instead of placing the mock USDC
+  --fork-url URL        fork this chain (real Base or Base Sepolia) instead of placing the mock USDC
   --fork-block N        block to fork at (with --fork-url)
   -h, --help            this help
 `;
@@ -204,6 +217,11 @@ function portOption(flag: string, raw: string | undefined, fallback: number): nu
     throw new UsageError(`${flag} must be a port from 0 to 65535 (0 takes a free one), got ${raw}`);
   }
   return port;
+}
+
+function networkOption(raw: string | undefined): NetworkName | undefined {
+  if (raw === undefined || isNetworkName(raw)) return raw;
+  throw new UsageError(`--network must be one of ${NETWORK_NAMES.join(", ")}, got ${raw}`);
 }
 
 function profileOption(raw: string | undefined): ProfileName | undefined {
@@ -307,6 +325,7 @@ async function up(argv: string[]): Promise<number> {
     "facilitator-port": { type: "string" },
     "server-port": { type: "string" },
     relayers: { type: "string" },
+    network: { type: "string" },
     profile: { type: "string" },
     "block-time": { type: "string" },
     hardfork: { type: "string" },
@@ -318,6 +337,7 @@ async function up(argv: string[]): Promise<number> {
   const port = portOption("--port", values.port, 8545);
   const facilitatorPort = portOption("--facilitator-port", values["facilitator-port"], 4022);
   const serverPort = portOption("--server-port", values["server-port"], 4021);
+  const network = networkOption(values.network);
   const profile = profileOption(values.profile) ?? "instant";
   const hardfork = hardforkOption(values.hardfork);
   const history = historyOption(values.history);
@@ -343,6 +363,7 @@ async function up(argv: string[]): Promise<number> {
       devnet: {
         // startDevnet picks a free port itself when given none; anvil told port 0 would not say which.
         port: port === 0 ? undefined : port,
+        network,
         profile,
         blockTime,
         hardfork,
@@ -360,11 +381,16 @@ async function up(argv: string[]): Promise<number> {
         event: "ready",
         rpcUrl: devnet.rpcUrl,
         chainId: devnet.chainId,
+        network: devnet.network,
+        // What an x402 server's config names the network: the CAIP-2 id.
+        caip2: `eip155:${devnet.chainId}`,
         // A client that sends set-code (EIP-7702) transactions needs to know whether the chain takes them.
         hardfork: devnet.hardfork,
         history: devnet.history,
         stateRoots: devnet.stateRoots,
         usdc: devnet.contracts.usdc,
+        // The EIP-712 domain payments are signed for, which a server's asset config must name.
+        usdcDomain: { name: devnet.usdc.name, version: devnet.usdc.version },
         multicall3: devnet.contracts.multicall3,
         accounts: devnet.accounts.map(({ address, privateKey }) => ({ address, privateKey })),
         facilitatorUrl,
@@ -374,9 +400,9 @@ async function up(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(ready)}\n`);
       process.stderr.write(
         [
-          `x402 devnet up (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
+          `x402 devnet up as ${devnet.network ? NETWORKS[devnet.network].label : `chain ${devnet.chainId}`} (${devnet.mode === "fork" ? `fork of ${values["fork-url"]}` : "mock USDC"})`,
           `  rpc        ${devnet.rpcUrl}   chain ${devnet.chainId}   ${devnet.blockTime === undefined ? "automine" : `${devnet.blockTime} s blocks`}   ${devnet.hardfork ?? "unknown"} rules   ${devnet.history} history`,
-          `  usdc       ${devnet.contracts.usdc}`,
+          `  usdc       ${devnet.contracts.usdc}   "${devnet.usdc.name}" version ${devnet.usdc.version}`,
           `  multicall3 ${devnet.contracts.multicall3}`,
           `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
           `  facilitator ${facilitatorUrl}   (${relayers.length} relayers)`,
@@ -456,6 +482,7 @@ async function scenario(argv: string[]): Promise<number> {
     rate: { type: "string" },
     threshold: { type: "string", multiple: true },
     seed: { type: "string" },
+    network: { type: "string" },
     profile: { type: "string" },
     hardfork: { type: "string" },
     history: { type: "string" },
@@ -484,11 +511,12 @@ async function scenario(argv: string[]): Promise<number> {
   const seed = optionalPositive("--seed", values.seed, true);
   const findingCapacity = values["find-capacity"] === true;
   const devnet = {
+    network: networkOption(values.network),
     profile: profileOption(values.profile),
     hardfork: hardforkOption(values.hardfork),
     history: historyOption(values.history),
   };
-  const devnetFlag = (["profile", "hardfork", "history"] as const)
+  const devnetFlag = (["network", "profile", "hardfork", "history"] as const)
     .filter((flag) => devnet[flag] !== undefined)
     .map((flag) => `--${flag}`)[0];
   const runningChain = (["rpc-url", "server-url", "facilitator-url"] as const).find(

@@ -11,7 +11,12 @@ import {
 } from "./chain/index.ts";
 import { type Facilitator, startFacilitator } from "./facilitator/index.ts";
 import { type FaultProxy, startFaultProxy } from "./faults/index.ts";
-import { type PaidRoute, type ResourceServer, startResourceServer } from "./server/index.ts";
+import {
+  type PaidRoute,
+  type PaywallOptions,
+  type ResourceServer,
+  startResourceServer,
+} from "./server/index.ts";
 
 export type StackOptions = {
   devnet?: DevnetOptions;
@@ -64,6 +69,17 @@ export function defaultRoutes(payTo: Address): Record<string, PaidRoute> {
 }
 
 /**
+ * What a server on `devnet` prices in: the devnet's own USDC on its own chain, so that a Base Sepolia
+ * devnet's 402s name what a server configured for Base Sepolia names.
+ */
+export function pricingOn(
+  devnet: Pick<Devnet, "chainId" | "usdc">,
+): Required<Pick<PaywallOptions, "network" | "asset">> {
+  const { address, decimals, name, version } = devnet.usdc;
+  return { network: `eip155:${devnet.chainId}`, asset: { address, decimals, extra: { name, version } } };
+}
+
+/**
  * The whole local payment system, devnet → facilitator → resource server, started in that order and
  * stopped in the reverse; a failure half way stops what already runs. Given `rpcUrl` or
  * `facilitatorUrl`, the user's chain or facilitator stands in for ours.
@@ -113,8 +129,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       started.push(proxies.facilitator);
     }
     const server = await startResourceServer({
+      ...pricingOn(devnet),
       facilitatorUrl: proxies.facilitator?.url ?? facilitatorUrl,
       facilitatorTimeoutMs: options.server?.facilitatorTimeoutMs,
+      // Legacy clients (x402-fetch 1.x) read only a v1 402 body; v2 ones still get PAYMENT-REQUIRED.
+      acceptV1: "auto",
       port: options.server?.port,
       routes: (await options.server?.routes?.(payTo, devnet)) ?? defaultRoutes(payTo[0] as Address),
       // Smart-account agents sign in too: their ERC-1271 / ERC-6492 proofs are checked on the devnet.

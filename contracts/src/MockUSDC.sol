@@ -11,8 +11,9 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 /// its tooling touch (EIP-3009, EIP-2612, the minter/pauser/blacklister roles) and the same revert
 /// strings, because facilitators classify failures by matching that text.
 /// @dev The runtime code is meant to be placed with `anvil_setCode` at Base's USDC address, where no
-/// constructor runs. So nothing may live in the constructor that the runtime needs: name, symbol and
-/// version are constants, roles come from `initialize`, and the EIP-712 domain is derived from
+/// constructor runs. So nothing may live in the constructor that the runtime needs: symbol and version
+/// are constants, the name is Base's unless `initializeV2` gives another network's, roles come from
+/// `initialize`, and the EIP-712 domain is derived from
 /// `address(this)` and `block.chainid` on every use. It deliberately uses no immutables, since tooling
 /// that copies `deployedBytecode` out of the build artifact gets their slots zero-filled.
 contract MockUSDC is ERC20 {
@@ -48,6 +49,9 @@ contract MockUSDC is ERC20 {
     mapping(address => uint256) private _minterAllowed;
     mapping(address => mapping(bytes32 => bool)) private _authorizationStates;
     mapping(address => uint256) private _permitNonces;
+    /// @dev Last, so no earlier slot moves. Empty means Base's name; `initializeV2` sets another network's
+    /// (Base Sepolia's USDC is named "USDC"), so the same code serves both.
+    string private _initializedName;
 
     // ---------------------------------------------------------------- events (FiatToken signatures)
 
@@ -116,6 +120,13 @@ contract MockUSDC is ERC20 {
         _initialize(newOwner, newMasterMinter, newPauser, newBlacklister);
     }
 
+    /// @notice FiatToken v2's rename, once, after `initialize`: the EIP-712 domain follows the new name.
+    function initializeV2(string calldata newName) external {
+        require(_initialized && bytes(_initializedName).length == 0, "FiatToken: contract is already initialized");
+        require(bytes(newName).length > 0, "FiatToken: name is empty");
+        _initializedName = newName;
+    }
+
     function _initialize(address newOwner, address newMasterMinter, address newPauser, address newBlacklister) private {
         require(!_initialized, "FiatToken: contract is already initialized");
         require(newMasterMinter != address(0), "FiatToken: new masterMinter is the zero address");
@@ -138,8 +149,8 @@ contract MockUSDC is ERC20 {
 
     // ---------------------------------------------------------------- metadata
 
-    function name() public pure override returns (string memory) {
-        return "USD Coin";
+    function name() public view override returns (string memory) {
+        return bytes(_initializedName).length == 0 ? "USD Coin" : _initializedName;
     }
 
     function symbol() public pure override returns (string memory) {
@@ -160,7 +171,8 @@ contract MockUSDC is ERC20 {
 
     /// @dev Upper-case because EIP-2612 fixes the name; permit signers read it.
     function DOMAIN_SEPARATOR() public view returns (bytes32) {
-        return keccak256(abi.encode(_EIP712_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
+        bytes32 nameHash = bytes(_initializedName).length == 0 ? _NAME_HASH : keccak256(bytes(_initializedName));
+        return keccak256(abi.encode(_EIP712_DOMAIN_TYPEHASH, nameHash, _VERSION_HASH, block.chainid, address(this)));
     }
 
     // ---------------------------------------------------------------- ERC-20 with FiatToken guards

@@ -1,4 +1,4 @@
-import { DEFAULT_MNEMONIC } from "./base-profile.ts";
+import { DEFAULT_MNEMONIC, NETWORKS, networkOfChainId } from "./base-profile.ts";
 import { createDevnetClient } from "./client.ts";
 import { type Devnet, type DevnetOptions, fundedDevnet, readHardfork } from "./devnet.ts";
 import { UnusableChainError } from "./errors.ts";
@@ -7,7 +7,10 @@ import { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
 import { deriveAccounts, HD_RANGES } from "./wallets.ts";
 
 export type AttachOptions = {
-  /** A running anvil with USDC at Base's address: `x402-devnet up`'s devnet, or an anvil fork of Base. */
+  /**
+   * A running anvil with its network's USDC (Base's, or Base Sepolia's as chain 84532): `x402-devnet up`'s
+   * devnet, or an anvil fork of either.
+   */
   rpcUrl: string;
   /** How many wallets to derive and fund (default 10). */
   accounts?: number;
@@ -17,7 +20,8 @@ export type AttachOptions = {
   fund?: DevnetOptions["fund"];
 };
 
-const ANVIL_HINT = "Attach to an anvil devnet: `x402-devnet up`, or `anvil --fork-url <a Base RPC>`.";
+const ANVIL_HINT =
+  "Attach to an anvil devnet: `x402-devnet up [--network base-sepolia]`, or `anvil --fork-url <a Base or Base Sepolia RPC>`.";
 
 /**
  * A handle on a devnet someone else runs, so a run can pay a server or facilitator that settles there.
@@ -36,7 +40,9 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
       ANVIL_HINT,
     );
   }
-  await assertCanonicalUsdc(client, ANVIL_HINT);
+  // The chain is the network its id says; another id is held to Base's USDC, as before networks were named.
+  const network = networkOfChainId(chainId);
+  await assertCanonicalUsdc(client, network ?? "base", ANVIL_HINT);
   await placePeriphery(client);
   const [automine, interval, hardfork] = await Promise.all([
     client.getAutomine(),
@@ -46,6 +52,8 @@ export async function connectDevnet(options: AttachOptions): Promise<Devnet> {
   return fundedDevnet(client, {
     rpcUrl: options.rpcUrl,
     chainId,
+    network,
+    usdc: NETWORKS[network ?? "base"].usdc,
     mode: "attached",
     profile: undefined,
     hardfork,

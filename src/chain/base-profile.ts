@@ -10,17 +10,69 @@ export const USDC_NAME = "USD Coin";
 export const USDC_VERSION = "2";
 export const USDC_DECIMALS = 6;
 
+/** A USDC deployment: where it is, and the EIP-712 domain (name, version) its authorizations are for. */
+export type UsdcToken = { address: Address; name: string; version: string; decimals: number };
+
+/** A network the devnet can run as: its ids, and its USDC as `@x402/evm`'s default-asset table has it. */
+export type NetworkProfile = {
+  /** How messages name it. */
+  label: string;
+  chainId: number;
+  /** CAIP-2 id, as x402 v2 names networks. */
+  network: `eip155:${number}`;
+  /** x402 v1's name for it. */
+  v1Name: string;
+  usdc: UsdcToken;
+};
+
+/**
+ * The networks the devnet runs as, by their `--network` name. Servers are usually built against Base
+ * Sepolia first, whose USDC has another address and another EIP-712 name: a payment signed for one
+ * network's token never verifies against the other's, so the devnet must carry the very token the server
+ * names. Multicall3, Permit2 and the x402 proxies share one address on both.
+ */
+export const NETWORKS = {
+  base: {
+    label: "Base",
+    chainId: BASE_CHAIN_ID,
+    network: BASE_NETWORK,
+    v1Name: "base",
+    usdc: { address: USDC_ADDRESS, name: USDC_NAME, version: USDC_VERSION, decimals: USDC_DECIMALS },
+  },
+  "base-sepolia": {
+    label: "Base Sepolia",
+    chainId: 84532,
+    network: "eip155:84532",
+    v1Name: "base-sepolia",
+    usdc: { address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", name: "USDC", version: "2", decimals: 6 },
+  },
+} as const satisfies Record<string, NetworkProfile>;
+export type NetworkName = keyof typeof NETWORKS;
+export const NETWORK_NAMES = Object.keys(NETWORKS) as readonly NetworkName[];
+
+export function isNetworkName(name: string): name is NetworkName {
+  return Object.hasOwn(NETWORKS, name);
+}
+
+/** The network's USDC, which the devnet places (or a fork must carry) and every payment is made in. */
+export function usdcOf(network: NetworkName): UsdcToken {
+  return NETWORKS[network].usdc;
+}
+
+/** The network whose chain id `chainId` is: a fork or a running chain is the network it says it is. */
+export function networkOfChainId(chainId: number): NetworkName | undefined {
+  return NETWORK_NAMES.find((name) => NETWORKS[name].chainId === chainId);
+}
+
 /** Multicall3's address on every EVM chain; the official facilitator diagnoses failures through it. */
 export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a173976CA11";
 
-/** Uniswap's Permit2, the same address on every chain: `exact` by Permit2 pulls the payer's tokens through it. */
-export const PERMIT2_ADDRESS: Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
-
-/** The x402 proxy that Permit2 `exact` payments name as their spender (`@x402/evm`'s `x402ExactPermit2ProxyAddress`). */
-export const X402_EXACT_PERMIT2_PROXY_ADDRESS: Address = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001";
-
-/** The x402 proxy that `upto` (metered) payments name as their spender (`x402UptoPermit2ProxyAddress`). */
-export const X402_UPTO_PERMIT2_PROXY_ADDRESS: Address = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002";
+// Protocol facts the SDK hard-codes; the devnet places our contracts there.
+export {
+  PERMIT2_ADDRESS,
+  X402_EXACT_PERMIT2_PROXY_ADDRESS,
+  X402_UPTO_PERMIT2_PROXY_ADDRESS,
+} from "../protocol/permit2.ts";
 
 /** anvil's and Hardhat's well-known development mnemonic: account 0 is 0xf39F…2266, as users expect. */
 export const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
@@ -117,3 +169,26 @@ export function devnetChain(rpcUrl: string, chainId = BASE_CHAIN_ID): DevnetChai
 
 /** Receipt polling for anvil: it answers in well under a millisecond, so poll often. */
 export const DEVNET_POLLING_MS = 25;
+
+// ---------------------------------------------------------------- batch settlement and the second token
+
+/**
+ * x402's payment-channel contract for the `batch-settlement` scheme (`@x402/evm`'s `BATCH_SETTLEMENT_ADDRESS`).
+ * Its channel ids and EIP-712 digests are bound to this address, so only here do official clients' signatures hold.
+ */
+export const X402_BATCH_SETTLEMENT_ADDRESS: Address = "0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003";
+
+/** Pulls a batch-settlement deposit by EIP-3009 `receiveWithAuthorization` (`ERC3009_DEPOSIT_COLLECTOR_ADDRESS`). */
+export const ERC3009_DEPOSIT_COLLECTOR_ADDRESS: Address = "0x4020806089470a89826cB9fB1f4059150b550004";
+
+/** Pulls a batch-settlement deposit by a Permit2 witness transfer (`PERMIT2_DEPOSIT_COLLECTOR_ADDRESS`). */
+export const PERMIT2_DEPOSIT_COLLECTOR_ADDRESS: Address = "0x4020425FAf3B746C082C2f942b4E5159887B0005";
+
+/**
+ * A second dollar token on the mock devnet (never on a fork): 6 decimals and EIP-2612 `permit`, but no
+ * EIP-3009, so x402 can take it only through Permit2. Anyone may `mint` it. The address is ours, not Base's.
+ */
+export const MOCK_ERC20_ADDRESS: Address = "0x00000000000000000000000000000000000E2020";
+export const MOCK_ERC20_NAME = "Mock Dollar";
+export const MOCK_ERC20_VERSION = "1";
+export const MOCK_ERC20_DECIMALS = 6;

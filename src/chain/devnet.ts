@@ -2,7 +2,6 @@ import getPort from "get-port";
 import type { Address, Hex } from "viem";
 import { anvilInstance } from "./anvil.ts";
 import {
-  BASE_CHAIN_ID,
   DEFAULT_MNEMONIC,
   HARDFORKS,
   type Hardfork,
@@ -10,14 +9,19 @@ import {
   type History,
   isHardfork,
   isHistory,
+  isNetworkName,
   isProfileName,
   isStateRoots,
   MULTICALL3_ADDRESS,
+  NETWORK_NAMES,
+  NETWORKS,
+  type NetworkName,
+  networkOfChainId,
   PROFILES,
   type ProfileName,
   STATE_ROOTS,
   type StateRoots,
-  USDC_ADDRESS,
+  type UsdcToken,
 } from "./base-profile.ts";
 import { createDevnetClient, type DevnetClient } from "./client.ts";
 import { DevnetOptionError } from "./errors.ts";
@@ -28,6 +32,11 @@ import { type ChainStatus, readChainStatus, type StallWatchOptions, watchForStal
 import { type DevnetAccount, deriveAccounts } from "./wallets.ts";
 
 export type DevnetOptions = {
+  /**
+   * The network the devnet runs as: its chain id, and its USDC at its address under its EIP-712 name
+   * (default `base`; a fork defaults to the forked chain's).
+   */
+  network?: NetworkName;
   /** Port for anvil's RPC; a free one when absent. */
   port?: number;
   host?: string;
@@ -50,7 +59,7 @@ export type DevnetOptions = {
   mnemonic?: string;
   /** What each wallet is funded with: wei of ETH (default 100 ETH) and USDC base units (default 10,000 USDC). */
   fund?: { eth?: bigint; usdc?: bigint };
-  /** Fork this chain (real Base) instead of placing the mock USDC. */
+  /** Fork this chain (real Base or Base Sepolia) instead of placing the mock USDC. */
   forkUrl?: string;
   forkBlockNumber?: bigint;
 };
@@ -58,6 +67,13 @@ export type DevnetOptions = {
 export type Devnet = {
   rpcUrl: string;
   chainId: number;
+  /**
+   * The network the chain is, by its chain id; undefined for a fork of, or a chain someone else runs
+   * under, another chain id, which is held to Base's USDC.
+   */
+  network: NetworkName | undefined;
+  /** The USDC every payment on this chain is made in, with the EIP-712 domain clients sign for. */
+  usdc: UsdcToken;
   /** `attached`: a chain someone else runs (`connectDevnet`); stopping the handle leaves it running. */
   mode: "mock" | "fork" | "attached";
   /** The profile the devnet was started with; undefined for a chain someone else runs. */
@@ -94,10 +110,18 @@ export type Devnet = {
 
 export const DEFAULT_FUNDING = { eth: 100n * 10n ** 18n, usdc: 10_000n * 10n ** 6n } as const;
 
-/** Starts anvil as chain 8453 with USDC and Multicall3 at their Base addresses and funded wallets. */
+/**
+ * Starts anvil as the network's chain (Base's 8453 by default) with its USDC and Multicall3 at their
+ * addresses and funded wallets.
+ */
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
   const host = options.host ?? "127.0.0.1";
   const profile = options.profile ?? "instant";
+  if (options.network !== undefined && !isNetworkName(options.network)) {
+    throw new DevnetOptionError(
+      `network must be one of ${NETWORK_NAMES.join(", ")}, got ${String(options.network)}`,
+    );
+  }
   // Plain JavaScript and scenario files reach here unchecked; anvil's own error would be a failed start.
   if (!isProfileName(profile)) {
     throw new DevnetOptionError(
@@ -129,11 +153,13 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   // so a fork run tests against what is deployed; the profile's choice is for the mock chain.
   const hardfork = options.hardfork ?? (mode === "fork" ? undefined : PROFILES[profile].hardfork);
   const upstreamChainId = options.forkUrl ? await probeRpcUrl(options.forkUrl, FORK_ROLE) : undefined;
+  const network = devnetNetwork(options.network, upstreamChainId);
+  const chainId = upstreamChainId ?? NETWORKS[network].chainId;
 
   // Skipped state roots on the mock chain: it forks an empty anvil of its own, which nothing else uses.
   const genesis =
     mode === "mock" && stateRoots === "skipped"
-      ? anvilInstance({ host, port: await getPort({ host }), chainId: BASE_CHAIN_ID, hardfork })
+      ? anvilInstance({ host, port: await getPort({ host }), chainId, hardfork })
       : undefined;
   await genesis?.start();
   const port = options.port ?? (await getPort({ host }));
@@ -141,7 +167,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const instance = anvilInstance({
     host,
     port,
-    chainId: upstreamChainId ?? BASE_CHAIN_ID,
+    chainId,
     blockTime,
     hardfork,
     gasLimit: options.gasLimit,
@@ -158,7 +184,6 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   });
 
   const rpcUrl = `http://${host}:${port}`;
-  const chainId = upstreamChainId ?? BASE_CHAIN_ID;
   const client = createDevnetClient(rpcUrl, chainId);
   let stopped = false;
   const stop = async () => {
@@ -170,14 +195,16 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
 
   try {
     if (mode === "fork") {
-      await assertCanonicalUsdc(client);
+      await assertCanonicalUsdc(client, network);
       await placePeriphery(client);
     } else {
-      await placeCanonicalContracts(client, intervalMining);
+      await placeCanonicalContracts(client, intervalMining, network);
     }
     return await fundedDevnet(client, {
       rpcUrl,
       chainId,
+      network: networkOfChainId(chainId),
+      usdc: NETWORKS[network].usdc,
       mode,
       profile,
       blockTime,
@@ -197,6 +224,22 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
 }
 
 /**
+ * The network a devnet runs as. A fork is the chain it forks: without a network named, the one of its chain
+ * id (Base's for another id, as before networks were named); with one, the fork must be of that chain.
+ */
+function devnetNetwork(named: NetworkName | undefined, upstreamChainId: number | undefined): NetworkName {
+  if (upstreamChainId === undefined) return named ?? "base";
+  const forked = networkOfChainId(upstreamChainId);
+  if (named !== undefined && named !== forked) {
+    const { label, chainId } = NETWORKS[named];
+    throw new DevnetOptionError(
+      `network ${named} is chain ${chainId}, but the fork URL serves chain ${upstreamChainId}: fork a ${label} RPC, or name the network it is${forked ? ` (${forked})` : ""}`,
+    );
+  }
+  return forked ?? "base";
+}
+
+/**
  * The rules anvil actually runs, read back rather than assumed: a fork's come from anvil's choice, and an
  * attached chain's from whoever started it.
  */
@@ -209,8 +252,8 @@ export async function readHardfork(client: DevnetClient): Promise<string | undef
 }
 
 /**
- * Funds the wallets on a chain that carries USDC and Multicall3 at their Base addresses, takes the
- * baseline snapshot, and returns the handle; shared by a devnet we start and one we attach to.
+ * Funds the wallets on a chain that carries the network's USDC and Multicall3, takes the baseline
+ * snapshot, and returns the handle; shared by a devnet we start and one we attach to.
  */
 export async function fundedDevnet(
   client: DevnetClient,
@@ -221,6 +264,8 @@ export async function fundedDevnet(
     Devnet,
     | "rpcUrl"
     | "chainId"
+    | "network"
+    | "usdc"
     | "mode"
     | "profile"
     | "blockTime"
@@ -244,6 +289,7 @@ export async function fundedDevnet(
       accounts: addresses,
       eth: amounts.eth ?? funding.eth,
       usdc: amounts.usdc ?? funding.usdc,
+      token: chain.usdc.address,
       intervalMining: chain.mineOnDemand,
     });
   await fund(chain.accounts.map((a) => a.address));
@@ -251,7 +297,7 @@ export async function fundedDevnet(
   let baseline = await client.snapshot();
   return {
     ...chain,
-    contracts: { usdc: USDC_ADDRESS, multicall3: MULTICALL3_ADDRESS },
+    contracts: { usdc: chain.usdc.address, multicall3: MULTICALL3_ADDRESS },
     client,
     fund,
     snapshot: () => client.snapshot(),

@@ -1,6 +1,6 @@
 import { type Address, encodeFunctionData, type Hash, type Hex } from "viem";
 import { mockUsdcAbi, multicall3Abi } from "./artifacts.generated.ts";
-import { MULTICALL3_ADDRESS, USDC_ADDRESS } from "./base-profile.ts";
+import { MULTICALL3_ADDRESS } from "./base-profile.ts";
 import type { DevnetClient } from "./client.ts";
 
 export type FundingParameters = {
@@ -9,6 +9,8 @@ export type FundingParameters = {
   eth: bigint;
   /** USDC base units minted to each account (added to what it holds). */
   usdc: bigint;
+  /** The USDC contract: the devnet's network's (`Devnet.usdc.address`). */
+  token: Address;
   /** Whether blocks are mined by interval, so sent transactions must be mined on demand. */
   intervalMining: boolean;
 };
@@ -18,7 +20,7 @@ const GAS_PER_MINT = 60_000n;
 const ROLE_ETH = 10n ** 21n;
 
 /**
- * Funds accounts with ETH and USDC the way it works on real Base USDC too: the master minter (impersonated)
+ * Funds accounts with ETH and USDC the way it works on real USDC too: the master minter (impersonated)
  * (sending without its key) makes Multicall3 a minter for exactly the total, Multicall3 mints to every account in a few large batches,
  * and the master minter removes it again. Only the state changes are special cased: ETH is set directly.
  */
@@ -28,7 +30,7 @@ export async function fundAccounts(client: DevnetClient, p: FundingParameters): 
   if (p.usdc === 0n) return;
 
   const masterMinter = await client.readContract({
-    address: USDC_ADDRESS,
+    address: p.token,
     abi: mockUsdcAbi,
     functionName: "masterMinter",
   });
@@ -47,11 +49,11 @@ export async function fundAccounts(client: DevnetClient, p: FundingParameters): 
     functionName: "configureMinter",
     args: [MULTICALL3_ADDRESS, total],
   });
-  hashes.push(await send(USDC_ADDRESS, configure, 200_000n));
+  hashes.push(await send(p.token, configure, 200_000n));
   for (let start = 0; start < p.accounts.length; start += perBatch) {
     const batch = p.accounts.slice(start, start + perBatch);
     const calls = batch.map((to) => ({
-      target: USDC_ADDRESS,
+      target: p.token,
       allowFailure: false,
       callData: encodeFunctionData({ abi: mockUsdcAbi, functionName: "mint", args: [to, p.usdc] }),
     }));
@@ -63,7 +65,7 @@ export async function fundAccounts(client: DevnetClient, p: FundingParameters): 
     functionName: "removeMinter",
     args: [MULTICALL3_ADDRESS],
   });
-  hashes.push(await send(USDC_ADDRESS, remove, 200_000n));
+  hashes.push(await send(p.token, remove, 200_000n));
   if (p.intervalMining) await mineUntilIncluded(client, hashes);
   for (const hash of hashes) {
     const receipt = await client.waitForTransactionReceipt({ hash });

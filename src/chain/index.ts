@@ -6,10 +6,14 @@ export {
   resolveAnvilBinary,
 } from "./anvil.ts";
 export {
+  erc3009DepositCollectorAbi,
+  mockErc20Abi,
   mockUsdcAbi,
   multicall3Abi,
   payoutSplitterAbi,
   permit2Abi,
+  permit2DepositCollectorAbi,
+  x402BatchSettlementAbi,
   x402ExactPermit2ProxyAbi,
 } from "./artifacts.generated.ts";
 export { type AttachOptions, connectDevnet } from "./attach.ts";

@@ -1,18 +1,26 @@
 import { type Address, encodeFunctionData, getAddress, type Hex, type TransactionReceipt } from "viem";
 import {
+  erc3009DepositCollectorRuntimeCode,
+  mockErc20RuntimeCode,
   mockUsdcAbi,
   mockUsdcRuntimeCode,
   multicall3RuntimeCode,
+  permit2DepositCollectorRuntimeCode,
   permit2RuntimeCode,
+  x402BatchSettlementRuntimeCode,
   x402ExactPermit2ProxyRuntimeCode,
   x402UptoPermit2ProxyRuntimeCode,
 } from "./artifacts.generated.ts";
 import {
+  ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+  MOCK_ERC20_ADDRESS,
   MULTICALL3_ADDRESS,
+  NETWORKS,
+  type NetworkName,
   PERMIT2_ADDRESS,
-  USDC_ADDRESS,
+  PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
   USDC_NAME,
-  USDC_VERSION,
+  X402_BATCH_SETTLEMENT_ADDRESS,
   X402_EXACT_PERMIT2_PROXY_ADDRESS,
   X402_UPTO_PERMIT2_PROXY_ADDRESS,
 } from "./base-profile.ts";
@@ -25,10 +33,21 @@ import { ForkMissingUsdcError } from "./errors.ts";
  */
 export const MOCK_USDC_ADMIN: Address = getAddress("0x00000000000000000000000000000000000ad111");
 
-/** Places MockUSDC and the periphery at their canonical Base addresses and initialises the token's roles. */
-export async function placeCanonicalContracts(client: DevnetClient, intervalMining: boolean): Promise<void> {
+/**
+ * Places MockUSDC at the network's USDC address, named as that network's USDC is, and the periphery at
+ * their canonical addresses, and initialises the token's roles.
+ */
+export async function placeCanonicalContracts(
+  client: DevnetClient,
+  intervalMining: boolean,
+  network: NetworkName,
+): Promise<void> {
+  const usdc = NETWORKS[network].usdc;
   await Promise.all([
-    client.setCode({ address: USDC_ADDRESS, bytecode: mockUsdcRuntimeCode }),
+    client.setCode({ address: usdc.address, bytecode: mockUsdcRuntimeCode }),
+    // The second token: only on a mock devnet, since on a fork its address could be anyone's. Its `mint`
+    // is open, so it needs no initialisation.
+    client.setCode({ address: MOCK_ERC20_ADDRESS, bytecode: mockErc20RuntimeCode }),
     placePeriphery(client),
     client.setBalance({ address: MOCK_USDC_ADMIN, value: 10n ** 21n }),
   ]);
@@ -38,7 +57,17 @@ export async function placeCanonicalContracts(client: DevnetClient, intervalMini
     functionName: "initialize",
     args: [MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN, MOCK_USDC_ADMIN],
   });
-  await sendAsAdmin(client, { to: USDC_ADDRESS, data, gas: 200_000n }, "MockUSDC.initialize", intervalMining);
+  await sendAsAdmin(client, { to: usdc.address, data, gas: 200_000n }, "MockUSDC.initialize", intervalMining);
+  // The mock is born with Base's name; any other network's is given the way FiatToken v2 took its own.
+  if (usdc.name !== USDC_NAME) {
+    const rename = encodeFunctionData({ abi: mockUsdcAbi, functionName: "initializeV2", args: [usdc.name] });
+    await sendAsAdmin(
+      client,
+      { to: usdc.address, data: rename, gas: 200_000n },
+      "MockUSDC.initializeV2",
+      intervalMining,
+    );
+  }
 }
 
 /**
@@ -71,6 +100,11 @@ const PERIPHERY = [
   // Base's own is in doubt (x402's README lists none on Base mainnet, a later PR says it is live): placed
   // only where the chain has no code there.
   { address: X402_UPTO_PERMIT2_PROXY_ADDRESS, bytecode: x402UptoPermit2ProxyRuntimeCode },
+  // batch-settlement: the collectors have the batch contract's address (and Permit2's) built in, and the
+  // batch contract derives its EIP-712 domain per call, so each works wherever the others are canonical.
+  { address: X402_BATCH_SETTLEMENT_ADDRESS, bytecode: x402BatchSettlementRuntimeCode },
+  { address: ERC3009_DEPOSIT_COLLECTOR_ADDRESS, bytecode: erc3009DepositCollectorRuntimeCode },
+  { address: PERMIT2_DEPOSIT_COLLECTOR_ADDRESS, bytecode: permit2DepositCollectorRuntimeCode },
 ] as const;
 
 /**
@@ -86,21 +120,29 @@ export async function placePeriphery(client: DevnetClient): Promise<void> {
   );
 }
 
-/** A fork (or a chain we attach to) must carry Base's USDC; otherwise nothing an x402 client signs would settle. */
+/**
+ * A fork (or a chain we attach to) must carry the network's USDC, under the EIP-712 name and version x402
+ * clients sign for; otherwise nothing they sign would settle.
+ */
 export async function assertCanonicalUsdc(
   client: DevnetClient,
-  hint = "Fork Base mainnet (chain 8453), or run without --fork-url to get the mock USDC.",
+  network: NetworkName,
+  hint = `Fork ${NETWORKS[network].label} (chain ${NETWORKS[network].chainId}), or run without --fork-url to get the mock USDC.`,
 ): Promise<void> {
-  const code = await client.getCode({ address: USDC_ADDRESS });
+  const { label, usdc } = NETWORKS[network];
+  const code = await client.getCode({ address: usdc.address });
   if (!code || code === "0x") {
-    throw new ForkMissingUsdcError(`The chain has no contract at Base's USDC address ${USDC_ADDRESS}.`, hint);
+    throw new ForkMissingUsdcError(
+      `The chain has no contract at ${label}'s USDC address ${usdc.address}.`,
+      hint,
+    );
   }
   const read = (functionName: "name" | "version") =>
-    client.readContract({ address: USDC_ADDRESS, abi: mockUsdcAbi, functionName }).catch(() => undefined);
+    client.readContract({ address: usdc.address, abi: mockUsdcAbi, functionName }).catch(() => undefined);
   const [name, version] = await Promise.all([read("name"), read("version")]);
-  if (name !== USDC_NAME || version !== USDC_VERSION) {
+  if (name !== usdc.name || version !== usdc.version) {
     throw new ForkMissingUsdcError(
-      `The contract at ${USDC_ADDRESS} is not Base's USDC (name ${JSON.stringify(name)}, version ${JSON.stringify(version)}; expected "${USDC_NAME}", "${USDC_VERSION}").`,
+      `The contract at ${usdc.address} is not ${label}'s USDC (name ${JSON.stringify(name)}, version ${JSON.stringify(version)}; expected "${usdc.name}", "${usdc.version}").`,
       hint,
     );
   }

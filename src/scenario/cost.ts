@@ -245,7 +245,9 @@ const addressOf = (label: string, index: number) => `0x${pseudoRandom(label, ind
 
 /**
  * A signed settlement transaction as the facilitator sends it: one `transferWithAuthorization` to USDC, or
- * `batch` of them in one Multicall3 `aggregate3`, each from another payer to one payee.
+ * `batch` of them in one Multicall3 `aggregate3`, each from another payer to one payee. Built as on Base
+ * mainnet whichever network the devnet ran as: the cost is what the settlements would cost in production,
+ * at Base's prices (Base Sepolia's gas is free), and the other network's ids would change a byte or two.
  */
 export function settlementTransaction(batch: number, gas: number, maxFeeGwei: number): Hex {
   const payTo = addressOf("payee", 0);

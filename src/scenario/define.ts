@@ -4,6 +4,7 @@ import {
   type Hardfork,
   type History,
   isProfileName,
+  type NetworkName,
   PROFILES,
   type ProfileName,
 } from "../chain/index.ts";
@@ -84,6 +85,8 @@ export type ScenarioDefinition = {
   name: string;
   description: string;
   devnet?: {
+    /** The network the devnet runs as (default `base`): `base-sepolia` for a server built against it. */
+    network?: NetworkName;
     profile?: ProfileName;
     blockTime?: number;
     hardfork?: Hardfork;

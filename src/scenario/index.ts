@@ -88,6 +88,8 @@ export {
 export { formatSummary } from "./summary.ts";
 export {
   DEFAULT_ATTACH_RPC_URL,
+  knownUsdcOf,
+  policyOn,
   type RunTarget,
   startTarget,
   TargetError,

@@ -85,11 +85,12 @@ const authorizationUsed = parseAbiItem(
   "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
 );
 
-/** USDC balances now, or as of `blockNumber`. */
+/** USDC balances now, or as of `blockNumber`; `token` is the devnet's USDC (`Devnet.usdc.address`). */
 export async function usdcBalances(
   client: DevnetClient,
   addresses: readonly Address[],
   blockNumber?: bigint,
+  token: Address = USDC_ADDRESS,
 ): Promise<BalanceSnapshot> {
   const unique = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
   if (unique.length === 0) return new Map();
@@ -97,8 +98,7 @@ export async function usdcBalances(
     blockNumber,
     allowFailure: false,
     contracts: unique.map(
-      (address) =>
-        ({ address: USDC_ADDRESS, abi: erc20Abi, functionName: "balanceOf", args: [address] }) as const,
+      (address) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [address] }) as const,
     ),
   });
   return new Map(unique.map((address, i) => [address, balances[i] as bigint]));
@@ -117,6 +117,7 @@ export async function usdcNetTransfers(
   addresses: readonly Address[],
   fromBlock: bigint,
   toBlock: bigint,
+  token: Address = USDC_ADDRESS,
 ): Promise<BalanceSnapshot> {
   const unique = [...new Set(addresses.map(lower))];
   const net: BalanceSnapshot = new Map(unique.map((address) => [address, 0n]));
@@ -127,7 +128,7 @@ export async function usdcNetTransfers(
     ["from", -1n],
   ] as const) {
     for await (const page of logPages(client, {
-      address: USDC_ADDRESS,
+      address: token,
       event: transfer,
       args: { [side]: unique },
       fromBlock,
@@ -168,10 +169,11 @@ export async function settlementsBetween(
   client: Client<Transport, Chain | undefined>,
   fromBlock: bigint,
   toBlock: bigint,
+  token: Address = USDC_ADDRESS,
 ): Promise<Settlement[]> {
   const settlements: Settlement[] = [];
   for await (const { logs } of logPages(client, {
-    address: USDC_ADDRESS,
+    address: token,
     event: authorizationUsed,
     fromBlock,
     toBlock,
@@ -210,6 +212,8 @@ export type SettlementScanOptions = {
   /** The run's blocks, first to last. */
   fromBlock: bigint;
   toBlock: bigint;
+  /** The devnet's USDC (`Devnet.usdc.address`; default Base's). */
+  token?: Address;
   /** Logs per page (see {@link logPages}); the default suits a local node. */
   targetLogs?: number;
   /** Called after each page, e.g. for progress: the last block read, and the settlements counted so far. */
@@ -223,7 +227,7 @@ export type SettlementScanOptions = {
  */
 export async function scanSettlements(
   client: Client<Transport, Chain | undefined>,
-  { payers, paid, fromBlock, toBlock, targetLogs, onPage }: SettlementScanOptions,
+  { payers, paid, fromBlock, toBlock, token = USDC_ADDRESS, targetLogs, onPage }: SettlementScanOptions,
 ): Promise<SettlementScan> {
   const tally = new SettlementTally(paid);
   let transactions = 0;
@@ -231,7 +235,7 @@ export async function scanSettlements(
   // An empty list of authorizers would filter nothing on the node: no payers, no settlements of theirs.
   if (payers.length > 0 && fromBlock <= toBlock) {
     for await (const page of logPages(client, {
-      address: USDC_ADDRESS,
+      address: token,
       event: authorizationUsed,
       args: { authorizer: [...payers] },
       fromBlock,

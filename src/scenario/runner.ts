@@ -43,7 +43,7 @@ import {
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
 import { watchSettlementLoad } from "./settlement-load.ts";
 import { startSampler, steadyState } from "./steady-state.ts";
-import { type RunTarget, startTarget, type TargetOptions } from "./target.ts";
+import { policyOn, type RunTarget, startTarget, type TargetOptions } from "./target.ts";
 import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
 import { optionalPositive } from "./validate.ts";
 
@@ -161,14 +161,15 @@ async function runOnTarget(
   const agents = devnet.accounts.map((account) =>
     createAgent({
       privateKey: account.privateKey,
-      policy: scenario.agents.policy,
+      policy: policyOn(devnet, scenario.agents.policy),
       behaviour: scenario.agents.behaviour,
     }),
   );
   const payers = devnet.accounts.map((a) => a.address);
   // Balances as of one block, so a block mined meanwhile (interval mining, others' traffic) cannot skew them.
   const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
-  const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock);
+  const token = devnet.usdc.address;
+  const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock, token);
 
   const metrics = new RunMetrics();
   const paid = new PaidLog();
@@ -249,6 +250,9 @@ async function runOnTarget(
       agents: agentCount,
       load: model,
       devnet: {
+        network: devnet.network,
+        chainId: devnet.chainId,
+        usdc: devnet.usdc.address,
         profile: devnet.profile,
         hardfork: devnet.hardfork,
         history: devnet.history,
@@ -342,14 +346,14 @@ async function runOnTarget(
   const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
   // As of the block the settlements are read to, so that a settlement landing after it is in neither.
   const after = await step("read balances at the end", () =>
-    usdcBalances(devnet.client, [...payers, ...payees], endBlock),
+    usdcBalances(devnet.client, [...payers, ...payees], endBlock, token),
   );
   await step("derive learnt payees' balances at the start", async () => {
     // Payees learnt during the run (a route of the user's server, a splitter's payees) were not read when it
     // started; their Transfer logs since then give it, where a pruned chain no longer holds that block's state.
     const learnt = payees.filter((a) => !before.has(a));
     if (learnt.length === 0 || !after || endBlock === undefined) return;
-    const moved = await usdcNetTransfers(devnet.client, learnt, startBlock + 1n, endBlock);
+    const moved = await usdcNetTransfers(devnet.client, learnt, startBlock + 1n, endBlock, token);
     for (const [address, change] of moved) before.set(address, (after.get(address) ?? 0n) - change);
   });
   const settled =
@@ -357,7 +361,13 @@ async function runOnTarget(
       ? undefined
       : await step("read settlements", () =>
           // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
-          scanSettlements(devnet.client, { payers, paid, fromBlock: startBlock + 1n, toBlock: endBlock }),
+          scanSettlements(devnet.client, {
+            payers,
+            paid,
+            fromBlock: startBlock + 1n,
+            toBlock: endBlock,
+            token,
+          }),
         );
   if (endBlock !== undefined && settled) {
     measured.chain = {

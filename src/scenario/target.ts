@@ -1,7 +1,8 @@
 import { request as httpRequest } from "undici";
 import type { Address } from "viem";
 import { type Challenge, challengeFromResponse } from "../agents/challenge.ts";
-import { connectDevnet, type Devnet, type DevnetOptions, USDC_ADDRESS } from "../chain/index.ts";
+import type { KnownAsset, SpendingPolicy } from "../agents/index.ts";
+import { connectDevnet, type Devnet, type DevnetOptions } from "../chain/index.ts";
 import type { SupportedResponse } from "../protocol/index.ts";
 import { type Stack, startStack } from "../stack.ts";
 import { DEFAULT_TARGET, type ScenarioDefinition } from "./define.ts";
@@ -11,10 +12,13 @@ export const DEFAULT_ATTACH_RPC_URL = "http://127.0.0.1:8545";
 
 /** What the user may point a run at instead of the stack it starts for itself. */
 export type TargetOptions = {
-  /** Fork this chain (real Base) instead of placing the mock USDC. */
+  /** Fork this chain (real Base or Base Sepolia) instead of placing the mock USDC. */
   forkUrl?: string;
-  /** The started devnet's profile, rules and history, over the scenario's (not for a chain someone else runs). */
-  devnet?: Pick<DevnetOptions, "profile" | "hardfork" | "history">;
+  /**
+   * The started devnet's network, profile, rules and history, over the scenario's (not for a chain someone
+   * else runs, which is the network its chain id says).
+   */
+  devnet?: Pick<DevnetOptions, "network" | "profile" | "hardfork" | "history">;
   /** Run on this running devnet (`x402-devnet up`'s, say) instead of starting one. */
   rpcUrl?: string;
   /** Pay this resource server (the user's), which settles on `rpcUrl`'s chain. */
@@ -86,11 +90,11 @@ export async function startTarget(
     const payable = challenge.offers.filter(
       (o) =>
         o.network === `eip155:${devnet.chainId}` &&
-        o.requirements.asset.toLowerCase() === USDC_ADDRESS.toLowerCase(),
+        o.requirements.asset.toLowerCase() === devnet.usdc.address.toLowerCase(),
     );
     if (payable.length === 0) {
       throw new TargetError(
-        `${probed} asks for ${challenge.offers.map((o) => `${o.requirements.asset} on ${o.network ?? o.v1Network}`).join(", ")}; the agents hold USDC (${USDC_ADDRESS}) on eip155:${devnet.chainId}, the chain at ${devnet.rpcUrl}.`,
+        `${probed} asks for ${challenge.offers.map((o) => `${o.requirements.asset} on ${o.network ?? o.v1Network}`).join(", ")}; the agents hold USDC (${devnet.usdc.address}) on eip155:${devnet.chainId}, the chain at ${devnet.rpcUrl}.`,
       );
     }
     return {
@@ -147,6 +151,23 @@ export async function startTarget(
     stack,
     stop: () => stack.stop(),
   };
+}
+
+/** The devnet's USDC as an agent knows a token: what it signs for, on this chain, under this domain. */
+export function knownUsdcOf(devnet: Pick<Devnet, "chainId" | "usdc">): KnownAsset {
+  const { address, name, version } = devnet.usdc;
+  return { network: `eip155:${devnet.chainId}`, address, name, version };
+}
+
+/**
+ * An agent's policy on this devnet: unless the scenario names its tokens, the agent pays in the devnet's
+ * USDC, whichever network the devnet runs as (the agents' own default is Base's).
+ */
+export function policyOn(
+  devnet: Pick<Devnet, "chainId" | "usdc">,
+  policy: SpendingPolicy = {},
+): SpendingPolicy {
+  return { ...policy, assets: policy.assets ?? [knownUsdcOf(devnet)] };
 }
 
 function parseUrl(flag: string, raw: string): URL {
