@@ -5,10 +5,20 @@ import { x402Client } from "@x402/core/client";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import { type Address, createPublicClient, erc20Abi, type Hex, http, parseEventLogs } from "viem";
+import {
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  erc20Abi,
+  type Hex,
+  http,
+  parseEventLogs,
+  publicActions,
+} from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wrapFetchWithPayment as legacyWrapFetchWithPayment } from "x402-fetch";
 
 const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
 
@@ -95,9 +105,22 @@ function officialFetch(privateKey: Hex, fetcher: typeof fetch): typeof fetch {
   return wrapFetchWithPayment(fetcher, client);
 }
 
+/** x402 1.x types its signer against the viem release it was built with, which differs from ours only in types. */
+type LegacySigner = Parameters<typeof legacyWrapFetchWithPayment>[1];
+
 /** v1 clients, each paying through the fetch it is given. */
 const v1Clients: Record<string, (privateKey: Hex, fetcher: typeof fetch) => typeof fetch> = {
   "@x402/fetch 2.27.0 on its v1 path": officialFetch,
+  // x402 1.x signs only for chains it knows by id: the devnet is Base's 8453, so viem's `base` at the devnet's RPC.
+  "x402-fetch 1.2.0": (privateKey, fetcher) =>
+    legacyWrapFetchWithPayment(
+      fetcher,
+      createWalletClient({
+        account: privateKeyToAccount(privateKey),
+        chain: base,
+        transport: http(ready.rpcUrl),
+      }).extend(publicActions) as unknown as LegacySigner,
+    ),
 };
 
 describe("x402-devnet up serves x402 v1 clients beside v2 ones", () => {

@@ -1,0 +1,2 @@
+// Never imported by x402-fetch; see package.json.
+export {};
