@@ -15,6 +15,7 @@ export {
   permit2DepositCollectorAbi,
   x402BatchSettlementAbi,
   x402ExactPermit2ProxyAbi,
+  x402UptoPermit2ProxyAbi,
 } from "./artifacts.generated.ts";
 export { type AttachOptions, connectDevnet } from "./attach.ts";
 export * from "./base-profile.ts";

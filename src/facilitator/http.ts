@@ -7,6 +7,7 @@ import {
   type PaymentRequirementsV1,
   requirementsFromV1,
   type SettleResponse,
+  type SupportedKind,
   type SupportedResponse,
   type VerifyResponse,
   X402Error,
@@ -132,7 +133,12 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
 
   const findScheme = (request: SchemeRequest): FacilitatorScheme | undefined => {
     const { scheme, network } = request.paymentRequirements;
-    return options.schemes.find((s) => s.scheme === scheme && s.kinds.some((k) => k.network === network));
+    return options.schemes.find(
+      (s) =>
+        s.scheme === scheme &&
+        s.kinds.some((k) => k.network === network) &&
+        (s.accepts === undefined || s.accepts(request)),
+    );
   };
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -173,7 +179,7 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
           metrics.requests.inc({
             route: name,
             outcome: result.isValid ? "valid" : "invalid",
-            code: result.invalidReason ?? "",
+            code: codeOf(result.invalidReason),
           });
           return result;
         }
@@ -188,7 +194,7 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
         metrics.requests.inc({
           route: name,
           outcome: result.success ? "settled" : "failed",
-          code: result.errorReason ?? "",
+          code: codeOf(result.errorReason),
         });
         return result;
       } catch (error) {
@@ -202,18 +208,20 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
   route("verify");
   route("settle");
 
-  // The schemes are fixed for the app's life, so is what it supports.
+  // The schemes are fixed for the app's life, so is what it supports. A kind served by several modules
+  // (one per transfer method) is listed once, as the reference lists `exact` once; so is a shared signer.
   const signers: Record<string, string[]> = {};
   for (const scheme of options.schemes) {
     for (const [family, addresses] of Object.entries(scheme.signers)) {
-      signers[family] = [...(signers[family] ?? []), ...addresses];
+      signers[family] = [...new Set([...(signers[family] ?? []), ...addresses])];
     }
   }
-  const supported: SupportedResponse = {
-    kinds: options.schemes.flatMap((s) => s.kinds),
-    extensions: [],
-    signers,
-  };
+  const kinds = new Map<string, SupportedKind>();
+  for (const kind of options.schemes.flatMap((s) => s.kinds)) {
+    const key = `${kind.x402Version} ${kind.scheme} ${kind.network}`;
+    if (!kinds.has(key)) kinds.set(key, kind);
+  }
+  const supported: SupportedResponse = { kinds: [...kinds.values()], extensions: [], signers };
   app.get("/supported", async () => supported);
   app.get("/health", async () => ({ status: "ok" }));
   app.get("/metrics", async (_request, reply) => {
@@ -226,9 +234,25 @@ export function buildFacilitatorApp(options: FacilitatorHttpOptions): {
   return { app, metrics };
 }
 
-/** `unsupported_scheme` when no plugin has the scheme, `invalid_network` when one has it on other networks. */
+/**
+ * `unsupported_scheme` when no plugin has the scheme, `invalid_network` when one has it on other networks,
+ * `unsupported_payload_type` when the plugins serving it there all decline this payload's transfer method.
+ */
 function unsupportedReason(schemes: readonly FacilitatorScheme[], request: SchemeRequest) {
-  return schemes.some((s) => s.scheme === request.paymentRequirements.scheme)
-    ? "invalid_network"
-    : "unsupported_scheme";
+  const { scheme, network } = request.paymentRequirements;
+  const named = schemes.filter((s) => s.scheme === scheme);
+  if (named.length === 0) return "unsupported_scheme";
+  return named.some((s) => s.kinds.some((k) => k.network === network))
+    ? "unsupported_payload_type"
+    : "invalid_network";
+}
+
+/**
+ * The code of a reason, for the metrics label: a send error's reason carries the node's message after a
+ * colon (`invalid_exact_evm_transaction_failed: …`), which would make a label value per message.
+ */
+function codeOf(reason: string | undefined): string {
+  if (!reason) return "";
+  const colon = reason.indexOf(":");
+  return colon < 0 ? reason : reason.slice(0, colon);
 }

@@ -3,11 +3,20 @@ import { signatureBackend } from "../protocol/index.ts";
 import { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 import { buildFacilitatorApp } from "./http.ts";
 import type { FacilitatorMetrics } from "./metrics.ts";
+import { createPermit2Schemes, type Permit2SchemesOptions } from "./permit2/scheme.ts";
 import { type FacilitatorScheme, type SettlementLoad, settlementLoadOf } from "./scheme.ts";
 
 export { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 export { buildFacilitatorApp, type FacilitatorHttpOptions } from "./http.ts";
 export { FacilitatorMetrics } from "./metrics.ts";
+export type { Permit2Options } from "./permit2/relaying.ts";
+export { Permit2Relaying } from "./permit2/relaying.ts";
+export {
+  createPermit2Schemes,
+  Permit2Scheme,
+  type Permit2SchemeOptions,
+  type Permit2SchemesOptions,
+} from "./permit2/scheme.ts";
 export {
   type FacilitatorScheme,
   type SchemeRequest,
@@ -23,6 +32,11 @@ export type FacilitatorOptions = {
   schemes?: readonly FacilitatorScheme[];
   /** Settings of the default `exact` scheme (required when `schemes` is absent). */
   exact?: ExactEvmSchemeOptions;
+  /**
+   * Also serve `exact` by Permit2 and `upto` on this chain (beside `schemes` or `exact`), from relayer keys
+   * of their own.
+   */
+  permit2?: Permit2SchemesOptions;
   logger?: boolean;
 };
 
@@ -39,7 +53,11 @@ export type Facilitator = {
 
 /** Starts the reference facilitator over HTTP. */
 export async function startFacilitator(options: FacilitatorOptions): Promise<Facilitator> {
-  const schemes = options.schemes ?? (options.exact ? [new ExactEvmScheme(options.exact)] : []);
+  const permit2 = options.permit2 ? createPermit2Schemes(options.permit2) : undefined;
+  const schemes = [
+    ...(options.schemes ?? (options.exact ? [new ExactEvmScheme(options.exact)] : [])),
+    ...(permit2 ? [permit2.exact, permit2.upto] : []),
+  ];
   if (schemes.length === 0) throw new Error("startFacilitator needs `schemes` or `exact` settings");
   const { app, metrics } = buildFacilitatorApp({ schemes, logger: options.logger });
   const host = options.host ?? "127.0.0.1";
@@ -55,7 +73,7 @@ export async function startFacilitator(options: FacilitatorOptions): Promise<Fac
     url: `http://${host}:${port}`,
     app,
     metrics,
-    relayers: schemes.flatMap((s) => Object.values(s.signers).flat()),
+    relayers: [...new Set(schemes.flatMap((s) => Object.values(s.signers).flat()))],
     settlementLoad: () => settlementLoadOf(schemes),
     stop: () => app.close(),
   };

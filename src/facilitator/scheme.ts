@@ -24,8 +24,18 @@ export type SchemeRequest = {
 export interface FacilitatorScheme {
   /** The scheme name, e.g. `exact`. */
   readonly scheme: string;
-  /** The (version, scheme, network) triples `/supported` lists. */
+  /**
+   * The (version, scheme, network) triples it serves; `/supported` lists each triple once, however many
+   * modules serve it (the EIP-3009 and Permit2 modules of `exact` share theirs).
+   */
   readonly kinds: readonly SupportedKind[];
+  /**
+   * Whether this module takes a request its scheme and network already match, for a scheme served by
+   * several modules, one per asset transfer method (`exact`: a payload carrying `permit2Authorization`
+   * is Permit2's, any other EIP-3009's, as the SDK routes it). A module without it takes every request
+   * of its kinds. Called on every request: a field test, no allocation.
+   */
+  accepts?(request: SchemeRequest): boolean;
   /** CAIP family pattern → addresses that sign settlements, for `/supported.signers`. */
   readonly signers: Readonly<Record<string, readonly string[]>>;
   verify(request: SchemeRequest): Promise<VerifyResponse>;

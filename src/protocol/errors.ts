@@ -5,8 +5,8 @@
  * places (spec `invalid_exact_evm_payload_signature` vs emitted `invalid_exact_evm_signature`, spec
  * `insufficient_funds` vs emitted `invalid_exact_evm_insufficient_balance`). Both spellings are listed so a
  * report can name what any facilitator sent; ours emits the implementation spelling, which is what SDK
- * hooks and clients see from the reference facilitator. Permit2, upto and batch-settlement codes are left
- * out: the devnet settles EIP-3009 only.
+ * hooks and clients see from the reference facilitator. Batch-settlement codes are left out: the devnet's
+ * facilitator does not serve that scheme.
  */
 export const X402_ERROR_CODES = [
   // Generic codes from the v2 spec (§9); the official TS implementation emits only `invalid_scheme`.
@@ -46,6 +46,52 @@ export const X402_ERROR_CODES = [
   "invalid_exact_evm_payload_recipient_mismatch",
   "invalid_exact_evm_payload_authorization_value",
   "invalid_exact_evm_payload_undeployed_smart_wallet",
+  // Exact scheme on EVM, Permit2 path (@x402/evm 2.27 exact/facilitator/errors.ts).
+  "invalid_permit2_spender",
+  "invalid_permit2_recipient_mismatch",
+  "permit2_deadline_expired",
+  "permit2_not_yet_valid",
+  "permit2_amount_mismatch",
+  "permit2_token_mismatch",
+  "invalid_permit2_signature",
+  "permit2_allowance_required",
+  "permit2_simulation_failed",
+  "permit2_insufficient_balance",
+  "permit2_proxy_not_deployed",
+  "permit2_invalid_amount",
+  "permit2_invalid_destination",
+  "permit2_invalid_owner",
+  "permit2_payment_too_early",
+  "permit2_invalid_nonce",
+  "permit2_2612_amount_mismatch",
+  // EIP-2612 gas sponsoring of a Permit2 payment.
+  "invalid_eip2612_extension_format",
+  "eip2612_from_mismatch",
+  "eip2612_asset_mismatch",
+  "eip2612_spender_not_permit2",
+  "eip2612_deadline_expired",
+  // ERC-20 approval gas sponsoring of a Permit2 payment (the devnet's facilitator does not offer it).
+  "invalid_erc20_approval_extension_format",
+  "erc20_approval_from_mismatch",
+  "erc20_approval_asset_mismatch",
+  "erc20_approval_spender_not_permit2",
+  "erc20_approval_tx_wrong_target",
+  "erc20_approval_tx_wrong_selector",
+  "erc20_approval_tx_wrong_spender",
+  "erc20_approval_tx_invalid_calldata",
+  "erc20_approval_tx_signer_mismatch",
+  "erc20_approval_tx_invalid_signature",
+  "erc20_approval_tx_parse_failed",
+  "erc20_approval_tx_failed",
+  "erc20_approval_broadcast_failed",
+  // The upto scheme on EVM (@x402/evm 2.27 upto/facilitator/errors.ts).
+  "invalid_upto_evm_scheme",
+  "invalid_upto_evm_network_mismatch",
+  "invalid_upto_evm_payload_settlement_exceeds_amount",
+  "invalid_upto_evm_transaction_failed",
+  "upto_amount_exceeds_permitted",
+  "upto_unauthorized_facilitator",
+  "upto_facilitator_mismatch",
   // Smart wallets and settlement state.
   "eip6492_factory_not_allowed",
   "smart_wallet_deployment_failed",

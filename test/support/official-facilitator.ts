@@ -1,6 +1,7 @@
 import { x402Facilitator } from "@x402/core/facilitator";
 import { type FacilitatorEvmSigner, toFacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import { type Abi, type Address, createWalletClient, type Hex, http, publicActions } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { DEVNET_POLLING_MS, devnetChain } from "../../src/chain/index.ts";
@@ -39,15 +40,20 @@ export function officialFacilitatorSigner(
 }
 
 /**
- * The official `x402Facilitator` with `@x402/evm`'s `ExactEvmScheme`, wired to a devnet the way the x402
- * notes (§5.4) describe: the yardstick our facilitator is compared with, in the same process.
+ * The official `x402Facilitator` with `@x402/evm`'s `ExactEvmScheme` (EIP-3009 and Permit2 payloads alike),
+ * and with `upto` its `UptoEvmScheme` too, wired to a devnet the way the x402 notes (§5.4) describe: the
+ * yardstick our facilitator is compared with, in the same process.
  */
-export function officialFacilitator(rpcUrl: string, chainId: number, relayerKey: Hex) {
+export function officialFacilitator(
+  rpcUrl: string,
+  chainId: number,
+  relayerKey: Hex,
+  options: { upto?: boolean } = {},
+) {
   const facilitator = new x402Facilitator();
-  registerExactEvmScheme(facilitator, {
-    signer: officialFacilitatorSigner(rpcUrl, chainId, relayerKey),
-    networks: [`eip155:${chainId}`],
-  });
+  const signer = officialFacilitatorSigner(rpcUrl, chainId, relayerKey);
+  registerExactEvmScheme(facilitator, { signer, networks: [`eip155:${chainId}`] });
+  if (options.upto) facilitator.register(`eip155:${chainId}`, new UptoEvmScheme(signer));
   return facilitator;
 }
 

@@ -45,6 +45,8 @@ type Key = { address: Address; privateKey: Hex; nonce: number | undefined };
 export class RelayerPool {
   private readonly idle: Key[];
   private readonly waiters: ((key: Key) => void)[] = [];
+  /** Leases waiting for one key in particular, by its address (lowercase). */
+  private readonly waitersFor = new Map<string, ((key: Key) => void)[]>();
   private fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; at: number } | undefined;
 
   constructor(
@@ -75,12 +77,39 @@ export class RelayerPool {
     return this.addresses.length - this.idle.length;
   }
 
+  /** Leases waiting for a key. */
+  get waiting(): number {
+    let n = this.waiters.length;
+    for (const queue of this.waitersFor.values()) n += queue.length;
+    return n;
+  }
+
   /**
    * Waits for a free key and hands it out for one transaction. Taking the key before taking work off a
    * queue is what makes batching natural: while every key is busy, settlements accumulate.
    */
   async lease(): Promise<RelayerLease> {
     const key = await this.acquire();
+    return { address: key.address, send: (tx) => this.sendWith(key, tx) };
+  }
+
+  /**
+   * Waits for the key of `address` and hands it out for one transaction: for a settlement only that
+   * account may send (an `upto` payment names its facilitator, the proxy checks `msg.sender`). Undefined
+   * when the pool has no such key.
+   */
+  async leaseOf(address: Address): Promise<RelayerLease | undefined> {
+    const wanted = address.toLowerCase();
+    if (!this.addresses.some((a) => a.toLowerCase() === wanted)) return undefined;
+    const index = this.idle.findIndex((k) => k.address.toLowerCase() === wanted);
+    const key =
+      index >= 0
+        ? (this.idle.splice(index, 1)[0] as Key)
+        : await new Promise<Key>((resolve) => {
+            const queue = this.waitersFor.get(wanted) ?? [];
+            queue.push(resolve);
+            this.waitersFor.set(wanted, queue);
+          });
     return { address: key.address, send: (tx) => this.sendWith(key, tx) };
   }
 
@@ -181,6 +210,13 @@ export class RelayerPool {
   }
 
   private release(key: Key): void {
+    const own = this.waitersFor.size > 0 ? this.waitersFor.get(key.address.toLowerCase()) : undefined;
+    const mine = own?.shift();
+    if (own && own.length === 0) this.waitersFor.delete(key.address.toLowerCase());
+    if (mine) {
+      mine(key);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter(key);
     else this.idle.push(key);

@@ -2,6 +2,7 @@ import { type Address, createPublicClient, getAddress, type Hash, type Hex, http
 import { DEVNET_POLLING_MS, devnetChain, payoutSplitterAbi } from "../../chain/index.ts";
 import {
   type ExactEvmPayload,
+  isPermit2Payload,
   type Network,
   parseExactEvmPayload,
   type SettleResponse,
@@ -145,6 +146,11 @@ export class ExactEvmScheme implements FacilitatorScheme {
    */
   get remembered(): number {
     return this.ledger.size;
+  }
+
+  /** Every `exact` payment but a Permit2 one, which the Permit2 module (../permit2) takes. */
+  accepts(request: SchemeRequest): boolean {
+    return !isPermit2Payload(request.paymentPayload.payload);
   }
 
   settlementLoad(): SettlementLoad {
