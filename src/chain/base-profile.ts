@@ -172,17 +172,12 @@ export const DEVNET_POLLING_MS = 25;
 
 // ---------------------------------------------------------------- batch settlement and the second token
 
-/**
- * x402's payment-channel contract for the `batch-settlement` scheme (`@x402/evm`'s `BATCH_SETTLEMENT_ADDRESS`).
- * Its channel ids and EIP-712 digests are bound to this address, so only here do official clients' signatures hold.
- */
-export const X402_BATCH_SETTLEMENT_ADDRESS: Address = "0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003";
-
-/** Pulls a batch-settlement deposit by EIP-3009 `receiveWithAuthorization` (`ERC3009_DEPOSIT_COLLECTOR_ADDRESS`). */
-export const ERC3009_DEPOSIT_COLLECTOR_ADDRESS: Address = "0x4020806089470a89826cB9fB1f4059150b550004";
-
-/** Pulls a batch-settlement deposit by a Permit2 witness transfer (`PERMIT2_DEPOSIT_COLLECTOR_ADDRESS`). */
-export const PERMIT2_DEPOSIT_COLLECTOR_ADDRESS: Address = "0x4020425FAf3B746C082C2f942b4E5159887B0005";
+// The batch-settlement contracts' canonical addresses are protocol facts; the devnet places ours there.
+export {
+  ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+  PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
+  X402_BATCH_SETTLEMENT_ADDRESS,
+} from "../protocol/batch-settlement.ts";
 
 /**
  * A second dollar token on the mock devnet (never on a fork): 6 decimals and EIP-2612 `permit`, but no

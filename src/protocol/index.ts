@@ -2,6 +2,34 @@
  * x402 protocol layer: wire shapes (from @x402/core), header codecs, error codes, and the EIP-3009 hot path
  * (EIP-712 digest, secp256k1 sign / recover) hand-written for throughput.
  */
+
+export {
+  BATCH_ERROR_PREFIX,
+  type BatchPayload,
+  batchDomain,
+  batchError,
+  batchTypes,
+  type ChannelConfig,
+  type ChannelState,
+  channelIdOf,
+  claimBatchTypedData,
+  type Deposit,
+  ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+  type Erc3009DepositAuthorization,
+  erc3009DepositNonce,
+  MAX_WITHDRAW_DELAY,
+  MIN_WITHDRAW_DELAY,
+  PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
+  type Permit2DepositAuthorization,
+  parseBatchPayload,
+  refundTypedData,
+  type ServerBatchPayload,
+  type Voucher,
+  type VoucherClaim,
+  voucherDigest,
+  voucherTypedData,
+  X402_BATCH_SETTLEMENT_ADDRESS,
+} from "./batch-settlement.ts";
 export {
   domainFromRequirements,
   type Eip3009Domain,
