@@ -33,7 +33,7 @@ import {
   scenarioNames,
 } from "./scenario/index.ts";
 import { renderCapacityHtml, renderHtmlReport } from "./scenario/report-html.ts";
-import { startStack } from "./stack.ts";
+import { paymentPathHandlers, paymentPathRoutes, startStack } from "./stack.ts";
 
 /** A mistake in how the CLI was called: one line, a pointer to the command's help, exit code 2. */
 class UsageError extends Error {
@@ -373,7 +373,11 @@ async function up(argv: string[]): Promise<number> {
         forkBlockNumber: forkBlock === undefined ? undefined : BigInt(forkBlock),
       },
       facilitator: { port: facilitatorPort, relayers: relayerCount },
-      server: { port: serverPort },
+      server: {
+        port: serverPort,
+        routes: paymentPathRoutes,
+        handlers: paymentPathHandlers,
+      },
     });
     if (!stop.signal) {
       const { devnet, facilitatorUrl, relayers, server } = stack;

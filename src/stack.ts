@@ -15,6 +15,8 @@ import {
   type PaidRoute,
   type PaywallOptions,
   type ResourceServer,
+  type ResourceServerOptions,
+  setSettlementOverrides,
   startResourceServer,
 } from "./server/index.ts";
 
@@ -27,7 +29,18 @@ export type StackOptions = {
   rpcUrl?: string;
   /** Use this facilitator (settling on the same chain) instead of starting ours. */
   facilitatorUrl?: string;
-  facilitator?: { port?: number; relayers?: number; maxBatch?: number; receiptTimeoutMs?: number };
+  facilitator?: {
+    port?: number;
+    /** Keys settling `exact` by EIP-3009 (default 4). */
+    relayers?: number;
+    /**
+     * Keys settling the Permit2 paths (`exact` by Permit2 and `upto`; default 2). Their own: a key's nonces
+     * are tracked by one relayer pool only.
+     */
+    permit2Relayers?: number;
+    maxBatch?: number;
+    receiptTimeoutMs?: number;
+  };
   server?: {
     port?: number;
     /** How many payees to derive for the routes (default 1). */
@@ -37,6 +50,8 @@ export type StackOptions = {
       payees: readonly Address[],
       devnet: Devnet,
     ) => Record<string, PaidRoute> | Promise<Record<string, PaidRoute>>;
+    /** Handlers by route key; a route without one answers `{ path, paid: true }`. */
+    handlers?: ResourceServerOptions["handlers"];
     facilitatorTimeoutMs?: number;
   };
   /**
@@ -45,6 +60,8 @@ export type StackOptions = {
    */
   faults?: { rpc?: boolean; facilitator?: boolean };
 };
+
+const PERMIT2_RELAYER_OFFSET = 10_000;
 
 export type Stack = {
   devnet: Devnet;
@@ -67,6 +84,44 @@ export function defaultRoutes(payTo: Address): Record<string, PaidRoute> {
     "GET /weather": { price: "$0.001", payTo, description: "Current weather", mimeType: "application/json" },
   };
 }
+
+/**
+ * `up`'s routes: `/weather`, and one route per payment path, named as x402's end-to-end suite names them,
+ * so that a client under test finds each path where it expects it.
+ */
+export function paymentPathRoutes(payees: readonly Address[]): Record<string, PaidRoute> {
+  const payTo = payees[0] as Address;
+  return {
+    ...defaultRoutes(payTo),
+    "GET /exact/evm/eip3009": { price: "$0.001", payTo, description: "exact, EIP-3009" },
+    "GET /exact/evm/permit2": {
+      price: "$0.001",
+      payTo,
+      assetTransferMethod: "permit2",
+      description: "exact, Permit2 (approve Permit2 first)",
+    },
+    "GET /upto/evm/permit2": {
+      price: "$0.01",
+      payTo,
+      scheme: "upto",
+      description: "upto: metered LLM tokens, at most $0.01 (?used= meters an amount, else a random one)",
+    },
+  };
+}
+
+/**
+ * The handlers behind {@link paymentPathRoutes}: the metered route charges `?used=` (atomic units, `50%` or
+ * `$0.004`) or, without it, a random share of its maximum, as a model's output length varies per call.
+ */
+export const paymentPathHandlers: NonNullable<ResourceServerOptions["handlers"]> = {
+  "GET /upto/evm/permit2": async (request, reply) => {
+    const { used } = request.query as { used?: string };
+    const tokens = 1 + Math.floor(Math.random() * 1_000);
+    // 10 atomic units a token: at most 10,000, the route's $0.01.
+    setSettlementOverrides(reply, { amount: used ?? String(tokens * 10) });
+    return { model: "devnet-echo", tokens: used === undefined ? tokens : undefined, paid: true };
+  },
+};
 
 /**
  * What a server on `devnet` prices in: the devnet's own USDC on its own chain, so that a Base Sepolia
@@ -102,7 +157,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let relayers: DevnetAccount[] = [];
     let facilitatorUrl = options.facilitatorUrl;
     if (!facilitatorUrl) {
-      relayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, indices.relayers);
+      const exactRelayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, indices.relayers);
+      // Far past any --relayers count, so the two sets never share a key.
+      const permit2Relayers = deriveAccounts(
+        mnemonic,
+        options.facilitator?.permit2Relayers ?? 2,
+        indices.relayers + PERMIT2_RELAYER_OFFSET,
+      );
+      relayers = [...exactRelayers, ...permit2Relayers];
       await devnet.fund(
         relayers.map((r) => r.address),
         { usdc: 0n },
@@ -117,8 +179,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
           receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
           chainId: devnet.chainId,
-          relayerKeys: relayers.map((r) => r.privateKey),
+          relayerKeys: exactRelayers.map((r) => r.privateKey),
           maxBatch: options.facilitator?.maxBatch,
+        },
+        permit2: {
+          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
+          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
+          chainId: devnet.chainId,
+          relayerKeys: permit2Relayers.map((r) => r.privateKey),
         },
       });
       started.push(facilitator);
@@ -136,6 +204,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       acceptV1: "auto",
       port: options.server?.port,
       routes: (await options.server?.routes?.(payTo, devnet)) ?? defaultRoutes(payTo[0] as Address),
+      handlers: options.server?.handlers,
       // Smart-account agents sign in too: their ERC-1271 / ERC-6492 proofs are checked on the devnet.
       sessions: { verifyMessage: (args) => devnet.client.verifyMessage(args) },
     });

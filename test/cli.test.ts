@@ -86,9 +86,24 @@ describe("x402-devnet up", () => {
 
     expect(ready.facilitatorUrl).toBe(`http://127.0.0.1:${facilitatorPort}`);
     expect(ready.serverUrl).toBe(`http://127.0.0.1:${serverPort}`);
-    expect(ready.routes).toEqual([
-      { method: "GET", path: "/weather", price: "1000", payTo: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/) },
-    ]);
+    const payTo = expect.stringMatching(/^0x[0-9a-fA-F]{40}$/);
+    const usdc = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+    expect(ready.routes).toEqual(
+      [
+        ["/weather", "1000", "exact", "eip3009"],
+        ["/exact/evm/eip3009", "1000", "exact", "eip3009"],
+        ["/exact/evm/permit2", "1000", "exact", "permit2"],
+        ["/upto/evm/permit2", "10000", "upto", "permit2"],
+      ].map(([path, price, scheme, assetTransferMethod]) => ({
+        method: "GET",
+        path,
+        price,
+        payTo,
+        scheme,
+        assetTransferMethod,
+        asset: usdc,
+      })),
+    );
     const supported = await fetch(`${ready.facilitatorUrl}/supported`);
     expect(supported.status).toBe(200);
     const unpaid = await fetch(`${ready.serverUrl}/weather`);

@@ -1,6 +1,3 @@
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { x402Client } from "@x402/core/client";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
@@ -19,49 +16,20 @@ import { privateKeyToAccount } from "viem/accounts";
 import { base } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wrapFetchWithPayment as legacyWrapFetchWithPayment } from "x402-fetch";
-
-const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
-
-/** What `x402-devnet up` prints when ready, as much of it as a client needs. */
-type Ready = {
-  rpcUrl: string;
-  usdc: Address;
-  accounts: { address: Address; privateKey: Hex }[];
-  serverUrl: string;
-  routes: { method: string; path: string; price: string; payTo: Address }[];
-};
+import { type Ready, startUp } from "../support/up.ts";
 
 /** A v1 receipt as legacy clients decode it (`decodeXPaymentResponse`: base64 JSON, nothing more). */
 type V1Receipt = { success: boolean; transaction: Hex; network: string; payer?: Address };
 
-let up: ChildProcessWithoutNullStreams;
-let exited: Promise<unknown>;
+let up: Awaited<ReturnType<typeof startUp>> | undefined;
 let ready: Ready;
 
 beforeAll(async () => {
-  up = spawn(
-    process.execPath,
-    [BIN, "up", "--port", "0", "--facilitator-port", "0", "--server-port", "0", "--accounts", "3"],
-    { stdio: "pipe" },
-  );
-  let stderr = "";
-  up.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  exited = once(up, "exit");
-  const line = once(createInterface({ input: up.stdout }), "line") as Promise<[string]>;
-  const failed = exited.then(() => {
-    throw new Error(`x402-devnet up exited before it was ready:\n${stderr}`);
-  });
-  const [first] = await Promise.race([line, failed]);
-  ready = JSON.parse(first) as Ready;
+  up = await startUp();
+  ready = up.ready;
 });
 
-afterAll(async () => {
-  if (!up || up.exitCode !== null) return;
-  up.kill("SIGINT");
-  await exited;
-});
+afterAll(() => up?.stop());
 
 const chain = () => createPublicClient({ chain: base, transport: http(ready.rpcUrl) });
 

@@ -2,10 +2,11 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware } from "@x402/express";
+import { UptoEvmScheme } from "@x402/evm/upto/server";
+import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
 import express from "express";
 import type { Address } from "viem";
-import { BASE_NETWORK } from "../../src/chain/index.ts";
+import { BASE_NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../../src/chain/index.ts";
 
 /**
  * A resource server as a user of the official packages writes it: `@x402/express`'s `paymentMiddleware`
@@ -34,6 +35,11 @@ export async function startOfficialServer(
   app.get("/weather", (_request, response) => {
     response.json({ sunny: true });
   });
+  return listen(app);
+}
+
+/** Serves `app` on a free loopback port until `stop()`, which also ends kept-alive connections. */
+async function listen(app: express.Express): Promise<{ url: string; stop(): Promise<void> }> {
   const listener = app.listen(0, "127.0.0.1");
   await once(listener, "listening");
   const { port } = listener.address() as AddressInfo;
@@ -45,4 +51,53 @@ export async function startOfficialServer(
       await once(listener, "close");
     },
   };
+}
+
+/**
+ * The official server selling the Permit2 paths as its README shows them: `exact` by Permit2 at 1,000 and
+ * `upto` up to 2,000, whose handler meters 1,500 through `setSettlementOverrides`.
+ */
+export async function startOfficialPermit2Server(
+  facilitatorUrl: string,
+  payTo: Address,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl }))
+    .register(BASE_NETWORK, new ExactEvmScheme())
+    .register(BASE_NETWORK, new UptoEvmScheme());
+  const asset = USDC_ADDRESS;
+  const domain = { name: USDC_NAME, version: USDC_VERSION };
+  const app = express();
+  app.use(
+    paymentMiddleware(
+      {
+        "GET /exact/evm/permit2": {
+          accepts: {
+            scheme: "exact",
+            network: BASE_NETWORK,
+            payTo,
+            price: { amount: "1000", asset, extra: { ...domain, assetTransferMethod: "permit2" } },
+          },
+          description: "exact by Permit2",
+        },
+        "GET /upto/evm/permit2": {
+          accepts: {
+            scheme: "upto",
+            network: BASE_NETWORK,
+            payTo,
+            price: { amount: "2000", asset, extra: domain },
+          },
+          description: "metered",
+        },
+      },
+      resourceServer,
+    ),
+  );
+  app.get("/exact/evm/permit2", (_request, response) => {
+    response.json({ paid: true });
+  });
+  app.get("/upto/evm/permit2", (_request, response) => {
+    setSettlementOverrides(response, { amount: "1500" });
+    response.json({ tokens: 150 });
+  });
+  return listen(app);
 }
