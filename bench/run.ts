@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,e2e,soak] [-- --out=path.json]`: every
+ * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,permit2,e2e,soak] [-- --out=path.json]`: every
  * benchmark in turn, a table on stdout and `bench/results/latest.json` (`{ machine, startedAt, results }`),
  * which `npm run bench:compare` checks against `bench/baseline.json`. `--quick` (CI) takes about three minutes, half of it the soak.
  */
@@ -16,6 +16,7 @@ import {
   table,
   writeReport,
 } from "./lib/report.ts";
+import { benchPermit2 } from "./permit2.ts";
 import { benchSettle } from "./settle.ts";
 import { benchSoak } from "./soak.ts";
 import { benchVerify } from "./verify.ts";
@@ -46,6 +47,7 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<Results>> = {
   verify: (quick) => benchVerify({ quick }),
   http: (quick) => benchFacilitatorHttp({ quick }),
   settle: (quick) => benchSettle({ quick }),
+  permit2: (quick) => benchPermit2({ quick }),
   e2e: (quick) => benchE2e({ quick }),
   soak: (quick) => benchSoak({ quick }),
 };

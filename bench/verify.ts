@@ -12,7 +12,6 @@
 import { x402Client } from "@x402/core/client";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme as OfficialExactEvmScheme } from "@x402/evm/exact/facilitator";
-import { Bench } from "tinybench";
 import { getAddress, type Hex, hashTypedData, recoverAddress, verifyTypedData } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { USDC_ADDRESS } from "../src/chain/index.ts";
@@ -37,24 +36,11 @@ import {
 import { officialChainStub } from "../test/support/official-facilitator.ts";
 import { usdcRequirements } from "../test/support/payments.ts";
 import { benchDevnet, type SignedPayment, signPayments } from "./lib/devnet.ts";
+import { measure } from "./lib/measure.ts";
 import { benchArgs, isMain, log, type Results, sideBySide, table } from "./lib/report.ts";
 import { OfficialExactScheme } from "./official-facilitator.ts";
 
 export type VerifyBenchOptions = { quick: boolean };
-
-/** ops/s of each task, after tinybench's warm-up. */
-async function measure(time: number, tasks: Record<string, () => unknown>): Promise<Record<string, number>> {
-  const bench = new Bench({ time, warmup: true, throws: true });
-  for (const [name, fn] of Object.entries(tasks)) bench.add(name, fn);
-  await bench.run();
-  const out: Record<string, number> = {};
-  for (const task of bench.tasks) {
-    const result = task.result;
-    if (result.state !== "completed") throw new Error(`${task.name}: ${result.state}`);
-    out[task.name] = 1000 / result.period;
-  }
-  return out;
-}
 
 /** Our verification with the chain stubbed the same way: asset deployed, no simulation. */
 const stubChain = {

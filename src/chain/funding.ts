@@ -1,6 +1,7 @@
-import { type Address, encodeFunctionData, type Hash, type Hex } from "viem";
+import { type Address, encodeFunctionData, erc20Abi, type Hash, type Hex, maxUint256 } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { mockUsdcAbi, multicall3Abi } from "./artifacts.generated.ts";
-import { MULTICALL3_ADDRESS } from "./base-profile.ts";
+import { MULTICALL3_ADDRESS, PERMIT2_ADDRESS } from "./base-profile.ts";
 import type { DevnetClient } from "./client.ts";
 
 export type FundingParameters = {
@@ -83,4 +84,33 @@ async function mineUntilIncluded(client: DevnetClient, hashes: readonly Hash[]):
     if (receipt) return;
   }
   throw new Error("funding transactions were not mined");
+}
+
+/**
+ * Each account's `approve(Permit2, max)` of `token`, signed with its own key as a wallet would: what a
+ * payer needs before any Permit2 payment (`exact` by Permit2, `upto`) can settle. Sent all at once, one per
+ * account; `mineOnDemand`: blocks do not come per transaction, so one is mined for them.
+ */
+export async function approvePermit2(
+  client: DevnetClient,
+  accounts: readonly { privateKey: Hex }[],
+  token: Address,
+  mineOnDemand: boolean,
+): Promise<void> {
+  const hashes = await Promise.all(
+    accounts.map(({ privateKey }) =>
+      client.writeContract({
+        account: privateKeyToAccount(privateKey),
+        chain: null,
+        address: token,
+        abi: erc20Abi,
+        functionName: "approve",
+        args: [PERMIT2_ADDRESS, maxUint256],
+      }),
+    ),
+  );
+  if (mineOnDemand && hashes.length > 0) await client.mine({ blocks: 1 });
+  const receipts = await Promise.all(hashes.map((hash) => client.waitForTransactionReceipt({ hash })));
+  const failed = receipts.filter((r) => r.status !== "success").length;
+  if (failed > 0) throw new Error(`${failed} of ${receipts.length} Permit2 approvals reverted`);
 }

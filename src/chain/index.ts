@@ -22,7 +22,7 @@ export * from "./base-profile.ts";
 export { createDevnetClient, type DevnetClient } from "./client.ts";
 export { DEFAULT_FUNDING, type Devnet, type DevnetOptions, startDevnet } from "./devnet.ts";
 export * from "./errors.ts";
-export { type FundingParameters, fundAccounts } from "./funding.ts";
+export { approvePermit2, type FundingParameters, fundAccounts } from "./funding.ts";
 export { minerOf } from "./miner.ts";
 export {
   deployPayoutSplitter,
