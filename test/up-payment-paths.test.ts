@@ -12,117 +12,132 @@ import {
   maxUint256,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { base } from "viem/chains";
+import { base, baseSepolia } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../src/agents/index.ts";
 import { PERMIT2_ADDRESS } from "../src/chain/index.ts";
 import { type Ready, startUp } from "./support/up.ts";
 
-// Every payment path `up` serves, paid by the official client and by our agents, verified and settled by
-// our facilitator, checked on chain.
-let up: Awaited<ReturnType<typeof startUp>> | undefined;
-let ready: Ready;
+// Every payment path `up` serves, on Base and on Base Sepolia, paid by the official client and by our
+// agents, verified and settled by our facilitator, checked on chain.
+describe.each([
+  ["base", [], base],
+  ["base-sepolia", ["--network", "base-sepolia"], baseSepolia],
+] as const)("x402-devnet up on %s", (_network, args, viemChain) => {
+  let up: Awaited<ReturnType<typeof startUp>> | undefined;
+  let ready: Ready;
 
-beforeAll(async () => {
-  up = await startUp();
-  ready = up.ready;
-  // Both Permit2 paths need the payers' allowance, as on Base.
-  for (const { privateKey } of ready.accounts) {
-    const wallet = createWalletClient({
-      account: privateKeyToAccount(privateKey),
-      chain: base,
-      transport: http(ready.rpcUrl),
-    });
-    const hash = await wallet.writeContract({
-      address: ready.usdc,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await chain().waitForTransactionReceipt({ hash });
+  beforeAll(async () => {
+    up = await startUp(args);
+    ready = up.ready;
+    // Both Permit2 paths need the payers' allowance, as on Base.
+    for (const { privateKey } of ready.accounts) {
+      const wallet = createWalletClient({
+        account: privateKeyToAccount(privateKey),
+        chain: viemChain,
+        transport: http(ready.rpcUrl),
+      });
+      const hash = await wallet.writeContract({
+        address: ready.usdc,
+        abi: erc20Abi,
+        functionName: "approve",
+        args: [PERMIT2_ADDRESS, maxUint256],
+      });
+      await chain().waitForTransactionReceipt({ hash });
+    }
+  }, 60_000);
+  afterAll(() => up?.stop());
+
+  const chain = () =>
+    createPublicClient({ chain: viemChain, transport: http(ready.rpcUrl), pollingInterval: 25 });
+
+  const usdcOf = (address: Address) =>
+    chain().readContract({ address: ready.usdc, abi: erc20Abi, functionName: "balanceOf", args: [address] });
+
+  function route(path: string) {
+    const found = ready.routes.find((r) => r.path === path);
+    if (!found) throw new Error(`up lists no ${path}: ${JSON.stringify(ready.routes)}`);
+    return found;
   }
-}, 60_000);
-afterAll(() => up?.stop());
 
-const chain = () => createPublicClient({ chain: base, transport: http(ready.rpcUrl), pollingInterval: 25 });
-
-const usdcOf = (address: Address) =>
-  chain().readContract({ address: ready.usdc, abi: erc20Abi, functionName: "balanceOf", args: [address] });
-
-function route(path: string) {
-  const found = ready.routes.find((r) => r.path === path);
-  if (!found) throw new Error(`up lists no ${path}: ${JSON.stringify(ready.routes)}`);
-  return found;
-}
-
-function officialFetch(privateKey: Hex): typeof fetch {
-  const signer = privateKeyToAccount(privateKey);
-  const client = new x402Client()
-    .register(`eip155:${ready.chainId}`, new UptoEvmScheme(signer))
-    .register(`eip155:${ready.chainId}`, new ExactEvmScheme(signer));
-  return wrapFetchWithPayment(fetch, client);
-}
-
-/** The route's payment, and what the payer lost and the payee gained on chain. */
-async function paid(path: string, pay: (url: string) => Promise<void>, query = "") {
-  const { payTo } = route(path);
-  const payer = ready.accounts[0]?.address as Address;
-  const before = await Promise.all([usdcOf(payer), usdcOf(payTo)]);
-  await pay(`${ready.serverUrl}${path}${query}`);
-  const after = await Promise.all([usdcOf(payer), usdcOf(payTo)]);
-  return { charged: (before[0] ?? 0n) - (after[0] ?? 0n), received: (after[1] ?? 0n) - (before[1] ?? 0n) };
-}
-
-describe("x402-devnet up's payment paths", () => {
-  it("lists one route per path, with its scheme and transfer method", () => {
-    expect(ready.routes.map((r) => `${r.path} ${r.scheme}/${r.assetTransferMethod}`)).toEqual([
-      "/weather exact/eip3009",
-      "/exact/evm/eip3009 exact/eip3009",
-      "/exact/evm/permit2 exact/permit2",
-      "/upto/evm/permit2 upto/permit2",
-    ]);
-  });
-
-  it.each([
-    ["/exact/evm/eip3009", "", 1_000n],
-    ["/exact/evm/permit2", "", 1_000n],
-    ["/upto/evm/permit2", "?used=1234", 1_234n],
-  ])("the official client pays %s%s", async (path, query, price) => {
-    const privateKey = ready.accounts[0]?.privateKey as Hex;
-    let receipt: unknown;
-    const moved = await paid(
-      path,
-      async (url) => {
-        const response = await officialFetch(privateKey)(url);
-        expect(response.status).toBe(200);
-        receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
-      },
-      query,
-    );
-    expect(receipt).toMatchObject({ success: true });
-    expect(moved).toEqual({ charged: price, received: price });
-  });
-
-  it.each([
-    ["/exact/evm/eip3009", 1_000n],
-    ["/exact/evm/permit2", 1_000n],
-  ])("our agent pays %s", async (path, price) => {
-    const agent = createAgent({ privateKey: ready.accounts[0]?.privateKey as Hex });
-    const moved = await paid(path, async (url) => {
-      expect(await agent.request(url)).toMatchObject({ outcome: "paid", status: 200 });
+  /** An agent that knows the devnet's USDC, whichever network it runs as. */
+  function agent() {
+    const { usdc, usdcDomain, chainId } = ready;
+    return createAgent({
+      privateKey: ready.accounts[0]?.privateKey as Hex,
+      policy: { assets: [{ network: `eip155:${chainId}`, address: usdc, ...usdcDomain }] },
     });
-    expect(moved).toEqual({ charged: price, received: price });
-    expect(agent.spent).toBe(price);
-  });
+  }
 
-  it("our agent pays the metered route: charged what was metered, booked at most its signed maximum", async () => {
-    const agent = createAgent({ privateKey: ready.accounts[0]?.privateKey as Hex });
-    const moved = await paid("/upto/evm/permit2", async (url) => {
-      expect(await agent.request(url)).toMatchObject({ outcome: "paid", status: 200 });
+  function officialFetch(privateKey: Hex): typeof fetch {
+    const signer = privateKeyToAccount(privateKey);
+    const client = new x402Client()
+      .register(`eip155:${ready.chainId}`, new UptoEvmScheme(signer))
+      .register(`eip155:${ready.chainId}`, new ExactEvmScheme(signer));
+    return wrapFetchWithPayment(fetch, client);
+  }
+
+  /** The route's payment, and what the payer lost and the payee gained on chain. */
+  async function paid(path: string, pay: (url: string) => Promise<void>, query = "") {
+    const { payTo } = route(path);
+    const payer = ready.accounts[0]?.address as Address;
+    const before = await Promise.all([usdcOf(payer), usdcOf(payTo)]);
+    await pay(`${ready.serverUrl}${path}${query}`);
+    const after = await Promise.all([usdcOf(payer), usdcOf(payTo)]);
+    return { charged: (before[0] ?? 0n) - (after[0] ?? 0n), received: (after[1] ?? 0n) - (before[1] ?? 0n) };
+  }
+
+  describe("payment paths", () => {
+    it("lists one route per path, with its scheme and transfer method", () => {
+      expect(ready.routes.map((r) => `${r.path} ${r.scheme}/${r.assetTransferMethod}`)).toEqual([
+        "/weather exact/eip3009",
+        "/exact/evm/eip3009 exact/eip3009",
+        "/exact/evm/permit2 exact/permit2",
+        "/upto/evm/permit2 upto/permit2",
+      ]);
     });
-    expect(moved.charged).toBe(moved.received);
-    expect(moved.charged).toBeGreaterThan(0n);
-    expect(moved.charged).toBeLessThanOrEqual(10_000n);
-    expect(agent.spent).toBe(10_000n);
+
+    it.each([
+      ["/exact/evm/eip3009", "", 1_000n],
+      ["/exact/evm/permit2", "", 1_000n],
+      ["/upto/evm/permit2", "?used=1234", 1_234n],
+    ])("the official client pays %s%s", async (path, query, price) => {
+      const privateKey = ready.accounts[0]?.privateKey as Hex;
+      let receipt: unknown;
+      const moved = await paid(
+        path,
+        async (url) => {
+          const response = await officialFetch(privateKey)(url);
+          expect(response.status).toBe(200);
+          receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
+        },
+        query,
+      );
+      expect(receipt).toMatchObject({ success: true });
+      expect(moved).toEqual({ charged: price, received: price });
+    });
+
+    it.each([
+      ["/exact/evm/eip3009", 1_000n],
+      ["/exact/evm/permit2", 1_000n],
+    ])("our agent pays %s", async (path, price) => {
+      const payer = agent();
+      const moved = await paid(path, async (url) => {
+        expect(await payer.request(url)).toMatchObject({ outcome: "paid", status: 200 });
+      });
+      expect(moved).toEqual({ charged: price, received: price });
+      expect(payer.spent).toBe(price);
+    });
+
+    it("our agent pays the metered route: charged what was metered, booked at most its signed maximum", async () => {
+      const payer = agent();
+      const moved = await paid("/upto/evm/permit2", async (url) => {
+        expect(await payer.request(url)).toMatchObject({ outcome: "paid", status: 200 });
+      });
+      expect(moved.charged).toBe(moved.received);
+      expect(moved.charged).toBeGreaterThan(0n);
+      expect(moved.charged).toBeLessThanOrEqual(10_000n);
+      expect(payer.spent).toBe(10_000n);
+    });
   });
 });

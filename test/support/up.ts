@@ -10,6 +10,7 @@ export type Ready = {
   rpcUrl: string;
   chainId: number;
   usdc: Address;
+  usdcDomain: { name: string; version: string };
   accounts: { address: Address; privateKey: Hex }[];
   facilitatorUrl: string;
   serverUrl: string;
