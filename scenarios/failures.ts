@@ -1,44 +1,29 @@
-import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
-import { request as httpRequest } from "undici";
-import {
-  type Address,
-  encodeFunctionData,
-  erc20Abi,
-  type Hash,
-  type Hex,
-  keccak256,
-  toHex as viemToHex,
-} from "viem";
-import { privateKeyToAddress } from "viem/accounts";
+import { type Address, encodeFunctionData, type Hash, type Hex, keccak256, toHex as viemToHex } from "viem";
 import { type Agent, type AgentResult, behaviours, createAgent } from "../src/agents/index.ts";
 import { mockUsdcAbi, sendAsAdmin } from "../src/chain/index.ts";
 import {
   drainEth,
   dropTransaction,
-  type FaultKind,
-  type FaultPlan,
-  type FaultProxy,
+  faultOnce,
   pauseMining,
+  pendingTransactions,
+  poolDrained,
   reorg,
   resumeMining,
   spikeBaseFee,
 } from "../src/faults/index.ts";
 import { seededRandom } from "../src/load/index.ts";
-import {
-  authorizationFor,
-  decodePaymentRequiredHeader,
-  decodePaymentResponseHeader,
-  domainFromRequirements,
-  encodePaymentSignatureHeader,
-  PAYMENT_REQUIRED_HEADER,
-  PAYMENT_RESPONSE_HEADER,
-  PAYMENT_SIGNATURE_HEADER,
-  type PaymentRequired,
-  type PaymentRequirements,
-  signTransferAuthorization,
-} from "../src/protocol/index.ts";
 import type { CaseContext, ScenarioCase } from "../src/scenario/define.ts";
-import { defineScenario, policyOn } from "../src/scenario/index.ts";
+import {
+  challengeOf,
+  defineScenario,
+  policyOn,
+  type RawAnswer,
+  type SignedPayment,
+  sendRaw,
+  signPayment,
+  usdcBalances,
+} from "../src/scenario/index.ts";
 import { type PaidRoute, startResourceServer } from "../src/server/index.ts";
 import { pricingOn, type Stack } from "../src/stack.ts";
 
@@ -102,13 +87,10 @@ const routes = (payees: readonly Address[]): Record<string, PaidRoute> => {
 // ---------------------------------------------------------------------------------------------------------
 // Small helpers
 
-const usdcBalance = (stack: Stack, address: Address) =>
-  stack.devnet.client.readContract({
-    address: stack.devnet.usdc.address,
-    abi: erc20Abi,
-    functionName: "balanceOf",
-    args: [address],
-  });
+const usdcBalance = async (stack: Stack, address: Address) =>
+  (await usdcBalances(stack.devnet.client, [address], undefined, stack.devnet.usdc.address)).get(
+    address.toLowerCase(),
+  ) ?? 0n;
 
 /** Runs `body` and says what the payer was charged meanwhile, in words. */
 async function charging<T>(
@@ -171,138 +153,6 @@ async function asTokenAdmin(
     { to: stack.devnet.usdc.address, data },
     `token admin ${call.functionName}`,
   );
-}
-
-/**
- * Injects `plan` for the first request it faults only: the plan is lifted as soon as the proxy has counted
- * that fault, which it does before it forwards the request, so the retry that follows passes untouched.
- */
-async function faultOnce(
-  proxy: FaultProxy,
-  plan: FaultPlan,
-  kind: FaultKind,
-): Promise<{ lifted: Promise<void>; stop(): void }> {
-  const start = proxy.stats().faulted[kind];
-  let stopped = false;
-  await proxy.setFaults(plan);
-  const lifted = (async () => {
-    while (!stopped && proxy.stats().faulted[kind] === start) await nextTurn();
-    await proxy.setFaults({});
-  })();
-  return {
-    lifted,
-    stop: () => {
-      stopped = true;
-    },
-  };
-}
-
-/** Hashes of the transactions waiting in the pool (mining paused). */
-async function pendingTransactions(stack: Stack): Promise<Hash[]> {
-  const content = await stack.devnet.client.getTxpoolContent();
-  return Object.values(content.pending).flatMap((byNonce) =>
-    Object.values(byNonce).map((tx) => (tx as { hash: Hash }).hash),
-  );
-}
-
-/** Waits until the pool is empty (mining resumed), at most `ms`. */
-async function poolDrained(stack: Stack, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const status = await stack.devnet.client.getTxpoolStatus();
-    if (status.pending === 0 && status.queued === 0) return true;
-    await sleep(20);
-  }
-  return false;
-}
-
-/** The 402 challenge of a path on a server, decoded. */
-async function challenge(serverUrl: string, path: string): Promise<PaymentRequired> {
-  const response = await httpRequest(new URL(path, serverUrl));
-  await response.body.dump();
-  const header = response.headers[PAYMENT_REQUIRED_HEADER.toLowerCase()];
-  if (response.statusCode !== 402 || typeof header !== "string")
-    throw new Error(`${path} answered ${response.statusCode} without a challenge`);
-  return decodePaymentRequiredHeader(header);
-}
-
-type SignedPayment = {
-  header: string;
-  payload: Record<string, unknown>;
-  requirements: PaymentRequirements;
-  payer: Address;
-};
-
-/** A correctly signed v2 payment for the challenge, made by hand as any client would. */
-function signPayment(required: PaymentRequired, privateKey: Hex): SignedPayment {
-  const requirements = required.accepts[0];
-  if (!requirements) throw new Error("the challenge offers nothing");
-  const payer = privateKeyToAddress(privateKey);
-  const authorization = authorizationFor(payer, requirements);
-  const signature = signTransferAuthorization(
-    privateKey,
-    domainFromRequirements(requirements),
-    authorization,
-  );
-  const payload = {
-    x402Version: 2 as const,
-    ...(required.resource ? { resource: required.resource } : {}),
-    accepted: requirements,
-    payload: { signature, authorization },
-  };
-  return {
-    header: encodePaymentSignatureHeader(payload),
-    payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>,
-    requirements,
-    payer,
-  };
-}
-
-type RawAnswer = { status: number; code: string; served: boolean; transaction?: Hash };
-
-/** Sends a raw PAYMENT-SIGNATURE header (or none) and reads what came back. */
-async function sendRaw(serverUrl: string, path: string, header: string | undefined): Promise<RawAnswer> {
-  let response: Awaited<ReturnType<typeof httpRequest>>;
-  try {
-    response = await httpRequest(new URL(path, serverUrl), {
-      headers: header === undefined ? {} : { [PAYMENT_SIGNATURE_HEADER]: header },
-    });
-  } catch (error) {
-    return { status: 0, code: (error as { code?: string }).code ?? "transport_error", served: false };
-  }
-  const text = await response.body.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  const status = response.statusCode;
-  let code = (body as { error?: unknown } | undefined)?.error;
-  const required = response.headers[PAYMENT_REQUIRED_HEADER.toLowerCase()];
-  if (status === 402 && typeof required === "string") {
-    try {
-      code = decodePaymentRequiredHeader(required).error ?? code;
-    } catch {
-      // the body's code stands
-    }
-  }
-  const receipt = response.headers[PAYMENT_RESPONSE_HEADER.toLowerCase()];
-  let transaction: Hash | undefined;
-  if (typeof receipt === "string") {
-    try {
-      const settlement = decodePaymentResponseHeader(receipt);
-      if (settlement.success && settlement.transaction) transaction = settlement.transaction as Hash;
-    } catch {
-      // no usable receipt
-    }
-  }
-  return {
-    status,
-    code: typeof code === "string" && code ? code : `http_${status}`,
-    served: status < 400,
-    ...(transaction ? { transaction } : {}),
-  };
 }
 
 const base64Json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64");
@@ -543,9 +393,9 @@ const cases: ScenarioCase[] = [
       const { value, charged } = await charging(stack, agent.address, async () => {
         await pauseMining(client, blockTime);
         const first = await request(agent, "/weather");
-        const pending = await pendingTransactions(stack);
+        const pending = await pendingTransactions(stack.devnet.client);
         await resumeMining(client, blockTime);
-        await poolDrained(stack);
+        await poolDrained(stack.devnet.client);
         const again = await request(agent, "/weather");
         return { first, pending, again };
       });
@@ -622,7 +472,7 @@ const cases: ScenarioCase[] = [
       const { value, charged } = await charging(stack, agent.address, async () => {
         await pauseMining(client, blockTime);
         const first = await request(agent, "/weather");
-        const pending = await pendingTransactions(stack);
+        const pending = await pendingTransactions(stack.devnet.client);
         const dropped = (await Promise.all(pending.map((hash) => dropTransaction(client, hash)))).filter(
           Boolean,
         );
@@ -747,7 +597,7 @@ const cases: ScenarioCase[] = [
         routes: routes(stack.payees.map((p) => p.address)),
       });
       try {
-        const payment = signPayment(await challenge(stack.server.url, "/weather"), account.privateKey);
+        const payment = signPayment(await challengeOf(stack.server.url, "/weather"), account.privateKey);
         const { value: answers, charged } = await charging(stack, account.address, () =>
           Promise.all([
             sendRaw(stack.server.url, "/weather", payment.header),
@@ -792,7 +642,7 @@ const cases: ScenarioCase[] = [
       "bad base64 → 400 invalid_payload; long → 400 invalid_payload; oversize → 431 Request Header Fields Too Large; wrong types → 400 invalid_payload; none served, nothing charged",
     run: async ({ stack }) => {
       const account = accountOf(stack, AGENT.malformed);
-      const valid = signPayment(await challenge(stack.server.url, "/weather"), account.privateKey);
+      const valid = signPayment(await challengeOf(stack.server.url, "/weather"), account.privateKey);
       const wrongTypes = structuredClone(valid.payload) as {
         x402Version: unknown;
         accepted: Record<string, unknown>;
@@ -821,7 +671,7 @@ const cases: ScenarioCase[] = [
     expected: `all ${FUZZ_CASES} refused with 400 or 402: never 500, never served`,
     run: async ({ stack }) => {
       // Signed by a key that holds nothing: even a mutation that stayed valid could never be charged.
-      const valid = signPayment(await challenge(stack.server.url, "/weather"), freshKey("fuzz"));
+      const valid = signPayment(await challengeOf(stack.server.url, "/weather"), freshKey("fuzz"));
       const mutations = fuzzedHeaders(valid, FUZZ_CASES, FUZZ_SEED);
       // One after the other: all variants carry the same authorization, and the server lets one request at
       // a time hold an authorization (the others would be refused as replays, whatever their mutation).

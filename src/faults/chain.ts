@@ -180,3 +180,42 @@ async function rawTransaction(client: DevnetClient, hash: Hash): Promise<Hex> {
   if (!raw) throw new Error(`The node has no raw form of transaction ${hash}.`);
   return raw;
 }
+
+/** Hashes of the transactions waiting in the pool (mining paused, say). */
+export async function pendingTransactions(client: DevnetClient): Promise<Hash[]> {
+  const content = await client.getTxpoolContent();
+  return Object.values(content.pending).flatMap((byNonce) =>
+    Object.values(byNonce).map((tx) => (tx as { hash: Hash }).hash),
+  );
+}
+
+/** Waits, block by block, until the pool is empty (mining resumed); false if it is not within `ms`. */
+export async function poolDrained(client: DevnetClient, ms = 5_000): Promise<boolean> {
+  const empty = async () => {
+    const status = await client.getTxpoolStatus();
+    return status.pending === 0 && status.queued === 0;
+  };
+  if (await empty()) return true;
+  return new Promise<boolean>((resolve) => {
+    let settled = false;
+    const finish = (drained: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      unwatch();
+      resolve(drained);
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    // The pool only drains as blocks are mined: each new block is when to look again.
+    const unwatch = client.watchBlockNumber({
+      emitOnBegin: true,
+      pollingInterval: 20,
+      onBlockNumber: () => {
+        void empty().then(
+          (drained) => drained && finish(true),
+          () => undefined,
+        );
+      },
+    });
+  });
+}

@@ -2,6 +2,8 @@ export {
   drainEth,
   dropTransaction,
   pauseMining,
+  pendingTransactions,
+  poolDrained,
   type ReorgOptions,
   type ReorgResult,
   reorg,
@@ -26,5 +28,6 @@ export {
   type FaultProxy,
   type FaultProxyOptions,
   type FaultProxyStats,
+  faultOnce,
   startFaultProxy,
 } from "./proxy.ts";

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
-import { setTimeout as delay } from "node:timers/promises";
+import { setTimeout as delay, setImmediate as nextTurn } from "node:timers/promises";
 import { type Dispatcher, Pool } from "undici";
 import { seededRandom } from "../load/index.ts";
 import { type JsonRpcBody, jsonRpcErrorBody, parseJsonRpc } from "./jsonrpc.ts";
@@ -290,6 +290,31 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (server.listening) await close();
       await Promise.all(inFlight);
       await pool.destroy();
+    },
+  };
+}
+
+/**
+ * Injects `plan` for the first request it faults only: the plan is lifted as soon as the proxy has counted
+ * that fault, which it does before it forwards the request, so the retry that follows passes untouched.
+ * `stop()` gives up waiting (the case ended without the request it expected).
+ */
+export async function faultOnce(
+  proxy: FaultProxy,
+  plan: FaultPlan,
+  kind: FaultKind,
+): Promise<{ lifted: Promise<void>; stop(): void }> {
+  const start = proxy.stats().faulted[kind];
+  let stopped = false;
+  await proxy.setFaults(plan);
+  const lifted = (async () => {
+    while (!stopped && proxy.stats().faulted[kind] === start) await nextTurn();
+    await proxy.setFaults({});
+  })();
+  return {
+    lifted,
+    stop: () => {
+      stopped = true;
     },
   };
 }

@@ -71,6 +71,13 @@ export {
   settlementsBetween,
   usdcBalances,
 } from "./invariants.ts";
+export {
+  challengeOf,
+  type RawAnswer,
+  type SignedPayment,
+  sendRaw,
+  signPayment,
+} from "./raw-payment.ts";
 export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from "./registry.ts";
 export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 export { renderCapacityHtml } from "./report-html.ts";
