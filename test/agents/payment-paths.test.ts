@@ -1,15 +1,12 @@
-import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentSignatureHeader } from "@x402/core/http";
-import { ExactEvmScheme as ExactFacilitator } from "@x402/evm/exact/facilitator";
-import { UptoEvmScheme as UptoFacilitator } from "@x402/evm/upto/facilitator";
-import { erc20Abi, type Hex, maxUint256 } from "viem";
+import { erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../src/agents/index.ts";
-import { type Devnet, PERMIT2_ADDRESS, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
+import { approvePermit2, type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type ResourceServer, setSettlementOverrides, startResourceServer } from "../../src/server/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialFacilitator } from "../support/official-facilitator.ts";
 import { serveOfficialFacilitator } from "../support/official-facilitator-http.ts";
 
 // Our agents on the Permit2 paths: what they sign, what their books count, and how they get a signature
@@ -23,12 +20,15 @@ let kept: string | undefined;
 beforeAll(async () => {
   devnet = await startDevnet({ accounts: 8 });
   const relayer = devnetAccount(devnet, 7);
-  const official = new x402Facilitator();
-  const signer = officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey);
-  official.register(`eip155:${devnet.chainId}`, new ExactFacilitator(signer));
-  official.register(`eip155:${devnet.chainId}`, new UptoFacilitator(signer));
-  facilitator = await serveOfficialFacilitator(official);
-  for (const i of [0, 1, 2, 3]) await approvePermit2(devnetAccount(devnet, i).privateKey);
+  facilitator = await serveOfficialFacilitator(
+    officialFacilitator(devnet.rpcUrl, devnet.chainId, relayer.privateKey, { upto: true }),
+  );
+  await approvePermit2(
+    devnet.client,
+    [0, 1, 2, 3].map((i) => devnetAccount(devnet, i)),
+    USDC_ADDRESS,
+    false,
+  );
   const payTo = devnetAccount(devnet, 6).address;
   server = await startResourceServer({
     facilitatorUrl: facilitator.url,
@@ -55,18 +55,6 @@ afterAll(async () => {
   await facilitator?.stop();
   await devnet?.stop();
 });
-
-async function approvePermit2(privateKey: Hex) {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, maxUint256],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
-}
 
 const balanceOf = (address: Hex) =>
   devnet.client.readContract({

@@ -4,10 +4,11 @@ import type { PaymentRequired } from "@x402/core/types";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
 import { UptoEvmScheme as UptoFacilitator } from "@x402/evm/upto/facilitator";
-import { erc20Abi, type Hex, maxUint256 } from "viem";
+import { erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   type Devnet,
   PERMIT2_ADDRESS,
   permit2Abi,
@@ -38,17 +39,6 @@ const balanceOf = (address: Hex) =>
   });
 
 /** The payer's `approve(Permit2, max)` of USDC, which every Permit2 path needs unless a permit sponsors it. */
-async function approvePermit2(privateKey: Hex) {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, maxUint256],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
-}
 
 /** A 402 asking for `amount` of USDC by Permit2, as an official server declares it. */
 function permit2Required(payTo: Hex, amount: bigint): PaymentRequired {
@@ -88,7 +78,7 @@ describe("Permit2 and the exact Permit2 proxy on the devnet", () => {
       devnetAccount(devnet, 2),
     ];
     const signer = privateKeyToAccount(payer.privateKey);
-    await approvePermit2(payer.privateKey);
+    await approvePermit2(devnet.client, [payer], USDC_ADDRESS, false);
     const client = new x402Client();
     registerExactEvmScheme(client, { signer });
     const required = permit2Required(payee.address, 1_000n);
@@ -142,7 +132,7 @@ describe("the upto Permit2 proxy on the devnet", () => {
       devnetAccount(devnet, 1),
       devnetAccount(devnet, 2),
     ];
-    await approvePermit2(payer.privateKey);
+    await approvePermit2(devnet.client, [payer], USDC_ADDRESS, false);
     const facilitator = new x402Facilitator();
     facilitator.register(
       `eip155:${devnet.chainId}`,

@@ -1,18 +1,15 @@
 import { x402Client } from "@x402/core/client";
-import { x402Facilitator } from "@x402/core/facilitator";
 import { ExactEvmScheme as ExactClient } from "@x402/evm/exact/client";
-import { ExactEvmScheme as ExactFacilitator } from "@x402/evm/exact/facilitator";
 import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
-import { UptoEvmScheme as UptoFacilitator } from "@x402/evm/upto/facilitator";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import { type Address, erc20Abi, type Hex, maxUint256 } from "viem";
+import { type Address, erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../src/agents/index.ts";
-import { type Devnet, PERMIT2_ADDRESS, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
+import { approvePermit2, type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialFacilitator } from "../support/official-facilitator.ts";
 import { serveOfficialFacilitator } from "../support/official-facilitator-http.ts";
 import { startOfficialPermit2Server } from "../support/official-server.ts";
 
@@ -30,22 +27,15 @@ beforeAll(async () => {
   ours = await startFacilitator({
     permit2: { rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, relayerKeys: [relayer.privateKey] },
   });
-  const facilitator = new x402Facilitator();
-  const signer = officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, officialRelayer.privateKey);
-  facilitator.register(`eip155:${devnet.chainId}`, new ExactFacilitator(signer));
-  facilitator.register(`eip155:${devnet.chainId}`, new UptoFacilitator(signer));
-  official = await serveOfficialFacilitator(facilitator);
-  for (const i of [0, 1]) {
-    const hash = await devnet.client.writeContract({
-      account: privateKeyToAccount(devnetAccount(devnet, i).privateKey),
-      chain: null,
-      address: USDC_ADDRESS,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await devnet.client.waitForTransactionReceipt({ hash });
-  }
+  official = await serveOfficialFacilitator(
+    officialFacilitator(devnet.rpcUrl, devnet.chainId, officialRelayer.privateKey, { upto: true }),
+  );
+  await approvePermit2(
+    devnet.client,
+    [0, 1].map((i) => devnetAccount(devnet, i)),
+    USDC_ADDRESS,
+    false,
+  );
 }, 60_000);
 afterAll(async () => {
   for (const server of servers) await server.stop();

@@ -1,19 +1,16 @@
 import { x402Client } from "@x402/core/client";
-import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequired } from "@x402/core/types";
 import { ExactEvmScheme as ExactClient } from "@x402/evm/exact/client";
-import { ExactEvmScheme as ExactFacilitator } from "@x402/evm/exact/facilitator";
 import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
-import { UptoEvmScheme as UptoFacilitator } from "@x402/evm/upto/facilitator";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
-import { erc20Abi, type Hex, maxUint256 } from "viem";
+import { erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Devnet, PERMIT2_ADDRESS, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
+import { approvePermit2, type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type ResourceServer, setSettlementOverrides, startResourceServer } from "../../src/server/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialFacilitator } from "../support/official-facilitator.ts";
 import { serveOfficialFacilitator } from "../support/official-facilitator-http.ts";
 
 // The paywall's Permit2 paths, paid by the official client: `exact` by Permit2, and `upto` metered by the
@@ -31,12 +28,10 @@ const accounts = () => ({
 beforeAll(async () => {
   devnet = await startDevnet({ accounts: 5 });
   const { payer, payee, relayer, other } = accounts();
-  const official = new x402Facilitator();
-  const signer = officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey);
-  official.register(`eip155:${devnet.chainId}`, new ExactFacilitator(signer));
-  official.register(`eip155:${devnet.chainId}`, new UptoFacilitator(signer));
-  facilitator = await serveOfficialFacilitator(official);
-  for (const key of [payer.privateKey, other.privateKey]) await approvePermit2(key);
+  facilitator = await serveOfficialFacilitator(
+    officialFacilitator(devnet.rpcUrl, devnet.chainId, relayer.privateKey, { upto: true }),
+  );
+  await approvePermit2(devnet.client, [payer, other], USDC_ADDRESS, false);
   server = await startResourceServer({
     facilitatorUrl: facilitator.url,
     routes: {
@@ -57,18 +52,6 @@ afterAll(async () => {
   await facilitator?.stop();
   await devnet?.stop();
 });
-
-async function approvePermit2(privateKey: Hex) {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, maxUint256],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
-}
 
 const balanceOf = (address: Hex) =>
   devnet.client.readContract({
