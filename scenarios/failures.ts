@@ -17,9 +17,9 @@ import type { CaseContext, ScenarioCase } from "../src/scenario/define.ts";
 import {
   challengeOf,
   defineScenario,
+  type HandSignedPayment,
   policyOn,
   type RawAnswer,
-  type SignedPayment,
   sendRaw,
   signPayment,
   usdcBalances,
@@ -214,7 +214,7 @@ type Mutation = { description: string; header: string };
  * of another type or an absurd one, a field deleted, an unknown or `__proto__` key added, a hex digit
  * flipped, or the encoded header itself truncated or corrupted.
  */
-function fuzzedHeaders(valid: SignedPayment, count: number, seed: number): Mutation[] {
+function fuzzedHeaders(valid: HandSignedPayment, count: number, seed: number): Mutation[] {
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const mutations: Mutation[] = [];

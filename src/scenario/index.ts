@@ -73,8 +73,8 @@ export {
 } from "./invariants.ts";
 export {
   challengeOf,
+  type HandSignedPayment,
   type RawAnswer,
-  type SignedPayment,
   sendRaw,
   signPayment,
 } from "./raw-payment.ts";

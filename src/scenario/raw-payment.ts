@@ -32,7 +32,7 @@ export async function challengeOf(serverUrl: string, path: string): Promise<Paym
   return decodePaymentRequiredHeader(header);
 }
 
-export type SignedPayment = {
+export type HandSignedPayment = {
   header: string;
   /** The decoded `PaymentPayload`, as plain JSON. */
   payload: Record<string, unknown>;
@@ -41,7 +41,7 @@ export type SignedPayment = {
 };
 
 /** A correctly signed v2 `exact` payment (EIP-3009) for the challenge's first accept. */
-export function signPayment(required: PaymentRequired, privateKey: Hex): SignedPayment {
+export function signPayment(required: PaymentRequired, privateKey: Hex): HandSignedPayment {
   const requirements = required.accepts[0];
   if (!requirements) throw new Error("the challenge offers nothing");
   const payer = getAddress(addressFromPrivateKey(privateKey));
