@@ -11,12 +11,14 @@
  * Only 200 answers carrying a PAYMENT-RESPONSE receipt count as paid.
  */
 import { x402Client } from "@x402/core/client";
-import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { Pool } from "undici";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createAgent } from "../src/agents/index.ts";
+import { approvePermit2, USDC_ADDRESS } from "../src/chain/index.ts";
 import { RunMetrics, type Sample } from "../src/load/index.ts";
 import {
   authorizationFor,
@@ -38,6 +40,13 @@ import { benchArgs, isMain, log, type Results, round, sideBySide, table } from "
 export type E2eOptions = { quick: boolean; connections?: number };
 
 const PATH = "/weather";
+const NETWORK = "eip155:8453";
+
+/** The Permit2 paths beside `/weather`, each with its own sequential figure. */
+const PERMIT2_PATHS = [
+  { path: "/exact/evm/permit2", key: "e2e/sequential-permit2", what: "exact by Permit2" },
+  { path: "/upto/evm/permit2", key: "e2e/sequential-upto", what: "upto (metered)" },
+] as const;
 
 type Payer = { address: Hex; privateKey: Hex };
 
@@ -110,10 +119,10 @@ class SequentialClient {
  * One agent (src/agents' `createAgent`, native signing, the default policy): `agent.request()` asks,
  * reads the 402, signs and asks again with PAYMENT-SIGNATURE. Sessions are off, so every request is paid.
  */
-function ourAgent(url: string, payer: Payer): SequentialClient {
+function ourAgent(url: string, payer: Payer, path = PATH): SequentialClient {
   const dispatcher = new Pool(url, { connections: 1, pipelining: 1 });
   const agent = createAgent({ privateKey: payer.privateKey, sessions: false, dispatcher });
-  const target = `${url}${PATH}`;
+  const target = `${url}${path}`;
   return new SequentialClient(
     "our agent",
     () => agent.request(target),
@@ -126,11 +135,14 @@ function ourAgent(url: string, payer: Payer): SequentialClient {
  * (keep-alive) over an `x402Client` with the EVM exact scheme. It exposes no per-phase timings, so only
  * the whole paid request is timed.
  */
-function officialClient(url: string, payer: Payer): SequentialClient {
-  const client = new x402Client();
-  registerExactEvmScheme(client, { signer: privateKeyToAccount(payer.privateKey) });
+function officialClient(url: string, payer: Payer, path = PATH): SequentialClient {
+  const signer = privateKeyToAccount(payer.privateKey);
+  // Both on the network itself: the client looks no further than the first registration naming it.
+  const client = new x402Client()
+    .register(NETWORK, new ExactEvmScheme(signer))
+    .register(NETWORK, new UptoEvmScheme(signer));
   const fetchWithPayment = wrapFetchWithPayment(fetch, client);
-  const target = `${url}${PATH}`;
+  const target = `${url}${path}`;
   return new SequentialClient("official client", async () => {
     const started = performance.now();
     const timed = (outcome: string, detail?: string): Paid => ({
@@ -165,20 +177,29 @@ type Stack = {
  * phase inherits another's chain, and the payers are few (each signs many authorizations): a block takes
  * anvil about 1 ms with ten wallets, 1.5 ms with a hundred, 5 ms with a thousand.
  */
-async function startStack(payers: number, relayers: number, impl: Impl = "ours"): Promise<Stack> {
-  const bench = await benchDevnet({ payers, relayers });
+async function startStack(
+  payers: number,
+  relayers: number,
+  impl: Impl = "ours",
+  paths = false,
+): Promise<Stack> {
+  // With the Permit2 paths, one key more: ours settles them from a key of their own.
+  const bench = await benchDevnet({ payers, relayers: relayers + (paths ? 1 : 0) });
   let facilitator: ChildServer<{ url: string; pid: number }> | undefined;
   let server: ChildServer<{ url: string; pid: number }>;
   try {
+    const keys = bench.relayers.map((r) => r.privateKey);
+    if (paths) await approvePermit2(bench.devnet.client, bench.payers, USDC_ADDRESS, false);
     facilitator = await startChild<{ url: string; pid: number }>("facilitator.ts", {
       impl,
       rpcUrl: bench.devnet.rpcUrl,
       chainId: bench.devnet.chainId,
-      relayerKeys: bench.relayers.map((r) => r.privateKey),
+      relayerKeys: keys.slice(0, relayers),
+      ...(paths ? { permit2Keys: keys.slice(relayers) } : {}),
     });
     server = await startChild<{ url: string; pid: number }>(
       impl === "ours" ? "resource.ts" : "official-resource.ts",
-      { facilitatorUrl: facilitator.info.url, payTo: bench.payee.address },
+      { facilitatorUrl: facilitator.info.url, payTo: bench.payee.address, paths },
     );
   } catch (error) {
     // A child that failed to start must not leave the others, or anvil, running after the benchmark.
@@ -208,7 +229,7 @@ const CHUNK = 50;
  * mine a block for every block already on the chain (8 ms for an empty block at height 4,000): latency
  * drifts up with the length of the run, not with load, and both chains grow alike.
  */
-async function sequentialPhase(requests: number) {
+async function sequentialPhase(requests: number, path = PATH) {
   const stacks: Stack[] = [];
   const clients: SequentialClient[] = [];
   try {
@@ -216,14 +237,16 @@ async function sequentialPhase(requests: number) {
       ["ours", ourAgent],
       ["official", officialClient],
     ] as const) {
-      const stack = await startStack(10, 1, impl);
+      const stack = await startStack(10, 1, impl, path !== PATH);
       stacks.push(stack);
       const [payer] = stack.bench.payers;
       if (!payer) throw new Error("no payer");
-      clients.push(client(stack.server.info.url, payer));
+      clients.push(client(stack.server.info.url, payer, path));
     }
     const [ours, official] = clients as [SequentialClient, SequentialClient];
-    log(`e2e: one agent, sequential, ${requests} paid requests, ours and official in turns of ${CHUNK}`);
+    log(
+      `e2e ${path}: one agent, sequential, ${requests} paid requests, ours and official in turns of ${CHUNK}`,
+    );
     await ours.warmUp(60);
     await official.warmUp(60);
     for (let done = 0; done < requests; done += CHUNK) {
@@ -312,7 +335,24 @@ export async function benchE2e(options: E2eOptions): Promise<Results> {
   const saturated = await saturatedPhase(seconds, connections);
   const e2e = sequential.latency.e2e;
   const officialE2e = official.latency.e2e;
+  // The Permit2 paths: fewer requests, since each is a block of its own on a devnet of its own.
+  const pathRequests = options.quick ? 150 : 500;
+  const paths: Results = {};
+  for (const { path, key, what } of PERMIT2_PATHS) {
+    const run = await sequentialPhase(pathRequests, path);
+    paths[key] = {
+      ...sideBySide(run.ours.rate, run.official.rate, "paid/s"),
+      p50: run.ours.latency.e2e?.p50,
+      p99: run.ours.latency.e2e?.p99,
+      notes:
+        `${what}: one agent, ${pathRequests} paid requests of ${path} on a fresh devnet (instant profile); ` +
+        `server-side verify p50 ${run.ours.latency.verify?.p50} ms, settle p50 ${run.ours.latency.settle?.p50} ms, ` +
+        `${run.ours.failures} failed; official = @x402/fetch + @x402/express with the official exact and upto ` +
+        `schemes + x402Facilitator (1 key), p50 ${run.official.latency.e2e?.p50} ms, ${run.official.failures} failed`,
+    };
+  }
   return {
+    ...paths,
     "e2e/sequential": {
       ...sideBySide(sequential.rate, official.rate, "paid/s"),
       p50: e2e?.p50,

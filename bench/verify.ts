@@ -38,7 +38,7 @@ import { usdcRequirements } from "../test/support/payments.ts";
 import { benchDevnet, type SignedPayment, signPayments } from "./lib/devnet.ts";
 import { measure } from "./lib/measure.ts";
 import { benchArgs, isMain, log, type Results, sideBySide, table } from "./lib/report.ts";
-import { OfficialExactScheme } from "./official-facilitator.ts";
+import { officialSchemes } from "./official-facilitator.ts";
 
 export type VerifyBenchOptions = { quick: boolean };
 
@@ -172,7 +172,8 @@ async function benchChainVerify(time: number): Promise<{ ours: number; official:
     chainId: bench.devnet.chainId,
     relayerKeys: [relayer.privateKey],
   });
-  const official = new OfficialExactScheme(bench.devnet.rpcUrl, bench.devnet.chainId, relayer.privateKey);
+  const [official] = officialSchemes(bench.devnet.rpcUrl, bench.devnet.chainId, relayer.privateKey);
+  if (!official) throw new Error("no official scheme");
   const payments: SignedPayment[] = signPayments(bench.payers, bench.payee.address, 2_000);
   let i = 0;
   const request = () => {

@@ -9,19 +9,21 @@ export type FacilitatorServerConfig = {
   chainId: number;
   relayerKeys: Hex[];
   maxBatch?: number;
+  /**
+   * Also the Permit2 paths (`exact` by Permit2, `upto`): ours settles them from these keys of their own;
+   * the official one from its one key.
+   */
+  permit2Keys?: Hex[];
 };
 
 let stop: () => Promise<void> = async () => {};
 const config = serverMain<FacilitatorServerConfig>(() => stop());
+const { rpcUrl, chainId } = config;
 
 if (config.impl === "ours") {
   const facilitator = await startFacilitator({
-    exact: {
-      rpcUrl: config.rpcUrl,
-      chainId: config.chainId,
-      relayerKeys: config.relayerKeys,
-      maxBatch: config.maxBatch,
-    },
+    exact: { rpcUrl, chainId, relayerKeys: config.relayerKeys, maxBatch: config.maxBatch },
+    ...(config.permit2Keys ? { permit2: { rpcUrl, chainId, relayerKeys: config.permit2Keys } } : {}),
   });
   stop = facilitator.stop;
   process.stdout.write(`${JSON.stringify({ url: facilitator.url, pid: process.pid })}\n`);
@@ -29,9 +31,10 @@ if (config.impl === "ours") {
   const [relayerKey] = config.relayerKeys;
   if (!relayerKey) throw new Error("the official facilitator needs one relayer key");
   const facilitator = await startOfficialFacilitator({
-    rpcUrl: config.rpcUrl,
-    chainId: config.chainId,
+    rpcUrl,
+    chainId,
     relayerKey,
+    upto: config.permit2Keys !== undefined,
   });
   stop = facilitator.stop;
   process.stdout.write(`${JSON.stringify({ url: facilitator.url, pid: process.pid })}\n`);
