@@ -27,9 +27,15 @@ const requirementsV2 = {
     asset: { type: "string", minLength: 1 },
     amount: { type: "string", pattern: "^[0-9]+$" },
     payTo: { type: "string", minLength: 1 },
-    maxTimeoutSeconds: { type: "integer", minimum: 1 },
+    maxTimeoutSeconds: { type: "integer", minimum: 0 },
     extra: { type: ["object", "null"] },
   },
+  // batch-settlement's channel manager sends its claims, settles and refunds with `maxTimeoutSeconds: 0`
+  // (nothing waits on them); every other scheme needs a window.
+  if: { properties: { scheme: { const: "batch-settlement" } } },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
+  then: {},
+  else: { properties: { maxTimeoutSeconds: { type: "integer", minimum: 1 } } },
 } as const;
 
 const requirementsV1 = {

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import { signatureBackend } from "../protocol/index.ts";
+import { type BatchSettlementOptions, BatchSettlementScheme } from "./batch-settlement/scheme.ts";
 import { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 import { buildFacilitatorApp } from "./http.ts";
 import type { FacilitatorMetrics } from "./metrics.ts";
 import { createPermit2Schemes, type Permit2SchemesOptions } from "./permit2/scheme.ts";
 import { type FacilitatorScheme, type SettlementLoad, settlementLoadOf } from "./scheme.ts";
 
+export { type BatchSettlementOptions, BatchSettlementScheme } from "./batch-settlement/scheme.ts";
 export { ExactEvmScheme, type ExactEvmSchemeOptions } from "./exact-evm/scheme.ts";
 export { buildFacilitatorApp, type FacilitatorHttpOptions } from "./http.ts";
 export { FacilitatorMetrics } from "./metrics.ts";
@@ -37,6 +39,11 @@ export type FacilitatorOptions = {
    * of their own.
    */
   permit2?: Permit2SchemesOptions;
+  /**
+   * Also serve `batch-settlement` on this chain (beside the others), from relayer keys of its own and with
+   * the receiver authorizer it advertises.
+   */
+  batchSettlement?: BatchSettlementOptions;
   logger?: boolean;
 };
 
@@ -57,6 +64,7 @@ export async function startFacilitator(options: FacilitatorOptions): Promise<Fac
   const schemes = [
     ...(options.schemes ?? (options.exact ? [new ExactEvmScheme(options.exact)] : [])),
     ...(permit2 ? [permit2.exact, permit2.upto] : []),
+    ...(options.batchSettlement ? [new BatchSettlementScheme(options.batchSettlement)] : []),
   ];
   if (schemes.length === 0) throw new Error("startFacilitator needs `schemes` or `exact` settings");
   const { app, metrics } = buildFacilitatorApp({ schemes, logger: options.logger });

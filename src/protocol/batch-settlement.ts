@@ -9,7 +9,7 @@ import {
 } from "viem";
 import { X402Error } from "./errors.ts";
 import { isUint256String } from "./exact-payload.ts";
-import type { Permit2Authorization } from "./permit2.ts";
+import { PERMIT2_ADDRESS, type Permit2Authorization } from "./permit2.ts";
 
 /**
  * The `batch-settlement` scheme's protocol facts: the contracts' canonical addresses, the channel and its
@@ -252,15 +252,7 @@ function field(
 }
 
 function parseConfig(value: unknown): ChannelConfig {
-  if (!isRecord(value)) throw invalid("channelConfig", "an object");
-  for (const name of ["payer", "payerAuthorizer", "receiver", "receiverAuthorizer", "token"]) {
-    field(value, name, "channelConfig.", "address");
-  }
-  if (!Number.isSafeInteger(value.withdrawDelay) || (value.withdrawDelay as number) < 0) {
-    throw invalid("channelConfig.withdrawDelay", "a whole number of seconds");
-  }
-  field(value, "salt", "channelConfig.", "bytes32");
-  return value as ChannelConfig;
+  return parseConfigAt(value, "channelConfig");
 }
 
 function parseVoucher(value: unknown): Voucher {
@@ -323,4 +315,179 @@ export function parseBatchPayload(payload: unknown): BatchPayload {
   if (type === "deposit") parseDeposit(payload.deposit);
   if (type === "refund" && payload.amount !== undefined) field(payload, "amount", "", "uint");
   return payload as BatchPayload;
+}
+
+/** EIP-3009's `ReceiveWithAuthorization`: an ERC-3009 deposit lets only the collector (`to`) pull the funds. */
+export const receiveWithAuthorizationTypes = {
+  ReceiveWithAuthorization: [
+    { name: "from", type: "address" },
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+} as const;
+
+/** The terms of an ERC-3009 deposit authorization, uint256s as decimal strings. */
+export type Erc3009DepositTerms = {
+  from: Address;
+  to: Address;
+  value: string;
+  validAfter: string;
+  validBefore: string;
+  nonce: Hex;
+};
+
+/** The typed data a payer signs so that the ERC3009DepositCollector may pull `value` into a channel. */
+export function erc3009DepositTypedData(
+  token: { name: string; version: string; chainId: number; verifyingContract: Address },
+  terms: Erc3009DepositTerms,
+) {
+  return {
+    domain: token,
+    types: receiveWithAuthorizationTypes,
+    primaryType: "ReceiveWithAuthorization",
+    message: {
+      from: terms.from,
+      to: terms.to,
+      value: BigInt(terms.value),
+      validAfter: BigInt(terms.validAfter),
+      validBefore: BigInt(terms.validBefore),
+      nonce: terms.nonce,
+    },
+  } as const;
+}
+
+function parseClaims(value: unknown, path: string): VoucherClaim[] {
+  if (!Array.isArray(value)) throw invalid(path, "an array of voucher claims");
+  value.forEach((claim, i) => {
+    const at = `${path}[${i}].`;
+    if (!isRecord(claim)) throw invalid(`${path}[${i}]`, "an object");
+    if (!isRecord(claim.voucher)) throw invalid(`${at}voucher`, "an object");
+    parseConfigAt(claim.voucher.channel, `${at}voucher.channel`);
+    field(claim.voucher, "maxClaimableAmount", `${at}voucher.`, "uint");
+    field(claim, "signature", at, "bytes");
+    field(claim, "totalClaimed", at, "uint");
+  });
+  return value as VoucherClaim[];
+}
+
+function parseConfigAt(value: unknown, path: string): ChannelConfig {
+  if (!isRecord(value)) throw invalid(path, "an object");
+  for (const name of ["payer", "payerAuthorizer", "receiver", "receiverAuthorizer", "token"]) {
+    field(value, name, `${path}.`, "address");
+  }
+  if (!Number.isSafeInteger(value.withdrawDelay) || (value.withdrawDelay as number) < 0) {
+    throw invalid(`${path}.withdrawDelay`, "a whole number of seconds");
+  }
+  field(value, "salt", `${path}.`, "bytes32");
+  return value as ChannelConfig;
+}
+
+/**
+ * Which server-authored action a `/settle` payload is, by the SDK's shape tests (`isBatchSettlement*Payload`)
+ * in its order: deposit, claim, enriched refund, settle; undefined for anything else (a plain voucher, a
+ * refund without `amount`/`refundNonce`/`claims`), which the facilitator answers `…_payload_type`.
+ */
+export function batchSettleActionOf(payload: unknown): "deposit" | "claim" | "refund" | "settle" | undefined {
+  if (!isRecord(payload)) return undefined;
+  const voucherFields = (v: unknown) =>
+    isRecord(v) && "channelId" in v && "maxClaimableAmount" in v && "signature" in v;
+  if (
+    payload.type === "deposit" &&
+    "channelConfig" in payload &&
+    voucherFields(payload.voucher) &&
+    isRecord(payload.deposit) &&
+    typeof payload.deposit.amount === "string" &&
+    isRecord(payload.deposit.authorization)
+  ) {
+    return "deposit";
+  }
+  if (payload.type === "claim" && "claims" in payload) return "claim";
+  if (
+    payload.type === "refund" &&
+    "channelConfig" in payload &&
+    voucherFields(payload.voucher) &&
+    "amount" in payload &&
+    "refundNonce" in payload &&
+    "claims" in payload
+  ) {
+    return "refund";
+  }
+  if (payload.type === "settle" && "receiver" in payload && "token" in payload) return "settle";
+  return undefined;
+}
+
+/**
+ * Checks a server-authored `/settle` payload (claim, settle, enriched refund) and returns it typed, or
+ * throws an {@link X402Error} `invalid_payload` naming the first bad field.
+ */
+export function parseServerBatchPayload(payload: unknown): ServerBatchPayload {
+  if (!isRecord(payload)) throw invalid("", "an object");
+  if (payload.type === "claim") {
+    parseClaims(payload.claims, "claims");
+    if (payload.claimAuthorizerSignature !== undefined)
+      field(payload, "claimAuthorizerSignature", "", "bytes");
+  } else if (payload.type === "settle") {
+    field(payload, "receiver", "", "address");
+    field(payload, "token", "", "address");
+  } else if (payload.type === "refund") {
+    parseConfig(payload.channelConfig);
+    parseVoucher(payload.voucher);
+    field(payload, "amount", "", "uint");
+    field(payload, "refundNonce", "", "uint");
+    parseClaims(payload.claims, "claims");
+    for (const name of ["refundAuthorizerSignature", "claimAuthorizerSignature"]) {
+      if (payload[name] !== undefined) field(payload, name, "", "bytes");
+    }
+  } else {
+    throw new X402Error(
+      "invalid_payload",
+      `payload.type ${JSON.stringify(payload.type)} is not claim, settle or refund`,
+      {
+        details: { field: "type", code: batchError("payload_type") },
+      },
+    );
+  }
+  return payload as ServerBatchPayload;
+}
+
+/**
+ * The typed data a Permit2 deposit signs: a witness transfer of the deposit to the Permit2DepositCollector
+ * (the spender), its witness the channel, as the collector rebuilds it (`DEPOSIT_WITNESS_TYPE_STRING`).
+ */
+export function permit2DepositTypedData(
+  chainId: number,
+  authorization: Pick<
+    Permit2DepositAuthorization,
+    "permitted" | "spender" | "nonce" | "deadline" | "witness"
+  >,
+) {
+  const { permitted, witness } = authorization;
+  return {
+    domain: { name: "Permit2", chainId, verifyingContract: PERMIT2_ADDRESS },
+    types: {
+      PermitWitnessTransferFrom: [
+        { name: "permitted", type: "TokenPermissions" },
+        { name: "spender", type: "address" },
+        { name: "nonce", type: "uint256" },
+        { name: "deadline", type: "uint256" },
+        { name: "witness", type: "DepositWitness" },
+      ],
+      TokenPermissions: [
+        { name: "token", type: "address" },
+        { name: "amount", type: "uint256" },
+      ],
+      DepositWitness: [{ name: "channelId", type: "bytes32" }],
+    },
+    primaryType: "PermitWitnessTransferFrom",
+    message: {
+      permitted: { token: getAddress(permitted.token), amount: BigInt(permitted.amount) },
+      spender: getAddress(authorization.spender),
+      nonce: BigInt(authorization.nonce),
+      deadline: BigInt(authorization.deadline),
+      witness: { channelId: witness.channelId },
+    },
+  } as const;
 }

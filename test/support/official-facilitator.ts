@@ -1,5 +1,6 @@
 import { x402Facilitator } from "@x402/core/facilitator";
 import { type FacilitatorEvmSigner, toFacilitatorEvmSigner } from "@x402/evm";
+import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/facilitator";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import { type Abi, type Address, createWalletClient, type Hex, http, publicActions } from "viem";
@@ -55,6 +56,26 @@ export function officialFacilitator(
   registerExactEvmScheme(facilitator, { signer, networks: [`eip155:${chainId}`] });
   if (options.upto) facilitator.register(`eip155:${chainId}`, new UptoEvmScheme(signer));
   return facilitator;
+}
+
+/**
+ * The official `x402Facilitator` serving only `batch-settlement` (@x402/evm's `BatchSettlementEvmScheme`),
+ * sending from `relayerKey` and advertising and signing as the receiver authorizer `authorizerKey`: give our
+ * facilitator the same authorizer and the two answer alike for the same channels.
+ */
+export function officialBatchFacilitator(
+  rpcUrl: string,
+  chainId: number,
+  relayerKey: Hex,
+  authorizerKey: Hex,
+) {
+  return new x402Facilitator().register(
+    `eip155:${chainId}`,
+    new BatchSettlementEvmScheme(
+      officialFacilitatorSigner(rpcUrl, chainId, relayerKey),
+      privateKeyToAccount(authorizerKey),
+    ),
+  );
 }
 
 /**
