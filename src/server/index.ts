@@ -4,8 +4,30 @@
  */
 
 export { SIWX_CHALLENGE_HEADER, type SiwxChallenge } from "../protocol/index.ts";
+export {
+  type ChannelManager,
+  type ChannelManagerOptions,
+  ChannelOperationError,
+  type ChannelRecord,
+  type ChannelReservation,
+  type ChannelStore,
+  type ChannelStoreOption,
+  type ClaimResult,
+  FileChannelStore,
+  MemoryChannelStore,
+  type PaywallBatchSettlementOptions,
+  type ReceiverAuthorizer,
+  type RefundResult,
+  type SettleResult,
+} from "./batch-settlement/index.ts";
 export type { AssetTransferMethod, RouteScheme } from "./payment-schemes.ts";
-export { type PaywallAsset, type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
+export {
+  channelManagerOf,
+  type PaywallAsset,
+  type PaywallOptions,
+  USDC_ASSET,
+  x402Paywall,
+} from "./plugin.ts";
 export { type Price, toAtomicAmount } from "./price.ts";
 export type { PaidRoute, PaymentFlow, PayTo } from "./routes.ts";
 export {

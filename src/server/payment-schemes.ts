@@ -3,6 +3,7 @@ import {
   type Network,
   PERMIT2_ADDRESS,
   type Permit2Kind,
+  parseBatchPayload,
   parseExactEvmPayload,
   parsePermit2Payload,
 } from "../protocol/index.ts";
@@ -11,7 +12,7 @@ import {
 export type AssetTransferMethod = "eip3009" | "permit2";
 
 /** The x402 schemes a route can charge by. */
-export type RouteScheme = "exact" | "upto";
+export type RouteScheme = "exact" | "upto" | "batch-settlement";
 
 /** What makes a payment unique until the chain would refuse it anyway, and who pays. */
 export type PaymentIdentity = {
@@ -42,6 +43,12 @@ export type PaywallScheme = {
   readonly namesFacilitator: boolean;
   /** The handler may settle less than the price, through `Settlement-Overrides`. */
   readonly metered: boolean;
+  /**
+   * Paid against a payment channel (`batch-settlement`): each payment is a voucher whose uniqueness is the
+   * channel's cumulative total, kept by the channel books rather than by per-authorization claims, so the
+   * paywall hands such a payment to its channel module instead of its verify/settle path.
+   */
+  readonly channels: boolean;
   /** Reads the payload; throws the `X402Error` `invalid_payload` naming the first bad field. */
   identify(payload: unknown, network: Network, asset: string): PaymentIdentity;
 };
@@ -53,6 +60,7 @@ const exactEip3009: PaywallScheme = {
   extra: {},
   namesFacilitator: false,
   metered: false,
+  channels: false,
   identify(payload, network, asset) {
     const { from, nonce, validBefore } = parseExactEvmPayload(payload).authorization;
     return {
@@ -72,6 +80,7 @@ function permit2Scheme(kind: Permit2Kind): PaywallScheme {
     extra: { assetTransferMethod: "permit2" },
     namesFacilitator: kind === "upto",
     metered: kind === "upto",
+    channels: false,
     identify(payload, network) {
       const { from, nonce, deadline } = parsePermit2Payload(kind, payload).permit2Authorization;
       return {
@@ -84,11 +93,39 @@ function permit2Scheme(kind: Permit2Kind): PaywallScheme {
   };
 }
 
-const SCHEMES: readonly PaywallScheme[] = [exactEip3009, permit2Scheme("exact"), permit2Scheme("upto")];
+function batchScheme(method: AssetTransferMethod): PaywallScheme {
+  return {
+    scheme: "batch-settlement",
+    assetTransferMethod: method,
+    v1: false,
+    extra: method === "permit2" ? { assetTransferMethod: "permit2" } : {},
+    namesFacilitator: false,
+    metered: true,
+    channels: true,
+    identify(payload) {
+      const { channelConfig, voucher } = parseBatchPayload(payload);
+      // Only the payer is used: a channel payment is made unique by its cumulative amount, in the books.
+      return {
+        payer: channelConfig.payer,
+        nonceSpace: `channel:${voucher.channelId}`.toLowerCase(),
+        nonce: BigInt(voucher.maxClaimableAmount),
+        expiresAt: 0,
+      };
+    },
+  };
+}
+
+const SCHEMES: readonly PaywallScheme[] = [
+  exactEip3009,
+  permit2Scheme("exact"),
+  permit2Scheme("upto"),
+  batchScheme("eip3009"),
+  batchScheme("permit2"),
+];
 
 /**
- * The module for a route's `scheme` and `assetTransferMethod` (default: `exact` by EIP-3009, and `upto`'s only
- * method, Permit2); throws a TypeError naming the combinations that exist.
+ * The module for a route's `scheme` and `assetTransferMethod` (default: `exact` and `batch-settlement` by
+ * EIP-3009, and `upto`'s only method, Permit2); throws a TypeError naming the combinations that exist.
  */
 export function paywallScheme(scheme: RouteScheme = "exact", method?: AssetTransferMethod): PaywallScheme {
   const wanted = method ?? (scheme === "upto" ? "permit2" : "eip3009");

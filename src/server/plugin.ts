@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { getAddress } from "viem";
 import { BASE_NETWORK, USDC_ADDRESS, USDC_DECIMALS, USDC_NAME, USDC_VERSION } from "../chain/index.ts";
 import {
+  batchError,
   decodePaymentSignatureHeader,
   decodeXPaymentHeader,
   encodePaymentRequiredHeader,
@@ -20,6 +21,14 @@ import {
   X_PAYMENT_RESPONSE_HEADER,
   X402Error,
 } from "../protocol/index.ts";
+import {
+  type BatchRequest,
+  BatchSettlementPath,
+  type ChannelManager,
+  type ChannelSession,
+  correctiveExtra,
+  type PaywallBatchSettlementOptions,
+} from "./batch-settlement/index.ts";
 import { type Claim, PaymentClaims } from "./claims.ts";
 import { FacilitatorClient, FacilitatorError, type FacilitatorRequest } from "./facilitator-client.ts";
 import type { PaymentIdentity } from "./payment-schemes.ts";
@@ -62,7 +71,19 @@ export type PaywallOptions = {
   facilitatorTimeoutMs?: number;
   /** Settings shared by the routes that take SIWX sessions (`PaidRoute.sessions`). */
   sessions?: SessionsOptions;
+  /** Settings of the `batch-settlement` routes: channel store, receiver authorizer, channel manager. */
+  batchSettlement?: PaywallBatchSettlementOptions;
 };
+
+const managers = new WeakMap<FastifyInstance, ChannelManager>();
+
+/**
+ * The channel manager of the paywall registered on `app`, when it has `batch-settlement` routes: claim,
+ * settle and refund on demand, beyond its schedules.
+ */
+export function channelManagerOf(app: FastifyInstance): ChannelManager | undefined {
+  return managers.get(app);
+}
 
 export const USDC_ASSET: PaywallAsset = {
   address: USDC_ADDRESS,
@@ -78,18 +99,25 @@ type Payment = { version: 1 | 2; request: FacilitatorRequest; identity: PaymentI
 
 type Timings = { verify?: number; settle?: number };
 
-/** A verified (or, upfront, settled) payment waiting for its handler's response. */
-type Pending = {
+/** A paid request waiting for its handler's response, whichever way it is paid. */
+type Served = {
   route: CompiledRoute;
   offer: Offer;
   payment: Payment;
-  claim: Claim;
   timings: Timings;
   /** Headers present before the handler ran: any other header is the handler's and goes with its body. */
   headersBefore: ReadonlySet<string>;
+};
+
+/** A verified (or, upfront, settled) payment waiting for its handler's response. */
+type Pending = Served & {
+  claim: Claim;
   /** Set in the upfront flow, where the payment settled before the handler. */
   settlement?: SettleResponse;
 };
+
+/** A channel payment whose channel is reserved until its charge is booked. */
+type ChannelPending = Served & { session: ChannelSession };
 
 type Response = { status: number; headers: Record<string, string>; body: unknown };
 
@@ -126,8 +154,25 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
         ...more,
       }),
     );
-  for (const route of routes.values()) buildExtra(route);
   const facilitator = new FacilitatorClient(options.facilitatorUrl, options.facilitatorTimeoutMs ?? 10_000);
+  const channelRoutes = [...routes.values()].filter((r) => r.paymentScheme.channels);
+  const batch =
+    channelRoutes.length > 0
+      ? new BatchSettlementPath(network, facilitator, {
+          ...options.batchSettlement,
+          manager: {
+            onError: (error) => app.log.error({ err: error }, "x402: a channel manager job failed"),
+            ...options.batchSettlement?.manager,
+          },
+        })
+      : undefined;
+  const channelExtra = (route: CompiledRoute, receiverAuthorizer: string | undefined) =>
+    batch && receiverAuthorizer && route.paymentScheme.channels
+      ? batch.extra(route.amount, getAddress(receiverAuthorizer))
+      : {};
+  for (const route of routes.values()) buildExtra(route, channelExtra(route, batch?.receiverAuthorizer));
+  if (batch) managers.set(app, batch.manager);
+  const channelPending = new WeakMap<FastifyRequest, ChannelPending>();
   const claims = new PaymentClaims();
   const pending = new WeakMap<FastifyRequest, Pending>();
   const sessions = new SiwxSessions(network, options.sessions);
@@ -146,8 +191,23 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     }
     // Only the facilitator named in the signed witness may settle such a payment, so the 402 must name it.
     const naming = [...routes.values()].filter((r) => r.paymentScheme.namesFacilitator);
-    if (naming.length === 0) return;
+    // A channel names who authorizes claims and refunds: this server's key, else the facilitator's.
+    const authorizing = batch?.receiverAuthorizer ? [] : channelRoutes;
+    if (naming.length === 0 && authorizing.length === 0) {
+      batch?.manager.start();
+      return;
+    }
     const { kinds } = await facilitator.supported();
+    for (const route of authorizing) {
+      const kind = kinds.find((k) => k.scheme === route.paymentScheme.scheme && k.network === network);
+      const authorizer = kind?.extra?.receiverAuthorizer;
+      if (typeof authorizer !== "string") {
+        throw new Error(
+          `x402 paywall: the facilitator lists no batch-settlement kind with extra.receiverAuthorizer on ${network}, which ${route.method} ${route.path} needs (or configure batchSettlement.receiverAuthorizer)`,
+        );
+      }
+      buildExtra(route, channelExtra(route, authorizer));
+    }
     for (const route of naming) {
       const kind = kinds.find((k) => k.scheme === route.paymentScheme.scheme && k.network === network);
       const address = kind?.extra?.facilitatorAddress;
@@ -158,10 +218,18 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       }
       buildExtra(route, { facilitatorAddress: getAddress(address) });
     }
+    batch?.manager.start();
   });
   app.addHook("onClose", async () => {
     clearInterval(sweeper);
-    await facilitator.close();
+    try {
+      // Unclaimed vouchers are worth nothing once a payer's withdrawal finalizes: claim them while we can.
+      await batch?.manager.close();
+    } catch (error) {
+      app.log.error({ err: error }, "x402: the channel manager's shutdown work failed");
+    } finally {
+      await facilitator.close();
+    }
   });
 
   const sessionsFor = (route: CompiledRoute, request: FastifyRequest): Offer["sessions"] => {
@@ -221,7 +289,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
       : { [PAYMENT_RESPONSE_HEADER]: encodePaymentResponseHeader(settlement) };
 
   /** A failed settle: the 402 carries the receipt saying so, and the requirements to pay afresh. */
-  const settlementRefused = (state: Pending, settlement: SettleResponse): Response => {
+  const settlementRefused = (state: Served, settlement: SettleResponse): Response => {
     const refusal = paymentRequiredResponse(
       state.offer,
       settlement.errorReason ?? "settlement_failed",
@@ -384,6 +452,15 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     }
     const payment = readPayment(request, route, offer);
     if ("status" in payment) return send(reply, payment);
+    if (batch && route.paymentScheme.channels) {
+      return channelPreHandler(request, reply, {
+        route,
+        offer,
+        payment,
+        timings: {},
+        headersBefore: NO_HEADERS,
+      });
+    }
 
     const { nonceSpace, nonce, expiresAt } = payment.identity;
     const claim = claims.claim(nonceSpace, nonce, expiresAt);
@@ -424,6 +501,11 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
   });
 
   app.addHook("onSend", async (request, reply, payload) => {
+    const channelState = batch && channelPending.get(request);
+    if (channelState) {
+      channelPending.delete(request);
+      return channelOnSend(request, reply, channelState, payload);
+    }
     const sessionOffer = signedIn.get(request);
     if (sessionOffer) {
       signedIn.delete(request);
@@ -453,7 +535,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     }
     let settleRequest: FacilitatorRequest;
     try {
-      settleRequest = meteredRequest(reply, state);
+      settleRequest = meteredRequest(reply, state.route, state.payment.request);
     } catch (error) {
       // The handler metered nonsense: nothing is charged, and what it served is not sent unpaid.
       claim.release();
@@ -479,24 +561,142 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     return withhold(reply, state, payload, response);
   });
 
+  /** A channel payment: checked against the books and reserved; a refund is settled here, without the handler. */
+  async function channelPreHandler(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    served: Served,
+  ): Promise<FastifyReply | undefined> {
+    const { offer, payment, timings } = served;
+    if (!batch || payment.request.x402Version !== 2) return undefined;
+    const batchRequest: BatchRequest = payment.request;
+    let begun: Awaited<ReturnType<typeof batch.channels.begin>>;
+    const started = performance.now();
+    try {
+      begun = await batch.channels.begin(batchRequest);
+    } catch (error) {
+      if (!(error instanceof FacilitatorError)) throw error;
+      request.log.warn({ err: error }, "x402: facilitator failed");
+      return send(reply, facilitatorFailed(error, timings));
+    } finally {
+      timings.verify = performance.now() - started;
+    }
+    if (begun.kind === "refused") {
+      const { reason, channel } = begun.refusal;
+      // The corrective 402: the books' state and latest voucher, from which the client resumes.
+      const corrected =
+        channel && reason === batchError("cumulative_amount_mismatch")
+          ? {
+              ...offer,
+              requirements: {
+                ...offer.requirements,
+                extra: { ...offer.requirements.extra, ...correctiveExtra(channel) },
+              },
+            }
+          : offer;
+      return send(reply, paymentRequiredResponse(corrected, reason, timings));
+    }
+    const { session } = begun;
+    if (session.payload.type === "refund") {
+      let settlement: SettleResponse;
+      const settleStarted = performance.now();
+      try {
+        settlement = await batch.channels.refund(session);
+      } catch (error) {
+        if (!(error instanceof FacilitatorError)) throw error;
+        request.log.warn({ err: error }, "x402: facilitator failed");
+        return send(reply, facilitatorFailed(error, timings));
+      } finally {
+        timings.settle = performance.now() - settleStarted;
+      }
+      if (!settlement.success) return send(reply, settlementRefused(served, settlement));
+      const timing = serverTiming(timings);
+      return send(reply, {
+        status: 200,
+        headers: {
+          ...receiptHeader(payment, settlement),
+          "cache-control": "private, no-store",
+          ...(timing ? { "server-timing": timing } : {}),
+        },
+        body: { message: "Refund acknowledged", channelId: session.channelId },
+      });
+    }
+    served.headersBefore = new Set(Object.keys(reply.getHeaders()));
+    channelPending.set(request, { ...served, session });
+    return undefined;
+  }
+
+  /** Books the charge of a served channel payment (a deposit also settles), or releases the channel. */
+  async function channelOnSend(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: ChannelPending,
+    payload: unknown,
+  ): Promise<unknown> {
+    if (!batch) return payload;
+    const { session, timings } = state;
+    if (reply.statusCode >= 400 || request.raw.socket?.destroyed) {
+      // The handler failed or the client left: nothing is charged, and the channel is free again.
+      await batch.channels.release(session);
+      appendServerTiming(reply, timings);
+      return payload;
+    }
+    let amount: bigint;
+    try {
+      const metered = meteredRequest(reply, state.route, state.payment.request);
+      amount = BigInt(metered.x402Version === 2 ? metered.paymentRequirements.amount : state.route.amount);
+    } catch (error) {
+      await batch.channels.release(session);
+      request.log.error({ err: error }, "x402: the handler's settlement overrides are invalid");
+      const body = { error: "invalid_settlement_overrides", details: { message: (error as Error).message } };
+      return withhold(reply, state, payload, { status: 500, headers: {}, body });
+    }
+    let response: Response;
+    const started = performance.now();
+    try {
+      const settlement = await batch.channels.charge(session, amount);
+      timings.settle = performance.now() - started;
+      if (settlement.success) {
+        if (state.offer.sessions) {
+          sessions.recordPayment(state.offer.sessions.resource.pathname, state.payment.identity.payer);
+        }
+        return deliver(reply, state, settlement, payload);
+      }
+      response = settlementRefused(state, settlement);
+    } catch (error) {
+      timings.settle = performance.now() - started;
+      if (error instanceof FacilitatorError) {
+        request.log.warn({ err: error }, "x402: facilitator failed");
+        response = facilitatorFailed(error, timings);
+      } else {
+        request.log.error({ err: error }, "x402: settlement failed unexpectedly");
+        response = { status: 500, headers: {}, body: { error: "unexpected_settle_error" } };
+      }
+    }
+    return withhold(reply, state, payload, response);
+  }
+
   /**
    * The settle request of a metered payment: the amount the handler's `Settlement-Overrides` header names
    * (removed: it is for this server, not the client), else the price, which is the signed maximum.
    */
-  function meteredRequest(reply: FastifyReply, state: Pending): FacilitatorRequest {
-    const { request } = state.payment;
-    if (!state.route.paymentScheme.metered) return request;
+  function meteredRequest(
+    reply: FastifyReply,
+    route: CompiledRoute,
+    request: FacilitatorRequest,
+  ): FacilitatorRequest {
+    if (!route.paymentScheme.metered) return request;
     const header = reply.getHeader(SETTLEMENT_OVERRIDES_HEADER);
     reply.removeHeader(SETTLEMENT_OVERRIDES_HEADER);
     if (typeof header !== "string" || request.x402Version !== 2) return request;
     const { paymentRequirements } = request;
-    const amount = meteredAmount(header, BigInt(paymentRequirements.amount), state.route.asset.decimals);
+    const amount = meteredAmount(header, BigInt(paymentRequirements.amount), route.asset.decimals);
     return { ...request, paymentRequirements: { ...paymentRequirements, amount: amount.toString() } };
   }
 
   function deliver(
     reply: FastifyReply,
-    state: Pending,
+    state: Served,
     settlement: SettleResponse,
     payload: unknown,
   ): unknown {
@@ -514,7 +714,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
   }
 
   /** Replaces the handler's response, headers included, with `response`; nothing of the handler's is sent. */
-  function withhold(reply: FastifyReply, state: Pending, payload: unknown, response: Response): string {
+  function withhold(reply: FastifyReply, state: Served, payload: unknown, response: Response): string {
     for (const name of Object.keys(reply.getHeaders())) {
       if (!state.headersBefore.has(name)) reply.removeHeader(name);
     }

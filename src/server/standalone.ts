@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance, type HTTPMethods, type RouteHandlerMethod } from "fastify";
 import { BASE_NETWORK } from "../chain/index.ts";
 import { v1NetworkName } from "../protocol/index.ts";
+import type { ChannelManager } from "./batch-settlement/index.ts";
 import type { AssetTransferMethod, RouteScheme } from "./payment-schemes.ts";
-import { type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
+import { channelManagerOf, type PaywallOptions, USDC_ASSET, x402Paywall } from "./plugin.ts";
 import { compileRoutes } from "./routes.ts";
 
 export type ResourceServerOptions = Omit<PaywallOptions, "acceptV1"> & {
@@ -36,6 +37,8 @@ export type ResourceServer = {
   url: string;
   app: FastifyInstance;
   routes: readonly ListedRoute[];
+  /** Claims, settles and refunds the `batch-settlement` channels; present when a route takes that scheme. */
+  channels: ChannelManager | undefined;
   stop(): Promise<void>;
 };
 
@@ -86,6 +89,7 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
       assetTransferMethod: route.paymentScheme.assetTransferMethod,
       asset: route.asset.address,
     })),
+    channels: channelManagerOf(app),
     stop: () => app.close(),
   };
 }
