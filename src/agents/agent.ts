@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
-import { type Account, type Address, getAddress, type Hex, type LocalAccount } from "viem";
+import { type Account, type Address, getAddress, type Hex, hashTypedData, type LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { voucherTypedData } from "../protocol/batch-settlement.ts";
 import {
   addressFromPrivateKey,
   authorizationFor,
@@ -35,6 +36,12 @@ import {
   type Offer,
 } from "./challenge.ts";
 import {
+  AgentChannels,
+  type ChannelRefund,
+  type ChannelSummary,
+  type ChannelWithdrawal,
+} from "./channels.ts";
+import {
   DEFAULT_TIMEOUT_MS,
   header,
   type PreparedRequest,
@@ -54,8 +61,8 @@ import {
   type SignedPayment,
   SpendLedger,
 } from "./ledger.ts";
-import type { AgentPaymentMethod, PaymentSigner } from "./payment-methods.ts";
-import { compilePolicy, type SpendingPolicy } from "./policy.ts";
+import type { AgentPaymentMethod, PaymentPath, PaymentSigner } from "./payment-methods.ts";
+import { channelLimits, compilePolicy, type SpendingPolicy } from "./policy.ts";
 import {
   type Authorizer,
   type ChainClient,
@@ -115,8 +122,15 @@ export type AgentResult = {
   status: number;
   outcome: AgentOutcome;
   errorCode?: string;
-  /** What the sent payment was for, in atomic units of `asset`. */
+  /** What the sent payment was for, in atomic units of `asset`: on a metered path, the signed maximum. */
   amount?: bigint;
+  /**
+   * On a metered path (`upto`), what the server's receipt says it settled: its word, which the run's
+   * invariants hold against the chain. Absent when the receipt names no amount.
+   */
+  charged?: bigint;
+  /** The payment path the sent payment took. */
+  path?: PaymentPath;
   payTo?: Address;
   asset?: Address;
   network?: Network;
@@ -163,6 +177,11 @@ export type AgentOptions = {
    * 30_000 ms). A deadline, not an idle timer: a server that trickles bytes cannot hold the agent forever.
    */
   timeoutMs?: number;
+  /**
+   * The salt of every payment channel this agent opens (default: 32 random bytes per agent, so each agent
+   * opens channels of its own). An agent given an earlier agent's key and salt meets that agent's channels.
+   */
+  channelSalt?: Hex;
 };
 
 export type PayOptions = RequestInit & {
@@ -185,13 +204,15 @@ export type Agent = {
   /** The challenge a URL answers with (following redirects), undefined when it is free; throws on refusal. */
   probe(input: string | URL, init?: RequestInit): Promise<PaymentRequired | PaymentRequiredV1 | undefined>;
   /**
-   * Money the books count as gone: payments servers accepted, plus authorizations `reconcile` found used
-   * on chain although their server said no. The sum of `payments`.
+   * Money the books count as gone: payments servers accepted (for a channel, each request's charge),
+   * plus authorizations `reconcile` found used on chain although their server said no. The sum of
+   * `payments`.
    */
   readonly spent: bigint;
   /**
    * Signed authorizations not spent and not proven dead (in flight, or {@link outstanding}), plus claims
-   * about to be signed. Every budget counts `spent + reserved`.
+   * about to be signed, plus the money of payment channels neither charged nor refunded (see
+   * `ChannelFunds`). Every budget counts `spent + reserved`.
    */
   readonly reserved: bigint;
   /**
@@ -216,6 +237,23 @@ export type Agent = {
    * them, then reconciles the rest (one a server settled first is charged).
    */
   cancelOutstanding(client: ChainClient): Promise<Reconciliation>;
+  /** The agent's `batch-settlement` payment channels, as its books know them: a new array on every read. */
+  readonly channels: readonly ChannelSummary[];
+  /**
+   * Asks the servers for a refund of every channel's money beyond its charges (only the channels last
+   * paid at `url`, when given, and at that URL), and books what came back: it leaves the budgets'
+   * reservation and counts for them again. With `client`, what came back is read from the chain (and
+   * claims beyond the reported charges are booked as spent); without it, the server's receipt is taken,
+   * up to what the channel holds beyond its charges.
+   */
+  refundChannels(url?: string | URL, client?: ChainClient): Promise<ChannelRefund[]>;
+  /**
+   * For servers that do not refund: starts the channels' timed withdrawal on chain (sent from the agent's
+   * key, or `client`'s account when it is the payer's). The books change only when it is finalized.
+   */
+  initiateWithdraw(client: ChainClient): Promise<ChannelWithdrawal[]>;
+  /** Finishes the withdrawals whose delay has passed, and books each channel by what the chain shows. */
+  finalizeWithdraw(client: ChainClient): Promise<ChannelWithdrawal[]>;
 };
 
 type Signer = Authorizer &
@@ -257,6 +295,9 @@ function signerFor(options: AgentOptions): Signer {
         signDigest(privateKey, permit2Digest(kind, chainId, authorization)),
       // Native secp256k1 over the EIP-191 digest: ~0.1 ms a proof against ~0.5 ms through viem's signMessage.
       signMessage: (message) => signDigest(privateKey, siweDigest(message)),
+      signDeposit: (typedData) =>
+        signDigest(privateKey, hashTypedData(typedData as Parameters<typeof hashTypedData>[0])),
+      signVoucher: (_chainId, _channelId, _max, digest) => signDigest(privateKey, digest),
       signCancel: (domain, nonce) => local().signTypedData(cancelMessage(domain, address, nonce)),
       get payer() {
         return local();
@@ -291,6 +332,10 @@ function signerFor(options: AgentOptions): Signer {
       account.signTypedData(
         permit2TypedData(kind, chainId, a) as Parameters<LocalAccount["signTypedData"]>[0],
       ),
+    signDeposit: (typedData) =>
+      account.signTypedData(typedData as Parameters<LocalAccount["signTypedData"]>[0]),
+    signVoucher: (chainId, channelId, max) =>
+      account.signTypedData(voucherTypedData(chainId, channelId, max)),
   };
 }
 
@@ -355,6 +400,11 @@ function parseBody(response: ReadResponse): unknown {
   return text;
 }
 
+/** A receipt's `amount`, when it is a whole number of atomic units. */
+function toCharged(amount: string): bigint | undefined {
+  return /^\d+$/.test(amount) ? BigInt(amount) : undefined;
+}
+
 function transportCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string") return code;
@@ -409,6 +459,17 @@ export function createAgent(options: AgentOptions): Agent {
 
   const sendOnce = (url: URL, request: PreparedRequest, headers?: Record<string, string>) =>
     send(dispatcher, url, request, headers ?? request.headers, timeoutMs);
+  const channels = new AgentChannels({
+    signer,
+    ledger,
+    ...channelLimits(options.policy),
+    salt: options.channelSalt,
+    checkHost: (url) => policy.checkHost(url),
+    send: sendOnce,
+    verdict: (response) => readVerdict(response, 2),
+    prepare: () => prepareRequest(undefined),
+    transportCode,
+  });
 
   /** Sends the request, following redirects with every hop checked against the allowed hosts. */
   const follow = async (url: URL, request: PreparedRequest): Promise<ReadResponse> => {
@@ -446,8 +507,28 @@ export function createAgent(options: AgentOptions): Agent {
     // The URL without its fragment: what the server charges for.
     const resource = `${url.origin}${url.pathname}${url.search}`;
     const resourceKey = policy.resourceKey(requested);
+    if (method.channel) {
+      const payment = {
+        url,
+        request,
+        challenge,
+        offer,
+        method,
+        resource,
+        resourceKey,
+        started,
+        signStarted,
+        timings,
+      };
+      return channels.pay(payment);
+    }
     const first = ledger.reserve(resourceKey, offer.amount);
-    const attempt = { amount: offer.amount, payTo: offer.payTo, asset: offer.requirements.asset as Address };
+    const attempt = {
+      amount: offer.amount,
+      payTo: offer.payTo,
+      asset: offer.requirements.asset as Address,
+      path: method.path,
+    };
     // Every authorization the behaviour has signed, with the header it became: each is money from the
     // moment it exists, whether or not it is the one sent.
     const signed: { claim: Claim; header?: string }[] = [];
@@ -537,7 +618,17 @@ export function createAgent(options: AgentOptions): Agent {
       const transaction = receipt?.transaction ? (receipt.transaction as Hex) : undefined;
       carried?.accept(transaction);
       sessions?.paid(url, response.headers);
-      return { result: { ...base, outcome: "paid", ...(transaction ? { transaction } : {}) }, response };
+      // A metered path's receipt says what was settled; the books still count the signed maximum.
+      const charged = method.metered && receipt?.amount ? toCharged(receipt.amount) : undefined;
+      return {
+        result: {
+          ...base,
+          outcome: "paid",
+          ...(transaction ? { transaction } : {}),
+          ...(charged === undefined ? {} : { charged }),
+        },
+        response,
+      };
     }
     // Refused or failed, the server still holds a valid signature it can settle until it expires.
     carried?.keep();
@@ -782,5 +873,11 @@ export function createAgent(options: AgentOptions): Agent {
     },
     reconcile: (client) => reconcile(client, ledger, signer.address),
     cancelOutstanding: (client) => cancelOutstanding(client, ledger, signer),
+    get channels() {
+      return channels.list();
+    },
+    refundChannels: (url, client) => channels.refund(url === undefined ? undefined : new URL(url), client),
+    initiateWithdraw: (client) => channels.initiateWithdraw(client),
+    finalizeWithdraw: (client) => channels.finalizeWithdraw(client),
   };
 }

@@ -13,6 +13,7 @@ export {
   type PayOptions,
 } from "./agent.ts";
 export { type Behaviour, type BehaviourName, behaviours, type PaymentDraft } from "./behaviours.ts";
+export type { ChannelRefund, ChannelSummary, ChannelWithdrawal } from "./channels.ts";
 export { sharedDispatcher } from "./http.ts";
 export type { OutstandingAuthorization, PaymentRecord, SignedPayment } from "./ledger.ts";
 export {

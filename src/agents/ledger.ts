@@ -8,6 +8,9 @@ export type { PaymentRecord, SignedPayment } from "./payment-book.ts";
 
 const DAY_MS = 86_400_000;
 
+// Math.min does not take bigints.
+const smaller = (a: bigint, b: bigint) => (a < b ? a : b);
+
 /**
  * An authorization the agent signed that its server did not accept and that is not proven dead: whoever
  * holds it can still settle it until `validBefore`, so every budget keeps counting it.
@@ -33,6 +36,36 @@ export type Claim = {
   keep(): void;
   /** Nothing was signed: the money, the day's share and the URL's slot are free again. */
   release(): void;
+  /**
+   * The claim's money went into (or is promised against) a payment channel: it stays reserved, now as
+   * the channel's {@link ChannelFunds.held}, until a charge spends it or a refund gives it back.
+   */
+  hold(funds: ChannelFunds): void;
+};
+
+/**
+ * One payment channel in the books. How channels are accounted:
+ * - A deposit is money at risk from the moment its authorization is signed: its claim reserves the whole
+ *   deposit, against every budget, like any authorization (and stays outstanding if its server refuses).
+ *   Once the server accepts it, the claim's money becomes `held`: still part of `reserved`, now owned by
+ *   the channel rather than by a signature.
+ * - Vouchers are cumulative: a voucher up to `maxClaimableAmount` commits only what goes beyond `cover`,
+ *   the cumulative amount the books already count (spent charges plus held money, plus whatever earlier
+ *   books covered for a channel adopted from a server). Within a deposit that is nothing.
+ * - Each request's charge moves from `held` to `spent`, one payment record per request, so `payments`
+ *   shows what every request cost and `spent` stays their sum.
+ * - A refund (or a finalized withdrawal) gives held money back to `reserved`'s budgets, and to the days
+ *   it was taken from.
+ * So `spent + reserved` counts every deposit in full until it is refunded, and never less than what
+ * the receiver could claim with the agent's vouchers.
+ */
+export type ChannelFunds = {
+  /** Part of the ledger's `reserved`: the channel's money neither charged nor returned. */
+  held: bigint;
+  /** The cumulative claim level the books count: charges spent plus `held`, from the channel's basis. */
+  cover: bigint;
+  /** How much of `held` each UTC day reserved, so refunds give the days back what they took. */
+  days: Map<number, bigint>;
 };
 
 export type LedgerLimits = Pick<SpendingPolicy, "budgetPerRun" | "budgetPerDay" | "maxPaymentsPerUrl">;
@@ -148,7 +181,63 @@ export class SpendLedger {
         state = "ended";
         free();
       },
+      hold: (funds) => {
+        if (state === "ended") return;
+        if (state === "signed" && live) this.live.delete(live.payment.nonce.toLowerCase());
+        state = "ended";
+        // The money stays in `reserved` and the URL keeps its slot: only its owner changes.
+        funds.held += amount;
+        funds.cover += amount;
+        funds.days.set(day, (funds.days.get(day) ?? 0n) + amount);
+      },
     };
+  }
+
+  /** A channel's books, starting at `basis`: the cumulative charge earlier books (or none) accounted for. */
+  openChannel(basis: bigint): ChannelFunds {
+    return { held: 0n, cover: basis, days: new Map() };
+  }
+
+  /** A request's charge against a channel: from its held money to `spent`, as one payment record. */
+  chargeChannel(
+    funds: ChannelFunds,
+    payment: SignedPayment,
+    transaction: Hex | undefined,
+    confirmedBy: PaymentRecord["confirmedBy"],
+  ): void {
+    const { amount } = payment;
+    const fromHeld = smaller(amount, funds.held);
+    funds.held -= fromHeld;
+    this.reserved -= fromHeld;
+    // A charge beyond the held money (the chain showing more claimed than the books allowed for) raises
+    // the cover too: that level is now spent, and new to today's budget.
+    const beyond = amount - fromHeld;
+    if (beyond > 0n) {
+      funds.cover += beyond;
+      const day = Math.floor(Date.now() / DAY_MS);
+      this.days.set(day, (this.days.get(day) ?? 0n) + beyond);
+    }
+    this.spent += amount;
+    this.book.add(payment, transaction, confirmedBy, Date.now());
+  }
+
+  /** Money back from a channel (a refund or a withdrawal), up to what it holds; returns what was freed. */
+  releaseChannel(funds: ChannelFunds, amount: bigint): bigint {
+    let freed = smaller(amount, funds.held);
+    const total = freed;
+    funds.held -= freed;
+    funds.cover -= freed;
+    this.reserved -= freed;
+    // Newest days first: the money most recently put at risk is what comes back.
+    for (const day of [...funds.days.keys()].sort((a, b) => b - a)) {
+      if (freed === 0n) break;
+      const share = funds.days.get(day) ?? 0n;
+      const back = smaller(share, freed);
+      funds.days.set(day, share - back);
+      this.days.set(day, (this.days.get(day) ?? 0n) - back);
+      freed -= back;
+    }
+    return total;
   }
 
   /** What {@link spent} is made of, oldest first: built afresh on every call. */

@@ -68,6 +68,13 @@ export type SpendingPolicy = {
    * A Permit2 path needs the payer's `approve(Permit2, …)` of the token first.
    */
   paymentPaths?: readonly PaymentPath[];
+  /**
+   * Largest `batch-settlement` channel deposit (default `depositMultiplier × maxPerPayment`). A deposit
+   * counts in full against every budget from the moment it is signed until it is refunded.
+   */
+  maxDeposit?: bigint;
+  /** A channel's first deposit covers at least this many payments of its price (default 5). */
+  depositMultiplier?: number;
 };
 
 export const DEFAULT_MAX_PER_PAYMENT = 1_000_000n;
@@ -178,4 +185,24 @@ export function compilePolicy(policy: SpendingPolicy = {}): CompiledPolicy {
       throw new PolicyError(reason, `refused to pay ${what}`);
     },
   };
+}
+
+const DEFAULT_DEPOSIT_MULTIPLIER = 5;
+
+/**
+ * The channel deposit limits a policy implies: a first deposit covers `depositMultiplier` payments, and no
+ * deposit exceeds `maxDeposit` (by default `depositMultiplier × maxPerPayment`, the official client's cap).
+ */
+export function channelLimits(policy: SpendingPolicy = {}): {
+  maxDeposit: bigint;
+  depositMultiplier: bigint;
+} {
+  const multiplier = policy.depositMultiplier ?? DEFAULT_DEPOSIT_MULTIPLIER;
+  if (!Number.isSafeInteger(multiplier) || multiplier < 1) {
+    throw new TypeError(`depositMultiplier must be a positive integer, got ${multiplier}`);
+  }
+  const depositMultiplier = BigInt(multiplier);
+  const maxDeposit =
+    policy.maxDeposit ?? depositMultiplier * (policy.maxPerPayment ?? DEFAULT_MAX_PER_PAYMENT);
+  return { maxDeposit, depositMultiplier };
 }

@@ -72,7 +72,8 @@ function permit2Slot(nonce: Hex): { word: bigint; bit: bigint } {
 
 const transferEvent = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
 
-const usesPermit2 = (authorization: OutstandingAuthorization) => authorization.path !== "exact/eip3009";
+// A channel deposit by EIP-3009 spends a token nonce like an exact payment does.
+const usesPermit2 = (authorization: OutstandingAuthorization) => authorization.path.endsWith("/permit2");
 
 /** The read that tells whether an authorization's nonce is spent: the token's for EIP-3009, Permit2's bitmap. */
 function nonceRead(authorizer: Address, authorization: OutstandingAuthorization) {
