@@ -23,6 +23,11 @@ export type AgentsSpec = {
   /** How the agents pay (default honest); hostile behaviours alter what they send. */
   behaviour?: Behaviour;
   /**
+   * Each agent approves Permit2 for the devnet's USDC before the run, as a payer must before any Permit2
+   * path (`exact` by Permit2, `upto`) can settle (default false: a wallet does not do it unasked).
+   */
+  permit2Allowance?: boolean;
+  /**
    * Why `count` cannot be overridden (e.g. cases that pay from given account indices): a run asking for
    * another count is refused up front rather than failing case by case.
    */

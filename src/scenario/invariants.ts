@@ -15,9 +15,17 @@ import type { InvariantResult } from "./report.ts";
 
 /**
  * A paid request as the invariants need it: who paid whom, how much, in which transaction. A 200 whose
- * server named no transaction is still a paid response, and one no settlement can match.
+ * server named no transaction is still a paid response, and one no settlement can match (unless it was
+ * charged nothing). `amount` is what the response says was charged; `signed`, the most the payer signed
+ * for where that differs (a metered payment), which no charge may exceed.
  */
-export type PaidRecord = { payer: Address; payTo: Address; amount: bigint; transaction: Hash | undefined };
+export type PaidRecord = {
+  payer: Address;
+  payTo: Address;
+  amount: bigint;
+  transaction: Hash | undefined;
+  signed?: bigint;
+};
 
 // One paid response's record: who paid whom how much (u32), flags (u8), the transaction's 32 bytes.
 const PARTIES = 0;
@@ -43,12 +51,12 @@ export class PaidLog implements Iterable<PaidRecord> {
     return this.records.size;
   }
 
-  add({ payer, payTo, amount, transaction }: PaidRecord): void {
+  add({ payer, payTo, amount, transaction, signed }: PaidRecord): void {
     const index = this.records.size;
     const [buffer, offset] = this.records.append();
-    const key = JSON.stringify([payer, payTo, `${amount}`]);
+    const key = JSON.stringify([payer, payTo, `${amount}`, signed === undefined ? null : `${signed}`]);
     buffer.writeUInt32LE(
-      this.parties.id(key, () => ({ payer, payTo, amount })),
+      this.parties.id(key, () => ({ payer, payTo, amount, ...(signed === undefined ? {} : { signed }) })),
       offset + PARTIES,
     );
     if (transaction === undefined) return;
@@ -214,6 +222,11 @@ export type SettlementScanOptions = {
   toBlock: bigint;
   /** The devnet's USDC (`Devnet.usdc.address`; default Base's). */
   token?: Address;
+  /**
+   * The run paid by Permit2 (`exact` by Permit2, `upto`): such a settlement leaves no `AuthorizationUsed`,
+   * only the token's Transfer from the payer, so those are read too (Permit2 itself logs nothing).
+   */
+  permit2?: boolean;
   /** Logs per page (see {@link logPages}); the default suits a local node. */
   targetLogs?: number;
   /** Called after each page, e.g. for progress: the last block read, and the settlements counted so far. */
@@ -227,11 +240,22 @@ export type SettlementScanOptions = {
  */
 export async function scanSettlements(
   client: Client<Transport, Chain | undefined>,
-  { payers, paid, fromBlock, toBlock, token = USDC_ADDRESS, targetLogs, onPage }: SettlementScanOptions,
+  {
+    payers,
+    paid,
+    fromBlock,
+    toBlock,
+    token = USDC_ADDRESS,
+    permit2 = false,
+    targetLogs,
+    onPage,
+  }: SettlementScanOptions,
 ): Promise<SettlementScan> {
   const tally = new SettlementTally(paid);
   let transactions = 0;
   let gasUsed = 0n;
+  // An EIP-3009 settlement's Transfer is its AuthorizationUsed's: the Transfer pass must not count it again.
+  const eip3009 = permit2 ? new Set<string>() : undefined;
   // An empty list of authorizers would filter nothing on the node: no payers, no settlements of theirs.
   if (payers.length > 0 && fromBlock <= toBlock) {
     for await (const page of logPages(client, {
@@ -245,13 +269,38 @@ export async function scanSettlements(
       const byBlock = new Map<bigint, Set<Hash>>();
       for (const log of page.logs) {
         const transaction = lower(log.transactionHash);
-        tally.add(log.args.authorizer ?? "0x", log.args.nonce ?? "0x", transaction);
+        const authorizer = log.args.authorizer ?? "0x";
+        tally.add(authorizer, log.args.nonce ?? "0x", transaction);
+        eip3009?.add(`${lower(authorizer)}:${transaction}`);
         entry(byBlock, log.blockNumber, () => new Set<Hash>()).add(transaction);
       }
       // A page holds whole blocks, so each transaction is counted in exactly one page.
       for (const inBlock of byBlock.values()) transactions += inBlock.size;
       gasUsed += await gasUsedByTransactions(client, byBlock);
       onPage?.({ toBlock: page.toBlock, endBlock: page.endBlock, settlements: tally.settlements });
+    }
+    if (eip3009) {
+      for await (const page of logPages(client, {
+        address: token,
+        event: transfer,
+        args: { from: [...payers] },
+        fromBlock,
+        toBlock,
+        targetLogs,
+      })) {
+        const byBlock = new Map<bigint, Set<Hash>>();
+        for (const log of page.logs) {
+          const transaction = lower(log.transactionHash);
+          const from = lower(log.args.from ?? "0x");
+          if (eip3009.has(`${from}:${transaction}`)) continue;
+          // Permit2 refuses a spent nonce itself: a second transfer for one payment shows as one too many.
+          tally.add(from, undefined, transaction);
+          entry(byBlock, log.blockNumber, () => new Set<Hash>()).add(transaction);
+        }
+        for (const inBlock of byBlock.values()) transactions += inBlock.size;
+        gasUsed += await gasUsedByTransactions(client, byBlock);
+        onPage?.({ toBlock: page.toBlock, endBlock: page.endBlock, settlements: tally.settlements });
+      }
     }
   }
   return tally.result(transactions, gasUsed);
@@ -272,6 +321,8 @@ class SettlementTally {
 
   constructor(paid: Iterable<PaidRecord>) {
     for (const p of paid) {
+      // A metered payment charged nothing settles without a transaction, and needs none.
+      if (!p.transaction && p.amount === 0n) continue;
       if (!p.transaction) this.paidWithoutTransaction += 1;
       else {
         const key = `${lower(p.payer)}:${lower(p.transaction)}`;
@@ -280,11 +331,14 @@ class SettlementTally {
     }
   }
 
-  add(authorizer: Address, nonce: Hex, transaction: Hash): void {
+  /** A settlement of `authorizer`'s in `transaction`; `nonce` when the token logged one (EIP-3009). */
+  add(authorizer: Address, nonce: Hex | undefined, transaction: Hash): void {
     this.settlements += 1;
-    const seen = entry(this.nonces, lower(authorizer), () => new Set<string>());
-    if (seen.has(lower(nonce))) this.duplicates += 1;
-    else seen.add(lower(nonce));
+    if (nonce !== undefined) {
+      const seen = entry(this.nonces, lower(authorizer), () => new Set<string>());
+      if (seen.has(lower(nonce))) this.duplicates += 1;
+      else seen.add(lower(nonce));
+    }
     const key = `${lower(authorizer)}:${lower(transaction)}`;
     const left = this.waiting.get(key) ?? 0;
     if (left === 0) this.withoutPaid += 1;
@@ -341,11 +395,15 @@ export function moneyInvariants(input: {
 
   let responses = 0;
   let claimed = 0n;
+  let overSigned = 0;
+  const perPayer = new Map<string, bigint>();
   const perPayee = new Map<string, bigint>();
   const owe = (payee: string, amount: bigint) => perPayee.set(payee, (perPayee.get(payee) ?? 0n) + amount);
   for (const p of input.paid) {
     responses += 1;
     claimed += p.amount;
+    if (p.signed !== undefined && p.amount > p.signed) overSigned += 1;
+    perPayer.set(p.payer.toLowerCase(), (perPayer.get(p.payer.toLowerCase()) ?? 0n) + p.amount);
     const split = input.splits?.get(p.payTo.toLowerCase());
     if (!split) {
       owe(p.payTo.toLowerCase(), p.amount);
@@ -357,6 +415,7 @@ export function moneyInvariants(input: {
     });
   }
   const payeeMismatches = [...payeeSet].filter((a) => delta(a as Address) !== (perPayee.get(a) ?? 0n));
+  const payerMismatches = [...payerSet].filter((a) => -delta(a as Address) !== (perPayer.get(a) ?? 0n));
   const { settlements, duplicates, paidWithoutSettlement, settlementsWithoutPaid } = input.settlements;
 
   return [
@@ -374,6 +433,23 @@ export function moneyInvariants(input: {
           : `mismatch: ${payeeMismatches
               .map((a) => `${a} received ${delta(a as Address)}, owed ${perPayee.get(a) ?? 0n}`)
               .join("; ")}`,
+    },
+    {
+      // Per payer, for a metered payment as for any other: what the chain took is what its responses say.
+      name: "each payer was charged exactly what its paid responses claim",
+      ok: payerMismatches.length === 0,
+      detail:
+        payerMismatches.length === 0
+          ? `${plural(payerSet.size, "payer")} balanced`
+          : `mismatch: ${payerMismatches
+              .slice(0, 5)
+              .map((a) => `${a} lost ${-delta(a as Address)}, paid responses claim ${perPayer.get(a) ?? 0n}`)
+              .join("; ")}${payerMismatches.length > 5 ? `; and ${payerMismatches.length - 5} more` : ""}`,
+    },
+    {
+      name: "no payment charged more than its payer signed for",
+      ok: overSigned === 0,
+      detail: `${plural(overSigned, "paid response")} claiming more than the signed maximum`,
     },
     {
       name: "no authorization settled twice",

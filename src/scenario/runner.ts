@@ -8,7 +8,7 @@ import {
   DEFAULT_MAX_PER_PAYMENT,
   type SpendingPolicy,
 } from "../agents/index.ts";
-import { type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
+import { approvePermit2, type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
 import {
   DEFAULT_MAX_IN_FLIGHT,
@@ -166,6 +166,9 @@ async function runOnTarget(
     }),
   );
   const payers = devnet.accounts.map((a) => a.address);
+  if (scenario.agents.permit2Allowance) {
+    await approvePermit2(devnet.client, devnet.accounts, devnet.usdc.address, devnet.mineOnDemand);
+  }
   // Balances as of one block, so a block mined meanwhile (interval mining, others' traffic) cannot skew them.
   const startBlock = await devnet.client.getBlockNumber({ cacheTime: 0 });
   const token = devnet.usdc.address;
@@ -175,6 +178,7 @@ async function runOnTarget(
   const paid = new PaidLog();
   const routes = new RouteWatch();
   let loadOver = false;
+  let paidByPermit2 = false;
   const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
     const agent = typeof who === "number" ? agents[who] : who;
     if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
@@ -186,11 +190,14 @@ async function runOnTarget(
     wire.add(result);
     routes.record(init?.method ?? "GET", url, result.outcome);
     if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
+      if (result.path && result.path !== "exact/eip3009") paidByPermit2 = true;
       paid.add({
         payer: agent.address,
         payTo: result.payTo as Address,
-        amount: result.amount,
+        // A metered payment is held to what its receipt says was settled, and to what was signed.
+        amount: result.charged ?? result.amount,
         transaction: result.transaction as Hash | undefined,
+        ...(result.charged === undefined ? {} : { signed: result.amount }),
       });
     }
     return result;
@@ -367,6 +374,7 @@ async function runOnTarget(
             fromBlock: startBlock + 1n,
             toBlock: endBlock,
             token,
+            permit2: paidByPermit2,
           }),
         );
   if (endBlock !== undefined && settled) {

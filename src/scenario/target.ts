@@ -131,6 +131,7 @@ export async function startTarget(
     server: {
       payees: scenario.server?.payees,
       routes: scenario.server?.routes,
+      handlers: scenario.server?.handlers,
       facilitatorTimeoutMs: scenario.server?.facilitatorTimeoutMs,
     },
     faults: scenario.faults,

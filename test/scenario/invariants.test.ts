@@ -57,12 +57,60 @@ describe("moneyInvariants", () => {
         ok: true,
         detail: "1 payee balanced",
       },
+      "each payer was charged exactly what its paid responses claim": {
+        ok: true,
+        detail: "1 payer balanced",
+      },
+      "no payment charged more than its payer signed for": {
+        ok: true,
+        detail: "0 paid responses claiming more than the signed maximum",
+      },
       "no authorization settled twice": { ok: true, detail: "1 settlement, 0 duplicates" },
       "every paid response matches exactly one settlement": {
         ok: true,
         detail:
           "1 paid response, 1 settlement, 0 without a settlement, 0 settlements without a paid response",
       },
+    });
+  });
+
+  it("holds a metered payer to what its receipts claim and to what it signed; a zero charge needs no settlement", () => {
+    const metered = (amount: bigint, transaction: Hash | undefined): PaidRecord => ({
+      payer: PAYER,
+      payTo: PAYEE,
+      amount,
+      signed: 2_000n,
+      transaction,
+    });
+    const run = (paid: PaidRecord[], lost: bigint) =>
+      byName(
+        moneyInvariants({
+          payers: [PAYER],
+          payees: [PAYEE],
+          before: snapshot([
+            [PAYER, 10_000n],
+            [PAYEE, 0n],
+          ]),
+          after: snapshot([
+            [PAYER, 10_000n - lost],
+            [PAYEE, lost],
+          ]),
+          paid,
+          settlements: scan({ settlements: 1 }),
+        }),
+      );
+    const honest = run([metered(700n, TX), metered(0n, undefined)], 700n);
+    expect(honest["each payer was charged exactly what its paid responses claim"]?.ok).toBe(true);
+    expect(honest["no payment charged more than its payer signed for"]?.ok).toBe(true);
+    // A server whose receipt says 700 while the chain took 1,500 from the payer.
+    const lying = run([metered(700n, TX)], 1_500n);
+    expect(lying["each payer was charged exactly what its paid responses claim"]).toEqual({
+      ok: false,
+      detail: `mismatch: ${PAYER.toLowerCase()} lost 1500, paid responses claim 700`,
+    });
+    expect(run([metered(2_001n, TX)], 2_001n)["no payment charged more than its payer signed for"]).toEqual({
+      ok: false,
+      detail: "1 paid response claiming more than the signed maximum",
     });
   });
 

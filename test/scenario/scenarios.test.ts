@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadScenario, runScenario } from "../../src/scenario/index.ts";
 
 // The shipped scenarios, shortened: each must hold its thresholds and every money invariant.
-describe.each(["per-request", "sessions", "payout-split"])("scenario %s", (name) => {
+describe.each(["per-request", "sessions", "payout-split", "metered"])("scenario %s", (name) => {
   it("passes on a fresh stack", async () => {
     const report = await runScenario(await loadScenario(name), { durationMs: 2_000, progress: false });
     const failed = [...report.thresholds.filter((t) => !t.ok), ...report.invariants.filter((i) => !i.ok)];
@@ -16,6 +16,13 @@ describe.each(["per-request", "sessions", "payout-split"])("scenario %s", (name)
         ok: true,
         detail: `${report.outcomes.paid} transfers, each agent to each payee at most once`,
       });
+    }
+    if (name === "metered") {
+      // Metered below the maximum: the payers were charged less than they signed for, exactly as metered.
+      expect(report.invariants.map((i) => i.name)).toContain(
+        "no payment charged more than its payer signed for",
+      );
+      expect(report.chain.settlements).toBe(report.outcomes.paid);
     }
     if (name === "payout-split") {
       expect(report.invariants.map((i) => i.name)).toContain("payout splitters hold no funds");
