@@ -62,6 +62,8 @@ export type StackOptions = {
 };
 
 const PERMIT2_RELAYER_OFFSET = 10_000;
+const CHANNEL_RELAYER_OFFSET = 20_000;
+const RECEIVER_AUTHORIZER_OFFSET = 30_000;
 
 export type Stack = {
   devnet: Devnet;
@@ -105,6 +107,19 @@ export function paymentPathRoutes(payees: readonly Address[]): Record<string, Pa
       payTo,
       scheme: "upto",
       description: "upto: metered LLM tokens, at most $0.01 (?used= meters an amount, else a random one)",
+    },
+    "GET /batch-settlement/evm/eip3009": {
+      price: "$0.001",
+      payTo,
+      scheme: "batch-settlement",
+      description: "batch-settlement: a channel funded by an EIP-3009 deposit, then a voucher per request",
+    },
+    "GET /batch-settlement/evm/permit2": {
+      price: "$0.001",
+      payTo,
+      scheme: "batch-settlement",
+      assetTransferMethod: "permit2",
+      description: "batch-settlement: a channel funded by a Permit2 deposit (approve Permit2 first)",
     },
   };
 }
@@ -158,13 +173,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let facilitatorUrl = options.facilitatorUrl;
     if (!facilitatorUrl) {
       const exactRelayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, indices.relayers);
-      // Far past any --relayers count, so the two sets never share a key.
+      // Far past any --relayers count, so no two sets share a key: a key's nonces belong to one pool.
       const permit2Relayers = deriveAccounts(
         mnemonic,
         options.facilitator?.permit2Relayers ?? 2,
         indices.relayers + PERMIT2_RELAYER_OFFSET,
       );
-      relayers = [...exactRelayers, ...permit2Relayers];
+      const channelRelayers = deriveAccounts(mnemonic, 2, indices.relayers + CHANNEL_RELAYER_OFFSET);
+      // Signs the channels' claims and refunds: a key of its own, that never pays gas.
+      const [receiverAuthorizer] = deriveAccounts(mnemonic, 1, indices.relayers + RECEIVER_AUTHORIZER_OFFSET);
+      relayers = [...exactRelayers, ...permit2Relayers, ...channelRelayers];
       await devnet.fund(
         relayers.map((r) => r.address),
         { usdc: 0n },
@@ -187,6 +205,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
           chainId: devnet.chainId,
           relayerKeys: permit2Relayers.map((r) => r.privateKey),
+        },
+        batchSettlement: {
+          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
+          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
+          chainId: devnet.chainId,
+          relayerKeys: channelRelayers.map((r) => r.privateKey),
+          receiverAuthorizerKey: receiverAuthorizer?.privateKey,
         },
       });
       started.push(facilitator);

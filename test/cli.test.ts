@@ -94,6 +94,8 @@ describe("x402-devnet up", () => {
         ["/exact/evm/eip3009", "1000", "exact", "eip3009"],
         ["/exact/evm/permit2", "1000", "exact", "permit2"],
         ["/upto/evm/permit2", "10000", "upto", "permit2"],
+        ["/batch-settlement/evm/eip3009", "1000", "batch-settlement", "eip3009"],
+        ["/batch-settlement/evm/permit2", "1000", "batch-settlement", "permit2"],
       ].map(([path, price, scheme, assetTransferMethod]) => ({
         method: "GET",
         path,

@@ -1,4 +1,6 @@
 import { x402Client } from "@x402/core/client";
+import { toClientEvmSigner } from "@x402/evm";
+import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
@@ -94,6 +96,8 @@ describe.each([
         "/exact/evm/eip3009 exact/eip3009",
         "/exact/evm/permit2 exact/permit2",
         "/upto/evm/permit2 upto/permit2",
+        "/batch-settlement/evm/eip3009 batch-settlement/eip3009",
+        "/batch-settlement/evm/permit2 batch-settlement/permit2",
       ]);
     });
 
@@ -139,5 +143,48 @@ describe.each([
       expect(moved.charged).toBeLessThanOrEqual(10_000n);
       expect(payer.spent).toBe(10_000n);
     });
+
+    it("the official client pays /batch-settlement/evm/eip3009: a deposit, then a voucher", async () => {
+      const account = privateKeyToAccount(ready.accounts[1]?.privateKey as Hex);
+      const client = new x402Client().register(
+        `eip155:${ready.chainId}`,
+        new BatchSettlementEvmScheme(toClientEvmSigner(account, chain())),
+      );
+      const pay = wrapFetchWithPayment(fetch, client);
+      const url = `${ready.serverUrl}/batch-settlement/evm/eip3009`;
+      const height = await chain().getBlockNumber();
+      for (let i = 0; i < 3; i++) {
+        const response = await pay(url);
+        expect(response.status).toBe(200);
+        expect(decodePaymentResponseHeader(response.headers.get("payment-response") ?? "")).toMatchObject({
+          success: true,
+        });
+      }
+      expect(await chain().getBlockNumber()).toBe(height + 1n);
+    });
+
+    it.each(["/batch-settlement/evm/eip3009", "/batch-settlement/evm/permit2"])(
+      "our agent pays %s: one deposit, then vouchers with no chain work, then its refund",
+      async (path) => {
+        const payer = agent();
+        const url = `${ready.serverUrl}${path}`;
+        const { payTo } = route(path);
+        const before = await Promise.all([usdcOf(payer.address), usdcOf(payTo)]);
+        const height = await chain().getBlockNumber();
+        for (let i = 0; i < 5; i++) {
+          expect(await payer.request(url)).toMatchObject({ outcome: "paid", status: 200 });
+        }
+        // The deposit is the only transaction the five payments cost.
+        expect(await chain().getBlockNumber()).toBe(height + 1n);
+        const refunds = await payer.refundChannels(undefined, chain());
+        expect(refunds).toHaveLength(1);
+        // Charged 5 × $0.001; the rest of the deposit came back. The receiver is paid once the server's
+        // channel manager claims and settles (on its schedule, or when up stops).
+        expect((before[0] ?? 0n) - (await usdcOf(payer.address))).toBe(5_000n);
+        expect(payer.spent).toBe(5_000n);
+        expect(payer.reserved).toBe(0n);
+        expect(await usdcOf(payTo)).toBe(before[1]);
+      },
+    );
   });
 });
