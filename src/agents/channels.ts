@@ -27,13 +27,13 @@ import {
   recoverAddress,
   type SettleResponse,
 } from "../protocol/index.ts";
-import type { AgentResult, AgentTimings } from "./agent.ts";
 import { type Challenge, challengeFromResponse, type Offer } from "./challenge.ts";
 import type { PreparedRequest, ReadResponse } from "./http.ts";
 import type { ChannelFunds, Claim, SignedPayment, SpendLedger } from "./ledger.ts";
 import type { AgentPaymentMethod, DepositTypedData, PaymentPath, PaymentSigner } from "./payment-methods.ts";
 import type { ChainClient } from "./reconcile.ts";
 import { PolicyError } from "./refusal.ts";
+import type { AgentResult, AgentTimings } from "./result.ts";
 
 /** A payment channel as the agent sees it: `agent.channels`. Amounts are atomic units of the token. */
 export type ChannelSummary = {
