@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Address, type Hex, type LocalAccount, recoverTypedDataAddress, zeroAddress } from "viem";
+import { type Address, type Hex, type LocalAccount, zeroAddress } from "viem";
 import {
   type BatchPayload,
   batchError,
@@ -11,11 +11,12 @@ import {
   type PaymentPayload,
   type PaymentRequirements,
   parseBatchPayload,
+  recoverAddress,
   refundTypedData,
   type SettleResponse,
   type VerifyResponse,
   type VoucherClaim,
-  voucherTypedData,
+  voucherDigest,
 } from "../../protocol/index.ts";
 import type { FacilitatorClient } from "../facilitator-client.ts";
 import type { ChannelRecord, ChannelStore } from "./store.ts";
@@ -551,10 +552,12 @@ export class BatchChannels {
     const max = BigInt(payload.voucher.maxClaimableAmount);
     let signer: Address;
     try {
-      signer = await recoverTypedDataAddress({
-        ...voucherTypedData(this.chainId, payload.voucher.channelId, max),
-        signature: payload.voucher.signature,
-      });
+      // Native secp256k1: viem's recovery (noble) took ~2 ms of a voucher request's ~2.8 ms. Low-s only, as
+      // the contract's ECDSA.recoverCalldata takes it.
+      signer = recoverAddress(
+        voucherDigest(this.chainId, payload.voucher.channelId, max),
+        payload.voucher.signature,
+      );
     } catch {
       return invalid("voucher_signature");
     }
