@@ -506,7 +506,8 @@ export class AgentChannels {
         "server",
       );
       return {
-        result: { ...base, outcome: "paid", ...(transaction ? { transaction } : {}) },
+        // A voucher is metered like `upto`: the run holds its charge to the chain, and to the price.
+        result: { ...base, outcome: "paid", charged: charge, ...(transaction ? { transaction } : {}) },
         response,
       };
     }

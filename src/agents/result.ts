@@ -54,8 +54,9 @@ export type AgentResult = {
   /** What the sent payment was for, in atomic units of `asset`: on a metered path, the signed maximum. */
   amount?: bigint;
   /**
-   * On a metered path (`upto`), what the server's receipt says it settled: its word, which the run's
-   * invariants hold against the chain. Absent when the receipt names no amount.
+   * On a metered path (`upto`, a channel's voucher), what the server's receipt says it charged: its word,
+   * which the run's invariants hold against the chain (never above the price for a voucher). Absent when
+   * the receipt names no amount.
    */
   charged?: bigint;
   /** The payment path the sent payment took. */

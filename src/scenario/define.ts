@@ -58,6 +58,14 @@ export type ScenarioCase = {
   run(context: CaseContext): Promise<string>;
 };
 
+/** What a scenario's `afterLoad` can reach. */
+export type AfterLoadContext = {
+  /** The stack the runner started; absent when the run is against the user's server. */
+  stack: Stack | undefined;
+  devnet: Devnet;
+  agents: readonly Agent[];
+};
+
 /** What a scenario's own invariant can read once the run is over. */
 export type InvariantContext = {
   /** The chain the run settled on (its client reads any state, at any of the run's blocks). */
@@ -66,7 +74,7 @@ export type InvariantContext = {
   fromBlock: bigint;
   toBlock: bigint;
   agents: readonly Agent[];
-  /** Every paid response: who paid whom, how much, in which transaction. */
+  /** Every paid response (channel payments' too): who paid whom, how much, in which transaction. */
   paid: readonly PaidRecord[];
   /** What was measured: outcomes, latency, errors, chain figures. */
   report: Omit<RunReport, "thresholds" | "invariants" | "ok">;
@@ -113,6 +121,12 @@ export type ScenarioDefinition = {
   target?: string | ((context: TaskContext) => string);
   /** The load, run after the cases; a scenario of cases alone may leave it out. */
   load?: LoadModel;
+  /**
+   * Work the system does once the load is over and before the invariants read the chain, as it would at
+   * the end of a day: e.g. `settleChannels`, which refunds the agents' channels and claims and settles
+   * their charges. What it throws is reported as the failed step; it does not count in the run's figures.
+   */
+  afterLoad?: (context: AfterLoadContext) => Promise<void> | void;
   /** Named cases, run one after the other before the load, each with its expected outcome. */
   cases?: readonly ScenarioCase[];
   /** k6-style thresholds, e.g. `e2e.p99 < 50ms`, `errors.rate < 0.001`, `throughput.paid > 100/s`. */

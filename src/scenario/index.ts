@@ -33,6 +33,17 @@ export {
 } from "./capacity.ts";
 export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chain-scan.ts";
 export {
+  agentChannels,
+  type ChannelFlows,
+  type ChannelScan,
+  type ChannelScanOptions,
+  channelInvariants,
+  isChannelPath,
+  type RunChannel,
+  scanChannels,
+  settleChannels,
+} from "./channels.ts";
+export {
   type CostOptions,
   type CostPrices,
   costOf,
@@ -48,6 +59,7 @@ export {
   type SettlementCost,
 } from "./cost.ts";
 export {
+  type AfterLoadContext,
   type AgentsSpec,
   type CaseContext,
   checkOverrides,

@@ -227,6 +227,11 @@ export type SettlementScanOptions = {
    * only the token's Transfer from the payer, so those are read too (Permit2 itself logs nothing).
    */
   permit2?: boolean;
+  /**
+   * Token logs that are channel deposits, not payments, by `payer:transaction` (lowercase) with how many
+   * (`ChannelScan.deposits`): each is passed over once, in either pass.
+   */
+  deposits?: ReadonlyMap<string, number>;
   /** Logs per page (see {@link logPages}); the default suits a local node. */
   targetLogs?: number;
   /** Called after each page, e.g. for progress: the last block read, and the settlements counted so far. */
@@ -247,11 +252,20 @@ export async function scanSettlements(
     toBlock,
     token = USDC_ADDRESS,
     permit2 = false,
+    deposits,
     targetLogs,
     onPage,
   }: SettlementScanOptions,
 ): Promise<SettlementScan> {
   const tally = new SettlementTally(paid);
+  const deposit = new Map(deposits);
+  /** The log is one of a channel deposit's: it stands for no payment. */
+  const isDeposit = (payer: string, transaction: string) => {
+    const key = `${lower(payer)}:${transaction}`;
+    const left = deposit.get(key) ?? 0;
+    if (left > 0) deposit.set(key, left - 1);
+    return left > 0;
+  };
   let transactions = 0;
   let gasUsed = 0n;
   // An EIP-3009 settlement's Transfer is its AuthorizationUsed's: the Transfer pass must not count it again.
@@ -270,8 +284,9 @@ export async function scanSettlements(
       for (const log of page.logs) {
         const transaction = lower(log.transactionHash);
         const authorizer = log.args.authorizer ?? "0x";
-        tally.add(authorizer, log.args.nonce ?? "0x", transaction);
         eip3009?.add(`${lower(authorizer)}:${transaction}`);
+        if (isDeposit(authorizer, transaction)) continue;
+        tally.add(authorizer, log.args.nonce ?? "0x", transaction);
         entry(byBlock, log.blockNumber, () => new Set<Hash>()).add(transaction);
       }
       // A page holds whole blocks, so each transaction is counted in exactly one page.
@@ -292,7 +307,7 @@ export async function scanSettlements(
         for (const log of page.logs) {
           const transaction = lower(log.transactionHash);
           const from = lower(log.args.from ?? "0x");
-          if (eip3009.has(`${from}:${transaction}`)) continue;
+          if (eip3009.has(`${from}:${transaction}`) || isDeposit(from, transaction)) continue;
           // Permit2 refuses a spent nonce itself: a second transfer for one payment shows as one too many.
           tally.add(from, undefined, transaction);
           entry(byBlock, log.blockNumber, () => new Set<Hash>()).add(transaction);
@@ -374,6 +389,8 @@ const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 /**
  * The money invariants, from chain state after the run: what payers lost, payees gained and paid responses
  * claim must be the same amounts, and every paid response must stand for exactly one settlement on chain.
+ * Channel payments are held to the channel invariants instead: their paid responses are left out of
+ * `paid`, and the USDC that went into and out of the channels out of the balances (`channels`).
  */
 export function moneyInvariants(input: {
   payers: readonly Address[];
@@ -385,9 +402,19 @@ export function moneyInvariants(input: {
   settlements: SettlementScan;
   /** Payout splitters among the `payTo` addresses: what they receive is owed to their payees by share. */
   splits?: ReadonlyMap<string, Split>;
+  /**
+   * The run's channel flows, by lowercase address: what each payer lost to channels (deposits less what
+   * came back) and what each payee received from them (settlements).
+   */
+  channels?: { lost: ReadonlyMap<string, bigint>; received: ReadonlyMap<string, bigint> };
 }): InvariantResult[] {
-  const delta = (address: Address) =>
-    (input.after.get(address.toLowerCase()) ?? 0n) - (input.before.get(address.toLowerCase()) ?? 0n);
+  // A balance's change less what moved through channels: a channel payment moves money at its deposit,
+  // refund and settlement, never per request.
+  const delta = (address: Address) => {
+    const key = address.toLowerCase();
+    const change = (input.after.get(key) ?? 0n) - (input.before.get(key) ?? 0n);
+    return change + (input.channels?.lost.get(key) ?? 0n) - (input.channels?.received.get(key) ?? 0n);
+  };
   const payerSet = new Set(input.payers.map((a) => a.toLowerCase()));
   const payeeSet = new Set(input.payees.map((a) => a.toLowerCase()));
   const payersLost = -sum([...payerSet].map((a) => delta(a as Address)));
@@ -422,7 +449,7 @@ export function moneyInvariants(input: {
     {
       name: "money in equals money out",
       ok: payersLost === payeesGained && payeesGained === claimed,
-      detail: `payers lost ${payersLost}, payees gained ${payeesGained}, paid responses claim ${claimed} (USDC base units)`,
+      detail: `payers lost ${payersLost}, payees gained ${payeesGained}, paid responses claim ${claimed} (USDC base units${input.channels ? "; channel payments apart" : ""})`,
     },
     {
       name: "each payee received exactly its share of what its routes were paid",

@@ -28,6 +28,11 @@ export type RunReport = {
   latency: Partial<Record<Phase, LatencySummary>>;
   /** End-to-end latency per outcome, e.g. `paid` against `session` requests. */
   latencyByOutcome: Record<string, LatencySummary>;
+  /**
+   * End-to-end latency of the paid requests per payment path (`exact/eip3009`, `batch-settlement/eip3009`…):
+   * a voucher and a settled payment are both `paid`, but only one waits for the chain.
+   */
+  latencyByPath?: Record<string, LatencySummary>;
   throughput: { requests: number; paid: number; timeline: TimelinePoint[] };
   /** e2e latency histogram: upper bound (ms) and count per bucket. */
   distribution: { le: number; count: number }[];

@@ -21,6 +21,7 @@ import {
 } from "../load/index.ts";
 import type { Stack } from "../stack.ts";
 import { facilitatorCallCount, paymentCost, WireTally } from "./baseline.ts";
+import { agentChannels, channelInvariants, isChannelPath, scanChannels } from "./channels.ts";
 import { type CostOptions, costOf, costPrices, readL1FeeParams } from "./cost.ts";
 import {
   type CaseContext,
@@ -175,7 +176,11 @@ async function runOnTarget(
   const before = await usdcBalances(devnet.client, [...payers, ...target.payees], startBlock, token);
 
   const metrics = new RunMetrics();
+  // The paid requests' e2e again, with each one's payment path standing for its outcome.
+  const byPath = new RunMetrics();
   const paid = new PaidLog();
+  // Channel payments apart: no transfer stands for one request, so the channel invariants check them.
+  const channelPaid = new PaidLog();
   const routes = new RouteWatch();
   let loadOver = false;
   let paidByPermit2 = false;
@@ -187,11 +192,15 @@ async function runOnTarget(
     // A request the drain after an abort gave up on is not part of the report it no longer waits for.
     if (loadOver) return result;
     metrics.record(result);
+    if (result.outcome === "paid" && result.path) {
+      byPath.record({ outcome: result.path, timings: { e2e: result.timings.e2e } });
+    }
     wire.add(result);
     routes.record(init?.method ?? "GET", url, result.outcome);
     if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
-      if (result.path && result.path !== "exact/eip3009") paidByPermit2 = true;
-      paid.add({
+      const channel = isChannelPath(result.path);
+      if (result.path && result.path !== "exact/eip3009" && !channel) paidByPermit2 = true;
+      (channel ? channelPaid : paid).add({
         payer: agent.address,
         payTo: result.payTo as Address,
         // A metered payment is held to what its receipt says was settled, and to what was signed.
@@ -284,6 +293,7 @@ async function runOnTarget(
     outcomes: metrics.outcomes,
     latency: metrics.latency(),
     latencyByOutcome: metrics.latencyByOutcome(),
+    ...(byPath.requests > 0 ? { latencyByPath: byPath.latencyByOutcome() } : {}),
     throughput: {
       requests: round(metrics.requests / seconds),
       paid: round((metrics.outcomes.paid ?? 0) / seconds),
@@ -342,12 +352,21 @@ async function runOnTarget(
     }
   };
 
+  const { afterLoad } = scenario;
+  if (afterLoad) {
+    await step("run the scenario's afterLoad", async () => {
+      await afterLoad({ stack, devnet, agents });
+    });
+  }
   const splits = await step("read payout splitters", () => payoutSplits(devnet.client, paid.payTos()));
   const payees = [
     ...new Set(
-      [...target.payees, ...paid.payTos(), ...[...(splits?.values() ?? [])].flatMap((s) => s.payees)].map(
-        (a) => a.toLowerCase() as Address,
-      ),
+      [
+        ...target.payees,
+        ...paid.payTos(),
+        ...channelPaid.payTos(),
+        ...[...(splits?.values() ?? [])].flatMap((s) => s.payees),
+      ].map((a) => a.toLowerCase() as Address),
     ),
   ];
   const endBlock = await step("read the end block", () => devnet.client.getBlockNumber({ cacheTime: 0 }));
@@ -363,20 +382,36 @@ async function runOnTarget(
     const moved = await usdcNetTransfers(devnet.client, learnt, startBlock + 1n, endBlock, token);
     for (const [address, change] of moved) before.set(address, (after.get(address) ?? 0n) - change);
   });
-  const settled =
+  // The channels first: their deposits' token logs are not payments, which the settlement scan must know.
+  const read =
     endBlock === undefined
       ? undefined
-      : await step("read settlements", () =>
+      : await step("read settlements", async () => {
+          const channels = await scanChannels(devnet.client, {
+            payers,
+            known: agentChannels(agents),
+            fromBlock: startBlock + 1n,
+            toBlock: endBlock,
+            token,
+          });
           // Only the run's own agents' settlements: on a chain someone else also uses, theirs are not ours.
-          scanSettlements(devnet.client, {
+          const settlements = await scanSettlements(devnet.client, {
             payers,
             paid,
             fromBlock: startBlock + 1n,
             toBlock: endBlock,
             token,
             permit2: paidByPermit2,
-          }),
-        );
+            deposits: channels.deposits,
+          });
+          return { channels, settlements };
+        });
+  const channels = read?.channels;
+  const settled = read?.settlements;
+  // A run that touched no channel keeps the money invariants' words exactly as without channels.
+  const channelRun =
+    channelPaid.size > 0 ||
+    (channels !== undefined && (channels.channels.length > 0 || channels.payerOut.size > 0));
   if (endBlock !== undefined && settled) {
     measured.chain = {
       startBlock: Number(startBlock),
@@ -405,11 +440,23 @@ async function runOnTarget(
     const relayers = overrides.cost?.relayers ?? (target.stack?.relayers.length || undefined);
     measured.cost = costOf(measured, costPrices({ ...overrides.cost, relayers }, l1));
   });
-  if (splits && after && settled) {
+  if (splits && after && settled && channels) {
     await step("check the money invariants", async () => {
+      const lost = new Map(channels.payerOut);
+      for (const [payer, back] of channels.payerBack) lost.set(payer, (lost.get(payer) ?? 0n) - back);
       invariants.push(
-        ...moneyInvariants({ payers, payees, before, after, paid, settlements: settled, splits }),
+        ...moneyInvariants({
+          payers,
+          payees,
+          before,
+          after,
+          paid,
+          settlements: settled,
+          splits,
+          ...(channelRun ? { channels: { lost, received: channels.received } } : {}),
+        }),
         ...splitterInvariant(splits, after),
+        ...(channelRun ? channelInvariants({ paid: channelPaid, scan: channels }) : []),
       );
     });
   }
@@ -425,7 +472,7 @@ async function runOnTarget(
   if (endBlock !== undefined) {
     await step("check the scenario's invariants", async () => {
       // The records as objects only for a scenario that asks for them, and only once the run is over.
-      const paidRecords = scenario.invariants?.length ? [...paid] : [];
+      const paidRecords = scenario.invariants?.length ? [...paid, ...channelPaid] : [];
       invariants.push(
         ...(await Promise.all(
           (scenario.invariants ?? []).map((invariant) =>

@@ -38,6 +38,7 @@ export function formatSummary(report: RunReport): string {
         .join(", ") || "none"
     }`,
   );
+  lines.push(...kindLines(report));
   const errors = Object.entries(report.errors);
   if (errors.length > 0) lines.push(`  errors    ${errors.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   for (const warning of report.warnings) lines.push(`  warning   ${warning}`);
@@ -76,6 +77,27 @@ export function formatSummary(report: RunReport): string {
   }
   if ("comparison" in report && report.comparison) lines.push(...formatComparison(report.comparison));
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * e2e latency per kind of request where a run mixes them: SIWX sessions, and paid requests by payment path
+ * (a voucher against a settled payment). Nothing for a run of one kind: the phase table says it all.
+ */
+function kindLines(report: RunReport): string[] {
+  const rows = [
+    ...(report.latencyByOutcome.session ? [["session", report.latencyByOutcome.session] as const] : []),
+    ...Object.entries(report.latencyByPath ?? {}).map(([path, s]) => [`paid ${path}`, s] as const),
+  ];
+  if (rows.length < 2) return [];
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return [
+    "",
+    `  ${pad("e2e by kind", width)}${["count", "p50", "p90", "p99", "max"].map((h) => h.padStart(9)).join("")}   (ms)`,
+    ...rows.map(
+      ([name, s]) =>
+        `  ${pad(name, width)}${String(s.count).padStart(9)}${[s.p50, s.p90, s.p99, s.max].map((v) => v.toFixed(2).padStart(9)).join("")}`,
+    ),
+  ];
 }
 
 /** A change as a signed percentage: +12.5%, -3.0%, or "-" when there is none. */
