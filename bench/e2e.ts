@@ -5,12 +5,16 @@
  *   The official stack takes turns with ours, on a devnet of its own: `@x402/fetch`'s wrapFetchWithPayment
  *   over an `x402Client` with the EVM exact scheme, `@x402/express`'s paymentMiddleware, and
  *   `x402Facilitator` + `@x402/evm` (bench/official-facilitator.ts), each in its own process;
+ * - the same for each payment path beside it (exact by Permit2, upto, batch-settlement by EIP-3009
+ *   deposits), on stacks of their own: the official server sells that path alone, ours every path;
  * - saturated: autocannon with pre-signed PAYMENT-SIGNATURE headers, a fresh authorization per request.
  *   Ours only: the official facilitator's one key takes each nonce from the node, so concurrent settles
  *   collide (see bench/settle.ts), and one at a time it is the sequential figure again.
  * Only 200 answers carrying a PAYMENT-RESPONSE receipt count as paid.
  */
 import { x402Client } from "@x402/core/client";
+import { toClientEvmSigner } from "@x402/evm";
+import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
@@ -18,7 +22,7 @@ import { Pool } from "undici";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createAgent } from "../src/agents/index.ts";
-import { approvePermit2, USDC_ADDRESS } from "../src/chain/index.ts";
+import { approvePermit2, type Devnet, USDC_ADDRESS } from "../src/chain/index.ts";
 import { RunMetrics, type Sample } from "../src/load/index.ts";
 import {
   authorizationFor,
@@ -42,10 +46,22 @@ export type E2eOptions = { quick: boolean; connections?: number };
 const PATH = "/weather";
 const NETWORK = "eip155:8453";
 
-/** The Permit2 paths beside `/weather`, each with its own sequential figure. */
-const PERMIT2_PATHS = [
-  { path: "/exact/evm/permit2", key: "e2e/sequential-permit2", what: "exact by Permit2" },
-  { path: "/upto/evm/permit2", key: "e2e/sequential-upto", what: "upto (metered)" },
+/**
+ * Which of the servers' payment paths a stack serves beside `/weather`: the Permit2 ones (payers approve
+ * Permit2 first) or `batch-settlement` (the facilitators hold a receiver-authorizer key).
+ */
+export type PathKind = "permit2" | "batch";
+
+/** The payment paths beside `/weather`, each with its own sequential figure. */
+const PAYMENT_PATHS = [
+  { path: "/exact/evm/permit2", key: "e2e/sequential-permit2", what: "exact by Permit2", kind: "permit2" },
+  { path: "/upto/evm/permit2", key: "e2e/sequential-upto", what: "upto (metered)", kind: "permit2" },
+  {
+    path: "/batch-settlement/evm/eip3009",
+    key: "e2e/sequential-batch",
+    what: "batch-settlement (an EIP-3009 deposit about every tenth request, else a voucher)",
+    kind: "batch",
+  },
 ] as const;
 
 type Payer = { address: Hex; privateKey: Hex };
@@ -68,7 +84,7 @@ type Paid = Sample & { detail?: string };
  * One client paying sequentially, timed over the chunks `run` is given: the ours and official runs
  * alternate in chunks, so a neighbour's load on this shared machine falls on both alike.
  */
-class SequentialClient {
+export class SequentialClient {
   private metrics = new RunMetrics();
   private failures = 0;
   private readonly failed: string[] = [];
@@ -132,15 +148,17 @@ function ourAgent(url: string, payer: Payer, path = PATH): SequentialClient {
 
 /**
  * The official client as its README writes it: `wrapFetchWithPayment(fetch, client)` with Node's fetch
- * (keep-alive) over an `x402Client` with the EVM exact scheme. It exposes no per-phase timings, so only
- * the whole paid request is timed.
+ * (keep-alive) over an `x402Client` with the EVM exact scheme (and upto and batch-settlement, whose client
+ * reads the chain through `chain` to recover a channel it has no record of). It exposes no per-phase
+ * timings, so only the whole paid request is timed.
  */
-function officialClient(url: string, payer: Payer, path = PATH): SequentialClient {
+function officialClient(url: string, payer: Payer, path = PATH, chain?: Devnet["client"]): SequentialClient {
   const signer = privateKeyToAccount(payer.privateKey);
-  // Both on the network itself: the client looks no further than the first registration naming it.
+  // All on the network itself: the client looks no further than the first registration naming it.
   const client = new x402Client()
     .register(NETWORK, new ExactEvmScheme(signer))
-    .register(NETWORK, new UptoEvmScheme(signer));
+    .register(NETWORK, new UptoEvmScheme(signer))
+    .register(NETWORK, new BatchSettlementEvmScheme(toClientEvmSigner(signer, chain)));
   const fetchWithPayment = wrapFetchWithPayment(fetch, client);
   const target = `${url}${path}`;
   return new SequentialClient("official client", async () => {
@@ -164,7 +182,7 @@ function officialClient(url: string, payer: Payer, path = PATH): SequentialClien
 
 type Impl = "ours" | "official";
 
-type Stack = {
+export type Stack = {
   bench: BenchDevnet;
   facilitator: ChildServer<{ url: string; pid: number }>;
   server: ChildServer<{ url: string; pid: number }>;
@@ -177,29 +195,42 @@ type Stack = {
  * phase inherits another's chain, and the payers are few (each signs many authorizations): a block takes
  * anvil about 1 ms with ten wallets, 1.5 ms with a hundred, 5 ms with a thousand.
  */
-async function startStack(
+export async function startStack(
   payers: number,
   relayers: number,
   impl: Impl = "ours",
-  paths = false,
+  paths?: PathKind,
 ): Promise<Stack> {
-  // With the Permit2 paths, one key more: ours settles them from a key of their own.
-  const bench = await benchDevnet({ payers, relayers: relayers + (paths ? 1 : 0) });
+  // With the payment paths, three keys more: one settles the Permit2 paths, one sends the channels'
+  // deposits and claims, and one (which never pays gas) is the channels' receiver authorizer. Our server
+  // serves every path, so our facilitator takes them all whichever path is measured.
+  const bench = await benchDevnet({ payers, relayers: relayers + (paths ? 3 : 0) });
   let facilitator: ChildServer<{ url: string; pid: number }> | undefined;
   let server: ChildServer<{ url: string; pid: number }>;
   try {
     const keys = bench.relayers.map((r) => r.privateKey);
-    if (paths) await approvePermit2(bench.devnet.client, bench.payers, USDC_ADDRESS, false);
+    const [permit2Key, batchKey, authorizerKey] = keys.slice(relayers);
+    const batch =
+      batchKey && authorizerKey && (impl === "ours" || paths === "batch")
+        ? { relayerKeys: [batchKey], receiverAuthorizerKey: authorizerKey }
+        : undefined;
+    if (paths === "permit2") await approvePermit2(bench.devnet.client, bench.payers, USDC_ADDRESS, false);
     facilitator = await startChild<{ url: string; pid: number }>("facilitator.ts", {
       impl,
       rpcUrl: bench.devnet.rpcUrl,
       chainId: bench.devnet.chainId,
       relayerKeys: keys.slice(0, relayers),
-      ...(paths ? { permit2Keys: keys.slice(relayers) } : {}),
+      ...(permit2Key && (impl === "ours" || paths === "permit2") ? { permit2Keys: [permit2Key] } : {}),
+      ...(batch ? { batch } : {}),
     });
     server = await startChild<{ url: string; pid: number }>(
       impl === "ours" ? "resource.ts" : "official-resource.ts",
-      { facilitatorUrl: facilitator.info.url, payTo: bench.payee.address, paths },
+      {
+        facilitatorUrl: facilitator.info.url,
+        payTo: bench.payee.address,
+        paths: paths !== undefined,
+        batch: paths === "batch",
+      },
     );
   } catch (error) {
     // A child that failed to start must not leave the others, or anvil, running after the benchmark.
@@ -229,7 +260,7 @@ const CHUNK = 50;
  * mine a block for every block already on the chain (8 ms for an empty block at height 4,000): latency
  * drifts up with the length of the run, not with load, and both chains grow alike.
  */
-async function sequentialPhase(requests: number, path = PATH) {
+async function sequentialPhase(requests: number, path = PATH, kind?: PathKind) {
   const stacks: Stack[] = [];
   const clients: SequentialClient[] = [];
   try {
@@ -237,11 +268,11 @@ async function sequentialPhase(requests: number, path = PATH) {
       ["ours", ourAgent],
       ["official", officialClient],
     ] as const) {
-      const stack = await startStack(10, 1, impl, path !== PATH);
+      const stack = await startStack(10, 1, impl, kind);
       stacks.push(stack);
       const [payer] = stack.bench.payers;
       if (!payer) throw new Error("no payer");
-      clients.push(client(stack.server.info.url, payer, path));
+      clients.push(client(stack.server.info.url, payer, path, stack.bench.devnet.client));
     }
     const [ours, official] = clients as [SequentialClient, SequentialClient];
     log(
@@ -327,6 +358,19 @@ async function saturatedPhase(seconds: number, connections: number) {
   }
 }
 
+/**
+ * Our server's facilitator calls as its `Server-Timing` reports them; a channel's vouchers make none (only
+ * its deposits do), so a phase no request went through is left out rather than shown as undefined.
+ */
+function serverSide(latency: ReturnType<SequentialClient["result"]>["latency"]): string {
+  const phases = (["verify", "settle"] as const)
+    .filter((phase) => latency[phase])
+    .map((phase) => `${phase} p50 ${latency[phase]?.p50} ms (${latency[phase]?.count} calls)`);
+  return phases.length
+    ? `server-side ${phases.join(", ")}, `
+    : "no server-side facilitator timings reported, ";
+}
+
 export async function benchE2e(options: E2eOptions): Promise<Results> {
   const seconds = options.quick ? 2 : 10;
   const connections = options.connections ?? 64;
@@ -335,20 +379,24 @@ export async function benchE2e(options: E2eOptions): Promise<Results> {
   const saturated = await saturatedPhase(seconds, connections);
   const e2e = sequential.latency.e2e;
   const officialE2e = official.latency.e2e;
-  // The Permit2 paths: fewer requests, since each is a block of its own on a devnet of its own.
+  // The payment paths: fewer requests, since each (or each deposit) is a block of its own on a devnet of its own.
   const pathRequests = options.quick ? 150 : 500;
   const paths: Results = {};
-  for (const { path, key, what } of PERMIT2_PATHS) {
-    const run = await sequentialPhase(pathRequests, path);
+  for (const { path, key, what, kind } of PAYMENT_PATHS) {
+    const run = await sequentialPhase(pathRequests, path, kind);
     paths[key] = {
       ...sideBySide(run.ours.rate, run.official.rate, "paid/s"),
       p50: run.ours.latency.e2e?.p50,
       p99: run.ours.latency.e2e?.p99,
       notes:
         `${what}: one agent, ${pathRequests} paid requests of ${path} on a fresh devnet (instant profile); ` +
-        `server-side verify p50 ${run.ours.latency.verify?.p50} ms, settle p50 ${run.ours.latency.settle?.p50} ms, ` +
-        `${run.ours.failures} failed; official = @x402/fetch + @x402/express with the official exact and upto ` +
-        `schemes + x402Facilitator (1 key), p50 ${run.official.latency.e2e?.p50} ms, ${run.official.failures} failed`,
+        serverSide(run.ours.latency) +
+        `${run.ours.failures} failed; official = @x402/fetch + @x402/express with the official ` +
+        (kind === "batch"
+          ? "batch-settlement schemes (client, server with in-memory channels) + x402Facilitator with its " +
+            "BatchSettlementEvmScheme (1 key, a receiver authorizer)"
+          : "exact and upto schemes + x402Facilitator (1 key)") +
+        `, p50 ${run.official.latency.e2e?.p50} ms, ${run.official.failures} failed`,
     };
   }
   return {

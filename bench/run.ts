@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,permit2,e2e,soak] [-- --out=path.json]`: every
+ * `npm run bench [-- --quick] [-- --only=devnet,verify,http,settle,permit2,e2e,batch,soak] [-- --out=path.json]`: every
  * benchmark in turn, a table on stdout and `bench/results/latest.json` (`{ machine, startedAt, results }`),
  * which `npm run bench:compare` checks against `bench/baseline.json`. `--quick` (CI) takes about three minutes, half of it the soak.
  */
 import { startDevnet } from "../src/chain/index.ts";
+import { benchBatch } from "./batch.ts";
 import { benchE2e } from "./e2e.ts";
 import { benchFacilitatorHttp } from "./facilitator-http.ts";
 import {
@@ -49,6 +50,7 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<Results>> = {
   settle: (quick) => benchSettle({ quick }),
   permit2: (quick) => benchPermit2({ quick }),
   e2e: (quick) => benchE2e({ quick }),
+  batch: (quick) => benchBatch({ quick }),
   soak: (quick) => benchSoak({ quick }),
 };
 

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
+import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
 import { UptoEvmScheme } from "@x402/evm/upto/server";
 import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
@@ -98,6 +99,44 @@ export async function startOfficialPermit2Server(
   app.get("/upto/evm/permit2", (_request, response) => {
     setSettlementOverrides(response, { amount: "1500" });
     response.json({ tokens: 150 });
+  });
+  return listen(app);
+}
+
+/** Where both servers sell `batch-settlement` funded by EIP-3009 deposits, as x402's end-to-end suite names it. */
+export const BATCH_EIP3009_PATH = "/batch-settlement/evm/eip3009";
+
+/**
+ * The official server selling GET /batch-settlement/evm/eip3009 for $0.001 by `batch-settlement`, as the
+ * SDK's README wires it: `BatchSettlementEvmScheme` with its in-memory channel storage and default
+ * settings (withdrawal delay 900 s, minDeposit 10 × the price, vouchers checked locally while the mirrored
+ * on-chain state is fresh), the receiver authorizer taken from the facilitator's `/supported`. No channel
+ * manager runs: the benchmarks measure payments, not claims.
+ */
+export async function startOfficialBatchServer(
+  facilitatorUrl: string,
+  payTo: Address,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl })).register(
+    BASE_NETWORK,
+    new BatchSettlementEvmScheme(payTo),
+  );
+  // Reads /supported now, so a facilitator without a receiver authorizer fails here, not at the first request.
+  await resourceServer.initialize();
+  const app = express();
+  app.use(
+    paymentMiddleware(
+      {
+        [`GET ${BATCH_EIP3009_PATH}`]: {
+          accepts: { scheme: "batch-settlement", network: BASE_NETWORK, payTo, price: "$0.001" },
+          description: "batch-settlement, EIP-3009 deposits",
+        },
+      },
+      resourceServer,
+    ),
+  );
+  app.get(BATCH_EIP3009_PATH, (_request, response) => {
+    response.json({ paid: true });
   });
   return listen(app);
 }
