@@ -380,7 +380,7 @@ async function up(argv: string[]): Promise<number> {
       },
     });
     if (!stop.signal) {
-      const { devnet, facilitatorUrl, relayers, server } = stack;
+      const { devnet, facilitatorUrl, relayerSets, server } = stack;
       const ready = {
         event: "ready",
         rpcUrl: devnet.rpcUrl,
@@ -409,7 +409,7 @@ async function up(argv: string[]): Promise<number> {
           `  usdc       ${devnet.contracts.usdc}   "${devnet.usdc.name}" version ${devnet.usdc.version}`,
           `  multicall3 ${devnet.contracts.multicall3}`,
           `  wallets    ${devnet.accounts.length} funded, first ${devnet.accounts[0]?.address ?? "-"}`,
-          `  facilitator ${facilitatorUrl}   (${relayers.length} relayers)`,
+          `  facilitator ${facilitatorUrl}   (relayers: ${relayerSets.exact.length} EIP-3009, ${relayerSets.permit2.length} Permit2, ${relayerSets.channels.length} channels)`,
           `  server     ${server.url}   ${server.routes.map((r) => `${r.method} ${r.path} for ${r.price} USDC base units`).join(", ")}`,
           "Ctrl-C to stop.",
           "",

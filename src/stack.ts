@@ -76,6 +76,12 @@ export type Stack = {
   payees: readonly DevnetAccount[];
   /** Our facilitator's settlement relayers' accounts (to drain their ETH, say); none with the user's. */
   relayers: readonly DevnetAccount[];
+  /** The same keys by the payment paths they settle: each set is its own relayer pool. */
+  relayerSets: {
+    exact: readonly DevnetAccount[];
+    permit2: readonly DevnetAccount[];
+    channels: readonly DevnetAccount[];
+  };
   proxies: { rpc?: FaultProxy; facilitator?: FaultProxy };
   stop(): Promise<void>;
 };
@@ -169,7 +175,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const payTo = payees.map((p) => p.address);
     const proxies: Stack["proxies"] = {};
     let facilitator: Facilitator | undefined;
-    let relayers: DevnetAccount[] = [];
+    let relayerSets: Stack["relayerSets"] = { exact: [], permit2: [], channels: [] };
     let facilitatorUrl = options.facilitatorUrl;
     if (!facilitatorUrl) {
       const exactRelayers = deriveAccounts(mnemonic, options.facilitator?.relayers ?? 4, indices.relayers);
@@ -182,35 +188,29 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const channelRelayers = deriveAccounts(mnemonic, 2, indices.relayers + CHANNEL_RELAYER_OFFSET);
       // Signs the channels' claims and refunds: a key of its own, that never pays gas.
       const [receiverAuthorizer] = deriveAccounts(mnemonic, 1, indices.relayers + RECEIVER_AUTHORIZER_OFFSET);
-      relayers = [...exactRelayers, ...permit2Relayers, ...channelRelayers];
+      relayerSets = { exact: exactRelayers, permit2: permit2Relayers, channels: channelRelayers };
       await devnet.fund(
-        relayers.map((r) => r.address),
+        [...exactRelayers, ...permit2Relayers, ...channelRelayers].map((r) => r.address),
         { usdc: 0n },
       );
       if (options.faults?.rpc) {
         proxies.rpc = await startFaultProxy({ target: devnet.rpcUrl });
         started.push(proxies.rpc);
       }
+      // Every module settles on the same chain, through the RPC fault proxy when there is one.
+      const chain = {
+        rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
+        receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
+        chainId: devnet.chainId,
+      };
+      const keysOf = (accounts: readonly DevnetAccount[]) => accounts.map((r) => r.privateKey);
       facilitator = await startFacilitator({
         port: options.facilitator?.port,
-        exact: {
-          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
-          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
-          chainId: devnet.chainId,
-          relayerKeys: exactRelayers.map((r) => r.privateKey),
-          maxBatch: options.facilitator?.maxBatch,
-        },
-        permit2: {
-          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
-          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
-          chainId: devnet.chainId,
-          relayerKeys: permit2Relayers.map((r) => r.privateKey),
-        },
+        exact: { ...chain, relayerKeys: keysOf(exactRelayers), maxBatch: options.facilitator?.maxBatch },
+        permit2: { ...chain, relayerKeys: keysOf(permit2Relayers) },
         batchSettlement: {
-          rpcUrl: proxies.rpc?.url ?? devnet.rpcUrl,
-          receiptTimeoutMs: options.facilitator?.receiptTimeoutMs,
-          chainId: devnet.chainId,
-          relayerKeys: channelRelayers.map((r) => r.privateKey),
+          ...chain,
+          relayerKeys: keysOf(channelRelayers),
           receiverAuthorizerKey: receiverAuthorizer?.privateKey,
         },
       });
@@ -234,7 +234,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       sessions: { verifyMessage: (args) => devnet.client.verifyMessage(args) },
     });
     started.push(server);
-    return { devnet, facilitator, facilitatorUrl, server, payees, relayers, proxies, stop };
+    const relayers = [...relayerSets.exact, ...relayerSets.permit2, ...relayerSets.channels];
+    return { devnet, facilitator, facilitatorUrl, server, payees, relayers, relayerSets, proxies, stop };
   } catch (error) {
     await stop();
     throw error;

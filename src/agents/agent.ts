@@ -219,8 +219,7 @@ function signerFor(options: AgentOptions): Signer {
     };
     return {
       address,
-      signTransfer: (requirements, authorization) =>
-        signTransferAuthorization(privateKey, domainFromRequirements(requirements), authorization),
+      signTransfer: (domain, authorization) => signTransferAuthorization(privateKey, domain, authorization),
       // Native secp256k1 over viem's digest: viem's signTypedData would add ~1 ms a payment.
       signPermit2: (kind, chainId, authorization) =>
         signDigest(privateKey, permit2Digest(kind, chainId, authorization)),
@@ -246,9 +245,8 @@ function signerFor(options: AgentOptions): Signer {
       "signTransaction" in account && (account as Account).type === "local"
         ? (account as Account)
         : undefined,
-    signTransfer: (requirements, a) => {
-      const domain = domainFromRequirements(requirements);
-      return account.signTypedData({
+    signTransfer: (domain, a) =>
+      account.signTypedData({
         domain: {
           ...domain,
           chainId: Number(domain.chainId),
@@ -257,8 +255,7 @@ function signerFor(options: AgentOptions): Signer {
         types: transferWithAuthorizationTypes,
         primaryType: transferWithAuthorizationPrimaryType,
         message: typedDataMessage(a),
-      });
-    },
+      }),
     signPermit2: (kind, chainId, a) =>
       account.signTypedData(
         permit2TypedData(kind, chainId, a) as Parameters<LocalAccount["signTypedData"]>[0],
@@ -477,7 +474,7 @@ export function createAgent(options: AgentOptions): Agent {
         throw error;
       }
       signed.push(entry);
-      const encoded = encodePayment(challenge, offer, method, authorization);
+      const encoded = encodePayment(challenge, offer, method, authorization, domain);
       if (typeof encoded === "string") {
         entry.header = encoded;
         return encoded;
@@ -571,6 +568,7 @@ export function createAgent(options: AgentOptions): Agent {
     offer: Offer,
     method: AgentPaymentMethod,
     authorization: ExactEvmAuthorization,
+    domain: Eip3009Domain,
   ): string | Promise<string> => {
     const finish = (payload: Record<string, unknown>) =>
       offer.x402Version === 1
@@ -587,7 +585,7 @@ export function createAgent(options: AgentOptions): Agent {
             payload,
             ...(challenge.extensions ? { extensions: challenge.extensions } : {}),
           });
-    const payload = method.payload(signer, offer.requirements, authorization);
+    const payload = method.payload(signer, offer.requirements, authorization, domain);
     return payload instanceof Promise ? payload.then(finish) : finish(payload);
   };
 

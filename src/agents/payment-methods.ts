@@ -2,6 +2,7 @@ import { type Address, getAddress, type Hex, isAddress } from "viem";
 import type { erc3009DepositTypedData, permit2DepositTypedData } from "../protocol/batch-settlement.ts";
 import {
   chainIdFromNetwork,
+  type Eip3009Domain,
   type ExactEvmAuthorization,
   type PaymentRequirements,
   PERMIT2_SPENDER,
@@ -36,7 +37,7 @@ export type DepositTypedData =
 
 /** What the agent signs, whatever the path: the signing key meets it through {@link PaymentSigner}. */
 export type PaymentSigner = {
-  signTransfer(requirements: PaymentRequirements, authorization: ExactEvmAuthorization): Hex | Promise<Hex>;
+  signTransfer(domain: Eip3009Domain, authorization: ExactEvmAuthorization): Hex | Promise<Hex>;
   signPermit2(kind: Permit2Kind, chainId: number, authorization: Permit2Authorization): Hex | Promise<Hex>;
   /** A channel deposit: EIP-3009 `ReceiveWithAuthorization` on the token, or a Permit2 witness transfer. */
   signDeposit(typedData: DepositTypedData): Hex | Promise<Hex>;
@@ -66,11 +67,15 @@ export type AgentPaymentMethod = {
   readonly channel?: true;
   /** Why this path cannot pay `requirements` even though the policy allows them, or undefined. */
   refusal(requirements: PaymentRequirements): string | undefined;
-  /** Signs `terms` and gives the `PaymentPayload.payload` that carries them. */
+  /**
+   * Signs `terms` and gives the `PaymentPayload.payload` that carries them; `domain` is the token's,
+   * which the agent has already read from the offer for its books.
+   */
   payload(
     signer: PaymentSigner,
     requirements: PaymentRequirements,
     terms: ExactEvmAuthorization,
+    domain: Eip3009Domain,
   ): Record<string, unknown> | Promise<Record<string, unknown>>;
 };
 
@@ -79,8 +84,8 @@ const exactEip3009: AgentPaymentMethod = {
   v1: true,
   metered: false,
   refusal: () => undefined,
-  payload(signer, requirements, authorization) {
-    const signature = signer.signTransfer(requirements, authorization);
+  payload(signer, _requirements, authorization, domain) {
+    const signature = signer.signTransfer(domain, authorization);
     return typeof signature === "string"
       ? { signature, authorization }
       : signature.then((s) => ({ signature: s, authorization }));

@@ -33,8 +33,6 @@ const requirementsV2 = {
   // batch-settlement's channel manager sends its claims, settles and refunds with `maxTimeoutSeconds: 0`
   // (nothing waits on them); every other scheme needs a window.
   if: { properties: { scheme: { const: "batch-settlement" } } },
-  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
-  then: {},
   else: { properties: { maxTimeoutSeconds: { type: "integer", minimum: 1 } } },
 } as const;
 

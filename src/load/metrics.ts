@@ -18,6 +18,8 @@ export type LatencySummary = {
 export type Sample = {
   outcome: string;
   errorCode?: string | undefined;
+  /** How a paid request paid (`exact/eip3009`, `batch-settlement/eip3009`, …): its e2e is kept apart too. */
+  path?: string | undefined;
   timings: Partial<Record<Phase, number | undefined>>;
 };
 
@@ -88,6 +90,7 @@ export class RunMetrics {
   private readonly phases = new Map<Phase, hdr.Histogram>();
   /** e2e per outcome: a paid request and one served through a session take different paths. */
   private readonly byOutcome = new Map<string, hdr.Histogram>();
+  private readonly byPath = new Map<string, hdr.Histogram>();
   private readonly seconds: { requests: number; paid: number; errors: number; e2e: hdr.Histogram }[] = [];
   readonly outcomes: Record<string, number> = {};
   readonly errors: Record<string, number> = {};
@@ -125,6 +128,14 @@ export class RunMetrics {
         this.byOutcome.set(sample.outcome, h);
       }
       h.recordValue(e2e);
+      if (sample.path !== undefined && sample.outcome === "paid") {
+        let byPath = this.byPath.get(sample.path);
+        if (!byPath) {
+          byPath = histogram();
+          this.byPath.set(sample.path, byPath);
+        }
+        byPath.recordValue(e2e);
+      }
     }
     const second = Math.max(0, Math.floor((at - this.startedAt) / 1000));
     while (this.seconds.length <= second)
@@ -155,6 +166,11 @@ export class RunMetrics {
   phaseLatency(phase: Phase): LatencySummary | undefined {
     const h = this.phases.get(phase);
     return h && h.totalCount > 0 ? summarize(h) : undefined;
+  }
+
+  /** End-to-end latency of paid requests by payment path; empty when no sample named one. */
+  latencyByPath(): Record<string, LatencySummary> {
+    return Object.fromEntries([...this.byPath].map(([path, h]) => [path, summarize(h)]));
   }
 
   /** End-to-end latency of each outcome (paid, session, payment_failed, …). */

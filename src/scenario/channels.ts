@@ -2,7 +2,6 @@ import type { Address, Chain, Client, Hex, Transport } from "viem";
 import { parseAbiItem } from "viem";
 import { multicall } from "viem/actions";
 import type { Agent } from "../agents/index.ts";
-import type { PaymentPath } from "../agents/payment-methods.ts";
 import { USDC_ADDRESS, x402BatchSettlementAbi } from "../chain/index.ts";
 import {
   ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
@@ -17,7 +16,7 @@ import type { InvariantResult } from "./report.ts";
  * A payment through a channel (`batch-settlement`): the payer's USDC moves at the deposit and the refund,
  * the receiver's when the channel manager claims and settles, and no transfer stands for the request.
  */
-export const isChannelPath = (path: PaymentPath | undefined): boolean =>
+export const isChannelPath = (path: string | undefined): boolean =>
   path?.startsWith("batch-settlement/") === true;
 
 const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");

@@ -177,13 +177,11 @@ async function runOnTarget(
 
   const metrics = new RunMetrics();
   // The paid requests' e2e again, with each one's payment path standing for its outcome.
-  const byPath = new RunMetrics();
   const paid = new PaidLog();
   // Channel payments apart: no transfer stands for one request, so the channel invariants check them.
   const channelPaid = new PaidLog();
   const routes = new RouteWatch();
   let loadOver = false;
-  let paidByPermit2 = false;
   const request = async (who: number | Agent, path: string, init?: RequestInit): Promise<AgentResult> => {
     const agent = typeof who === "number" ? agents[who] : who;
     if (!agent) throw new RangeError(`no agent ${String(who)}: the scenario has ${agents.length}`);
@@ -192,14 +190,10 @@ async function runOnTarget(
     // A request the drain after an abort gave up on is not part of the report it no longer waits for.
     if (loadOver) return result;
     metrics.record(result);
-    if (result.outcome === "paid" && result.path) {
-      byPath.record({ outcome: result.path, timings: { e2e: result.timings.e2e } });
-    }
     wire.add(result);
     routes.record(init?.method ?? "GET", url, result.outcome);
     if (result.outcome === "paid" && result.payTo && result.amount !== undefined) {
       const channel = isChannelPath(result.path);
-      if (result.path && result.path !== "exact/eip3009" && !channel) paidByPermit2 = true;
       (channel ? channelPaid : paid).add({
         payer: agent.address,
         payTo: result.payTo as Address,
@@ -259,6 +253,7 @@ async function runOnTarget(
   const interrupted = overrides.signal?.aborted === true;
   const seconds = durationMs / 1000;
 
+  const latencyByPath = metrics.latencyByPath();
   const measured: MeasuredReport = {
     scenario: scenario.name,
     description: `${scenario.description} (${describeRun(agentCount, model, cases.length)})`,
@@ -293,7 +288,7 @@ async function runOnTarget(
     outcomes: metrics.outcomes,
     latency: metrics.latency(),
     latencyByOutcome: metrics.latencyByOutcome(),
-    ...(byPath.requests > 0 ? { latencyByPath: byPath.latencyByOutcome() } : {}),
+    ...(Object.keys(latencyByPath).length > 0 ? { latencyByPath } : {}),
     throughput: {
       requests: round(metrics.requests / seconds),
       paid: round((metrics.outcomes.paid ?? 0) / seconds),
@@ -401,7 +396,10 @@ async function runOnTarget(
             fromBlock: startBlock + 1n,
             toBlock: endBlock,
             token,
-            permit2: paidByPermit2,
+            // A Permit2 settlement leaves only the token's Transfer: read those when any path paid by one.
+            permit2: Object.keys(latencyByPath).some(
+              (path) => path !== "exact/eip3009" && !isChannelPath(path),
+            ),
             deposits: channels.deposits,
           });
           return { channels, settlements };
@@ -437,7 +435,8 @@ async function runOnTarget(
     // defaults: the L1 figures are an estimate either way, not something a run fails on.
     const l1 = await readL1FeeParams(devnet.client, devnet.rpcUrl).catch(() => undefined);
     // The user's facilitator runs relayers we cannot count; the prices' default stands in for them.
-    const relayers = overrides.cost?.relayers ?? (target.stack?.relayers.length || undefined);
+    // The cost model prices EIP-3009 settlements, which the `exact` keys send.
+    const relayers = overrides.cost?.relayers ?? (target.stack?.relayerSets.exact.length || undefined);
     measured.cost = costOf(measured, costPrices({ ...overrides.cost, relayers }, l1));
   });
   if (splits && after && settled && channels) {

@@ -322,8 +322,6 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     const { v1Network } = offer;
     const v2Header = request.headers[HEADER_KEY.paymentSignature];
     const v1Header = v1Network ? request.headers[HEADER_KEY.xPayment] : undefined;
-    const identify = (payload: unknown) =>
-      route.paymentScheme.identify(payload, network, offer.requirements.asset);
     const noMatch = () => paymentRequiredResponse(offer, "No matching payment requirements");
     try {
       if (typeof v2Header === "string") {
@@ -332,7 +330,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
         return {
           version: 2,
           request: { x402Version: 2, paymentPayload: payload, paymentRequirements: offer.requirements },
-          identity: identify(payload.payload),
+          identity: route.paymentScheme.identify(payload.payload, network, offer.requirements.asset),
         };
       }
       if (typeof v1Header === "string" && v1Network) {
@@ -345,7 +343,7 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
             paymentPayload: payload,
             paymentRequirements: v1Requirements(offer, v1Network),
           },
-          identity: identify(payload.payload),
+          identity: route.paymentScheme.identify(payload.payload, network, offer.requirements.asset),
         };
       }
       return paymentRequiredResponse(offer, "Payment required");

@@ -17,10 +17,6 @@ export class SettleOnce {
   private readonly ledger = new SettlementLedger();
   private readonly answers = new Map<Hex, Promise<SettleResponse>>();
 
-  get size(): number {
-    return this.ledger.size;
-  }
-
   /**
    * Runs `attempt` for `key` unless an attempt is on record, whose answer is then returned with
    * `duplicate: true`; a pending one is settled by `recheck` first.

@@ -113,11 +113,6 @@ export class BatchSettlementScheme implements FacilitatorScheme {
     this.sweeper.unref();
   }
 
-  /** The advertised receiver authorizer, if the facilitator holds one. */
-  get receiverAuthorizer(): Hex | undefined {
-    return this.authorizer?.address;
-  }
-
   get rpcCalls() {
     return this.chain.rpcCalls;
   }

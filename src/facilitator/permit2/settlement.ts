@@ -38,11 +38,6 @@ export class Permit2Settlements {
     private readonly simulation: Permit2Simulation,
   ) {}
 
-  /** Payments whose settlement is remembered, settled or pending, until their deadline passes. */
-  get remembered(): number {
-    return this.ledger.size;
-  }
-
   /** Forgets the payments whose Permit2 deadline has passed by `nowSeconds`: Permit2 refuses them anyway. */
   forgetExpired(nowSeconds: number): void {
     this.ledger.sweep(nowSeconds);

@@ -178,18 +178,11 @@ export class BatchChannels {
     }
 
     const now = Date.now();
-    let verdict: VerifyResponse;
-    let local = false;
     const localVerdict =
       payload.type === "voucher" && record && this.isFresh(record, now)
         ? await this.verifyLocally(payload, requirements, record)
         : undefined;
-    if (localVerdict) {
-      verdict = localVerdict;
-      local = true;
-    } else {
-      verdict = await this.options.facilitator.verify(request);
-    }
+    const verdict = localVerdict ?? (await this.options.facilitator.verify(request));
     if (!verdict.isValid) {
       return {
         kind: "refused",
@@ -220,7 +213,7 @@ export class BatchChannels {
           );
           return current;
         }
-        const chain = local ? undefined : mirrored(verdict.extra, current);
+        const chain = localVerdict ? undefined : mirrored(verdict.extra, current);
         return {
           channelId,
           channelConfig: config,
@@ -564,17 +557,8 @@ export class BatchChannels {
     if (!same(signer, config.payerAuthorizer)) return invalid("voucher_signature");
     if (max > BigInt(record.balance)) return invalid("cumulative_exceeds_balance");
     if (max <= BigInt(record.totalClaimed)) return invalid("cumulative_below_claimed");
-    return {
-      isValid: true,
-      payer,
-      extra: {
-        channelId: record.channelId,
-        balance: record.balance,
-        totalClaimed: record.totalClaimed,
-        withdrawRequestedAt: record.withdrawRequestedAt,
-        refundNonce: record.refundNonce,
-      },
-    };
+    // No `extra`: the channel's mirrored state is what this check just used, and stays as it is.
+    return { isValid: true, payer };
   }
 
   /** What a corrective 402 says when the server has no record: the voucher's own base, nothing on chain known. */
