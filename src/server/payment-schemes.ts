@@ -1,5 +1,6 @@
 import type { Address } from "viem";
 import {
+  type BatchPayload,
   type Network,
   PERMIT2_ADDRESS,
   type Permit2Kind,
@@ -25,6 +26,8 @@ export type PaymentIdentity = {
   nonce: bigint;
   /** Unix seconds after which the chain refuses it (`validBefore`, or Permit2's `deadline`). */
   expiresAt: number;
+  /** A channel payment's payload, read once here for the channel books. */
+  batch?: BatchPayload;
 };
 
 /**
@@ -103,14 +106,9 @@ function batchScheme(method: AssetTransferMethod): PaywallScheme {
     metered: true,
     channels: true,
     identify(payload) {
-      const { channelConfig, voucher } = parseBatchPayload(payload);
-      // Only the payer is used: a channel payment is made unique by its cumulative amount, in the books.
-      return {
-        payer: channelConfig.payer,
-        nonceSpace: `channel:${voucher.channelId}`.toLowerCase(),
-        nonce: BigInt(voucher.maxClaimableAmount),
-        expiresAt: 0,
-      };
+      const batch = parseBatchPayload(payload);
+      // Not claimed like the others: a channel payment is made unique by its cumulative amount, in the books.
+      return { payer: batch.channelConfig.payer, nonceSpace: "", nonce: 0n, expiresAt: 0, batch };
     },
   };
 }

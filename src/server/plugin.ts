@@ -566,12 +566,15 @@ async function paywall(app: FastifyInstance, options: PaywallOptions): Promise<v
     served: Served,
   ): Promise<FastifyReply | undefined> {
     const { offer, payment, timings } = served;
-    if (!batch || payment.request.x402Version !== 2) return undefined;
+    // Unreachable (a channel route takes v2 payments only, read into `identity.batch`), but never serve unpaid.
+    if (!batch || payment.request.x402Version !== 2 || !payment.identity.batch) {
+      throw new Error("x402 paywall: a channel payment without its channel payload");
+    }
     const batchRequest: BatchRequest = payment.request;
     let begun: Awaited<ReturnType<typeof batch.channels.begin>>;
     const started = performance.now();
     try {
-      begun = await batch.channels.begin(batchRequest);
+      begun = await batch.channels.begin(batchRequest, payment.identity.batch);
     } catch (error) {
       if (!(error instanceof FacilitatorError)) throw error;
       request.log.warn({ err: error }, "x402: facilitator failed");

@@ -145,11 +145,10 @@ export class BatchChannels {
   /**
    * Checks the payment against the channel's books, verifies it (locally for an EOA voucher on fresh
    * state, else through the facilitator) and reserves the channel. Throws a `FacilitatorError` when
-   * `/verify` gives no answer.
+   * `/verify` gives no answer. `payload` is the request's, already read.
    */
-  async begin(request: BatchRequest): Promise<Begun> {
+  async begin(request: BatchRequest, payload: BatchPayload): Promise<Begun> {
     const requirements = request.paymentRequirements;
-    const payload = parseBatchPayload(request.paymentPayload.payload);
     const { channelConfig: config, voucher } = payload;
     const channelId = voucher.channelId;
     if (!same(channelIdOf(this.chainId, config), channelId)) {
