@@ -6,7 +6,6 @@ import {
   erc20Abi,
   type Hex,
   http,
-  recoverAddress,
 } from "viem";
 import { DEVNET_POLLING_MS, devnetChain, MULTICALL3_ADDRESS } from "../../chain/index.ts";
 import { PERMIT2_ADDRESS } from "../../protocol/index.ts";
@@ -21,6 +20,7 @@ import {
   RpcCallCounter,
 } from "../exact-evm/rpc.ts";
 import { UpstreamUnavailableError } from "../scheme.ts";
+import { signedBy } from "../signatures.ts";
 import {
   batchContract,
   channelReads,
@@ -211,29 +211,13 @@ export class BatchChain {
     }
   }
 
-  /**
-   * The on-chain `SignatureChecker` rule the token, Permit2 and the batch contract apply: a signer without
-   * code must have signed `digest` with 65-byte ECDSA; one with code must accept it by ERC-1271, with no
-   * ECDSA fallback (which would accept what the chain refuses).
-   */
-  async signedBy(signer: Address, digest: Hex, signature: Hex): Promise<boolean> {
-    if (await this.checks.hasCode(signer))
-      return this.checks.isValidContractSignature(signer, digest, signature);
-    return recovers(signer, digest, signature);
+  /** The on-chain `SignatureChecker` rule: see `signedBy`. */
+  signedBy(signer: Address, digest: Hex, signature: Hex): Promise<boolean> {
+    return signedBy(this.checks, signer, digest, signature);
   }
 
   close(): Promise<void> {
     return Promise.all([this.rpc.close(), this.sendRpc.close()]).then(() => {});
-  }
-}
-
-/** Plain ECDSA recovery of a 65-byte signature, as `ecrecover` (viem's, which the SDK uses too). */
-export async function recovers(signer: Address, digest: Hex, signature: Hex): Promise<boolean> {
-  if (signature.length !== 132) return false;
-  try {
-    return (await recoverAddress({ hash: digest, signature })).toLowerCase() === signer.toLowerCase();
-  } catch {
-    return false;
   }
 }
 

@@ -4,7 +4,6 @@ import {
   hashTypedData,
   isAddressEqual,
   parseErc6492Signature,
-  recoverAddress,
   zeroAddress,
 } from "viem";
 import { erc3009DepositTypedData, permit2DepositTypedData } from "../../protocol/batch-settlement.ts";
@@ -27,6 +26,7 @@ import {
   X402Error,
 } from "../../protocol/index.ts";
 import { checkEip2612, eip2612InfoOf, eip2612Permit } from "../permit2/eip2612.ts";
+import { recoversTo } from "../signatures.ts";
 import {
   batchContract,
   type DepositCall,
@@ -101,15 +101,8 @@ export async function voucherSigned(
 ) {
   const digest = voucherDigest(chainId, voucher.channelId, BigInt(voucher.maxClaimableAmount));
   if (getAddress(config.payerAuthorizer) !== zeroAddress) {
-    // Not `recovers`: the SDK recovers whatever length it is given (viem takes 64-byte compact signatures).
-    try {
-      return isAddressEqual(
-        await recoverAddress({ hash: digest, signature: voucher.signature }),
-        config.payerAuthorizer,
-      );
-    } catch {
-      return false;
-    }
+    // Any length: the SDK recovers whatever it is given (viem takes 64-byte compact signatures).
+    return recoversTo(config.payerAuthorizer, digest, voucher.signature);
   }
   return chain.signedBy(getAddress(config.payer), digest, voucher.signature);
 }

@@ -1,17 +1,16 @@
-import { type Address, getAddress, type Hex, recoverAddress as recoverWithViem } from "viem";
+import { type Address, getAddress, type Hex } from "viem";
 import {
   chainIdFromNetwork,
-  InvalidSignatureError,
   type PaymentPayload,
   type PaymentRequirements,
   PERMIT2_SPENDER,
   type Permit2Kind,
   type Permit2Payload,
   permit2Digest,
-  recoverAddress,
   type X402ErrorCode,
 } from "../../protocol/index.ts";
 import type { ChainChecks } from "../exact-evm/chain-checks.ts";
+import { signedBy } from "../signatures.ts";
 import { checkEip2612, eip2612InfoOf, eip2612Permit } from "./eip2612.ts";
 import { proxyOf, settleCallData } from "./proxy-calls.ts";
 import type { Permit2Simulation } from "./simulation.ts";
@@ -127,24 +126,5 @@ async function signatureHolds(
   } catch {
     return false;
   }
-  if (await checks.hasCode(from)) {
-    return checks.isValidContractSignature(from, digest, payload.signature);
-  }
-  if (payload.signature.length !== 132) return false;
-  try {
-    return recoverAddress(digest, payload.signature) === from.toLowerCase();
-  } catch (error) {
-    if (!(error instanceof InvalidSignatureError)) throw error;
-    // Permit2 has no low-s rule and neither has viem's recovery, which the SDK uses: a high-s signature
-    // must still recover.
-    if (error.details.reason !== "high_s") return false;
-    try {
-      return (
-        (await recoverWithViem({ hash: digest, signature: payload.signature })).toLowerCase() ===
-        from.toLowerCase()
-      );
-    } catch {
-      return false;
-    }
-  }
+  return signedBy(checks, from, digest, payload.signature);
 }
