@@ -1,15 +1,13 @@
-import { type Address, parseAbiItem } from "viem";
+import type { Address } from "viem";
 import {
   ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
   X402_BATCH_SETTLEMENT_ADDRESS,
 } from "../src/protocol/batch-settlement.ts";
-import { defineScenario, logPages, settleChannels } from "../src/scenario/index.ts";
+import { defineScenario, logPages, settleChannels, TRANSFER_EVENT } from "../src/scenario/index.ts";
 import type { PaidRoute } from "../src/server/index.ts";
 
 const RESOURCES = ["/weather", "/news", "/quotes"] as const;
 const CHANNEL = "/stream";
-
-const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
 
 /** Where a channel deposit's USDC goes: the batch contract (Permit2) or its ERC-3009 collector. */
 const DEPOSIT_TO = new Set(
@@ -74,7 +72,7 @@ export default defineScenario({
         let deposits = 0;
         for await (const { logs } of logPages(devnet.client, {
           address: devnet.usdc.address,
-          event: transfer,
+          event: TRANSFER_EVENT,
           args: { from: agents.map((a) => a.address) },
           fromBlock,
           toBlock,

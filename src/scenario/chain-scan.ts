@@ -11,6 +11,7 @@ import type {
   IterateLogsReturnType,
   Transport,
 } from "viem";
+import { parseAbiItem } from "viem";
 import { getBlock, getTransactionReceipt, iterateLogs } from "viem/actions";
 
 /**
@@ -122,3 +123,8 @@ async function inBatches<T>(items: readonly T[], size: number, each: (item: T) =
     await Promise.all(items.slice(start, start + size).map(each));
   }
 }
+
+/** ERC-20's Transfer, which USDC logs for every change of a balance (mints and burns included). */
+export const TRANSFER_EVENT = parseAbiItem(
+  "event Transfer(address indexed from, address indexed to, uint256 value)",
+);

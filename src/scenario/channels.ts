@@ -7,9 +7,9 @@ import {
   ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
   X402_BATCH_SETTLEMENT_ADDRESS,
 } from "../protocol/batch-settlement.ts";
-import { logPages } from "./chain-scan.ts";
+import { logPages, TRANSFER_EVENT } from "./chain-scan.ts";
 import type { AfterLoadContext } from "./define.ts";
-import type { PaidRecord } from "./invariants.ts";
+import { lower, type PaidRecord, plural, sum } from "./invariants.ts";
 import type { InvariantResult } from "./report.ts";
 
 /**
@@ -19,7 +19,6 @@ import type { InvariantResult } from "./report.ts";
 export const isChannelPath = (path: string | undefined): boolean =>
   path?.startsWith("batch-settlement/") === true;
 
-const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
 const channelCreated = parseAbiItem(
   "event ChannelCreated(bytes32 indexed channelId, (address payer, address payerAuthorizer, address receiver, address receiverAuthorizer, address token, uint40 withdrawDelay, bytes32 salt) config)",
 );
@@ -70,7 +69,6 @@ export type ChannelScan = {
   deposits: Map<string, number>;
 };
 
-const lower = <T extends string>(value: T) => value.toLowerCase() as T;
 const add = (map: Map<string, bigint>, key: string, amount: bigint) =>
   map.set(key, (map.get(key) ?? 0n) + amount);
 
@@ -134,7 +132,7 @@ export async function scanChannels(
   // The payers' USDC into the channels: to the batch contract (Permit2) or its ERC-3009 collector.
   for await (const { logs } of logPages(client, {
     address: token,
-    event: transfer,
+    event: TRANSFER_EVENT,
     args: { from: [...payerSet] as Address[], to: [batch, ERC3009_DEPOSIT_COLLECTOR_ADDRESS] },
     ...range,
   })) {
@@ -149,7 +147,7 @@ export async function scanChannels(
   // Out of the batch contract: refunds and withdrawals to payers, settlements to receivers.
   for await (const { logs } of logPages(client, {
     address: token,
-    event: transfer,
+    event: TRANSFER_EVENT,
     args: { from: batch },
     ...range,
   })) {
@@ -232,14 +230,6 @@ export function agentChannels(agents: readonly Agent[]): RunChannel[] {
   );
 }
 
-const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
-
-const sumOf = (values: Iterable<bigint>) => {
-  let total = 0n;
-  for (const v of values) total += v;
-  return total;
-};
-
 const listed = (items: string[]) =>
   `${items.slice(0, 5).join("; ")}${items.length > 5 ? `; and ${items.length - 5} more` : ""}`;
 
@@ -259,16 +249,16 @@ export function channelInvariants(input: {
     vouchers += 1;
     add(charged, lower(p.payer), p.amount);
   }
-  const totalCharged = sumOf(charged.values());
+  const totalCharged = sum(charged.values());
   const claimedBy = new Map<string, bigint>();
   const keptBy = new Map<string, bigint>();
   for (const c of scan.channels) {
     add(claimedBy, lower(c.payer), c.claimed);
     add(keptBy, lower(c.payer), c.deposited - c.refunded - c.withdrawn);
   }
-  const totalClaimed = sumOf(claimedBy.values());
-  const totalSettled = sumOf(scan.settled.values());
-  const totalReceived = sumOf(scan.received.values());
+  const totalClaimed = sum(claimedBy.values());
+  const totalSettled = sum(scan.settled.values());
+  const totalReceived = sum(scan.received.values());
 
   const payers = [...new Set([...charged.keys(), ...claimedBy.keys()])];
   const claimMismatches = payers.filter((p) => (charged.get(p) ?? 0n) !== (claimedBy.get(p) ?? 0n));
@@ -279,7 +269,7 @@ export function channelInvariants(input: {
   const lostOf = (p: string) => (scan.payerOut.get(p) ?? 0n) - (scan.payerBack.get(p) ?? 0n);
   const flowMismatches = flowPayers.filter((p) => lostOf(p) !== (keptBy.get(p) ?? 0n));
   const total = (field: "deposited" | "claimed" | "refunded" | "withdrawn" | "availableAfter") =>
-    sumOf(scan.channels.map((c) => c[field]));
+    sum(scan.channels.map((c) => c[field]));
 
   return [
     {
@@ -301,7 +291,7 @@ export function channelInvariants(input: {
       ok: unaccounted.length === 0,
       detail:
         unaccounted.length === 0
-          ? `deposited ${total("deposited")} = claimed ${total("claimed")} + refunded ${total("refunded")} + withdrawn ${total("withdrawn")} + left ${total("availableAfter")} (less ${sumOf(scan.channels.map((c) => c.availableBefore))} held before the run)`
+          ? `deposited ${total("deposited")} = claimed ${total("claimed")} + refunded ${total("refunded")} + withdrawn ${total("withdrawn")} + left ${total("availableAfter")} (less ${sum(scan.channels.map((c) => c.availableBefore))} held before the run)`
           : `unaccounted: ${listed(unaccounted.map((c) => `${c.channelId} deposited ${c.deposited}, claimed ${c.claimed}, refunded ${c.refunded}, withdrawn ${c.withdrawn}, left ${c.availableAfter - c.availableBefore}`))}`,
     },
     {
@@ -310,7 +300,7 @@ export function channelInvariants(input: {
       ok: flowMismatches.length === 0,
       detail:
         flowMismatches.length === 0
-          ? `${plural(flowPayers.length, "payer")} sent ${sumOf(scan.payerOut.values())}, got back ${sumOf(scan.payerBack.values())}`
+          ? `${plural(flowPayers.length, "payer")} sent ${sum(scan.payerOut.values())}, got back ${sum(scan.payerBack.values())}`
           : `mismatch: ${listed(flowMismatches.map((p) => `${p} lost ${lostOf(p)}, its channels kept ${keptBy.get(p) ?? 0n}`))}`,
     },
   ];

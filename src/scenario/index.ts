@@ -31,7 +31,7 @@ export {
   limitOf,
   searchNotes,
 } from "./capacity.ts";
-export { gasUsedByTransactions, type LogPagesParameters, logPages } from "./chain-scan.ts";
+export { gasUsedByTransactions, type LogPagesParameters, logPages, TRANSFER_EVENT } from "./chain-scan.ts";
 export {
   agentChannels,
   type ChannelFlows,

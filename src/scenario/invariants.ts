@@ -10,7 +10,7 @@ import {
 } from "viem";
 import { Interned, RecordChunks, readHex32, writeHex32 } from "../agents/compact.ts";
 import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
-import { gasUsedByTransactions, logPages } from "./chain-scan.ts";
+import { gasUsedByTransactions, logPages, TRANSFER_EVENT } from "./chain-scan.ts";
 import type { InvariantResult } from "./report.ts";
 
 /**
@@ -112,8 +112,6 @@ export async function usdcBalances(
   return new Map(unique.map((address, i) => [address, balances[i] as bigint]));
 }
 
-const transfer = parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)");
-
 /**
  * What each address's USDC balance changed by over a block range, from the token's Transfer logs (USDC logs
  * every change of a balance, mints and burns included). A pruned chain keeps the state of its newest
@@ -137,7 +135,7 @@ export async function usdcNetTransfers(
   ] as const) {
     for await (const page of logPages(client, {
       address: token,
-      event: transfer,
+      event: TRANSFER_EVENT,
       args: { [side]: unique },
       fromBlock,
       toBlock,
@@ -154,9 +152,9 @@ export async function usdcNetTransfers(
 
 export type Settlement = { authorizer: Address; nonce: Hex; transaction: Hash };
 
-const lower = <T extends string>(value: T) => value.toLowerCase() as T;
+export const lower = <T extends string>(value: T) => value.toLowerCase() as T;
 
-const sum = (values: Iterable<bigint>) => {
+export const sum = (values: Iterable<bigint>) => {
   let total = 0n;
   for (const v of values) total += v;
   return total;
@@ -297,7 +295,7 @@ export async function scanSettlements(
     if (eip3009) {
       for await (const page of logPages(client, {
         address: token,
-        event: transfer,
+        event: TRANSFER_EVENT,
         args: { from: [...payers] },
         fromBlock,
         toBlock,
@@ -384,7 +382,7 @@ function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 }
 
 /** `1 payee`, `2 payees`, `0 payees`. */
-const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+export const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 /**
  * The money invariants, from chain state after the run: what payers lost, payees gained and paid responses
