@@ -1,20 +1,16 @@
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { x402Facilitator } from "@x402/core/facilitator";
+import { createServer } from "node:http";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
-import { BatchSettlementEvmScheme as BatchFacilitator } from "@x402/evm/batch-settlement/facilitator";
 import { BatchSettlementEvmScheme as BatchServer } from "@x402/evm/batch-settlement/server";
 import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
 import express from "express";
-import { type Address, erc20Abi, type Hex, maxUint256 } from "viem";
+import { type Address, erc20Abi, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../src/agents/index.ts";
 import {
+  approvePermit2,
   BASE_NETWORK,
   type Devnet,
-  PERMIT2_ADDRESS,
   PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
   startDevnet,
   USDC_ADDRESS,
@@ -30,8 +26,9 @@ import {
   signDigest,
 } from "../../src/protocol/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialBatchFacilitator } from "../support/official-facilitator.ts";
 import { serveOfficialFacilitator } from "../support/official-facilitator-http.ts";
+import { listen } from "../support/official-server.ts";
 
 // Our agents paying the official batch-settlement server (@x402/express + BatchSettlementEvmScheme),
 // which settles through the official facilitator over HTTP, with every balance read from the devnet.
@@ -48,12 +45,11 @@ beforeAll(async () => {
   devnet = await startDevnet({ accounts: 9 });
   const relayer = devnetAccount(devnet, 7);
   const authorizer = devnetAccount(devnet, 8);
-  const official = new x402Facilitator().register(
-    BASE_NETWORK,
-    new BatchFacilitator(
-      officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey),
-      privateKeyToAccount(authorizer.privateKey),
-    ),
+  const official = officialBatchFacilitator(
+    devnet.rpcUrl,
+    devnet.chainId,
+    relayer.privateKey,
+    authorizer.privateKey,
   );
   facilitator = await serveOfficialFacilitator(official);
   payTo = devnetAccount(devnet, 6).address;
@@ -103,21 +99,6 @@ afterAll(async () => {
   await facilitator?.stop();
   await devnet?.stop();
 });
-
-async function listen(app: express.Express | Server): Promise<{ url: string; stop(): Promise<void> }> {
-  const listener = app instanceof Function ? createServer(app) : app;
-  listener.listen(0, "127.0.0.1");
-  await once(listener, "listening");
-  const { port } = listener.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      listener.closeAllConnections();
-      listener.close();
-      await once(listener, "close");
-    },
-  };
-}
 
 const balanceOf = (address: Address) =>
   devnet.client.readContract({
@@ -224,15 +205,7 @@ describe("a channel funded by Permit2", () => {
     expect((await agent.cancelOutstanding(devnet.client)).released).toHaveLength(1);
     expect(agent.reserved).toBe(0n);
 
-    const approve = await devnet.client.writeContract({
-      account: privateKeyToAccount(payer.privateKey),
-      chain: null,
-      address: USDC_ADDRESS,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await devnet.client.waitForTransactionReceipt({ hash: approve });
+    await approvePermit2(devnet.client, [payer], USDC_ADDRESS, devnet.mineOnDemand);
     const start = await balanceOf(payer.address);
     const first = await agent.request(`${server.url}/permit2`);
     expect(first).toMatchObject({ outcome: "paid", path: "batch-settlement/permit2" });

@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { getDefaultAsset } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
@@ -28,6 +26,7 @@ import {
 import { networkFromV1, v1NetworkName } from "../../src/protocol/index.ts";
 import { type RunReport, runScenario } from "../../src/scenario/index.ts";
 import { startStack } from "../../src/stack.ts";
+import { listen } from "../support/official-server.ts";
 import { smallScenario } from "../support/scenario.ts";
 
 const SEPOLIA = NETWORKS["base-sepolia"];
@@ -208,18 +207,12 @@ describe("a run on Base Sepolia", () => {
     app.get("/weather", (_request, response) => {
       response.json({ sunny: true });
     });
-    const listener = app.listen(0, "127.0.0.1");
-    await once(listener, "listening");
-    onTestFinished(async () => {
-      listener.closeAllConnections();
-      listener.close();
-      await once(listener, "close");
-    });
-    const { port } = listener.address() as AddressInfo;
+    const listener = await listen(app);
+    onTestFinished(listener.stop);
 
     const report = await runScenario(small, {
       progress: false,
-      serverUrl: `http://127.0.0.1:${port}/weather`,
+      serverUrl: `${listener.url}/weather`,
       rpcUrl: stack.devnet.rpcUrl,
     });
     expect(held(report)).toEqual([]);

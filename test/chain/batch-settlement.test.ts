@@ -1,12 +1,8 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { x402Client } from "@x402/core/client";
-import { x402Facilitator } from "@x402/core/facilitator";
 import { type FacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import type { SupportedResponse } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, toClientEvmSigner, voucherTypes } from "@x402/evm";
 import { BatchSettlementEvmScheme as BatchClient } from "@x402/evm/batch-settlement/client";
-import { BatchSettlementEvmScheme as BatchFacilitator } from "@x402/evm/batch-settlement/facilitator";
 import { BatchSettlementEvmScheme as BatchServer } from "@x402/evm/batch-settlement/server";
 import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
 import { wrapFetchWithPayment } from "@x402/fetch";
@@ -18,17 +14,16 @@ import {
   hashDomain,
   hashTypedData,
   keccak256,
-  maxUint256,
   parseEventLogs,
   toHex,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   BASE_NETWORK,
   type Devnet,
   ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
-  PERMIT2_ADDRESS,
   PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
   startDevnet,
   USDC_ADDRESS,
@@ -38,7 +33,8 @@ import {
   x402BatchSettlementAbi,
 } from "../../src/chain/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialBatchFacilitator } from "../support/official-facilitator.ts";
+import { listen } from "../support/official-server.ts";
 
 // The official batch-settlement client, server and facilitator (@x402/evm 2.27.0), unmodified, against our
 // contracts on a fresh devnet: x402-schemes §7's expected happy path, with every balance read from the chain.
@@ -129,17 +125,7 @@ async function startServer(resourceServer: x402ResourceServer, payTo: Address) {
   };
   app.get("/eip3009", handler);
   app.get("/permit2", handler);
-  const listener = app.listen(0, "127.0.0.1");
-  await once(listener, "listening");
-  const { port } = listener.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      listener.closeAllConnections();
-      listener.close();
-      await once(listener, "close");
-    },
-  };
+  return listen(app);
 }
 
 /** A payer as the official fetch wrapper drives it, with a voucher key of its own and reads through the devnet. */
@@ -196,12 +182,11 @@ describe("batch-settlement on the devnet with the official client, server and fa
     const [payerA, payerB, payee, relayer, authorizer] = [0, 1, 2, 3, 4].map((i) => devnetAccount(devnet, i));
     if (!payerA || !payerB || !payee || !relayer || !authorizer) throw new Error("accounts");
 
-    const facilitator = new x402Facilitator().register(
-      BASE_NETWORK,
-      new BatchFacilitator(
-        officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey),
-        privateKeyToAccount(authorizer.privateKey),
-      ),
+    const facilitator = officialBatchFacilitator(
+      devnet.rpcUrl,
+      devnet.chainId,
+      relayer.privateKey,
+      authorizer.privateKey,
     );
     // In process, as §7 allows: x402Facilitator answers getSupported synchronously, the client interface async.
     const facilitatorClient: FacilitatorClient = {
@@ -257,15 +242,7 @@ describe("batch-settlement on the devnet with the official client, server and fa
 
     // 3. Another payer's channel, funded through the Permit2 collector after approving Permit2.
     const b = payer(payerB.privateKey);
-    const approve = await devnet.client.writeContract({
-      account: privateKeyToAccount(payerB.privateKey),
-      chain: null,
-      address: USDC_ADDRESS,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await devnet.client.waitForTransactionReceipt({ hash: approve });
+    await approvePermit2(devnet.client, [payerB], USDC_ADDRESS, devnet.mineOnDemand);
     const startB = await usdcBalance(b.address);
     const viaPermit2 = await b.fetch(`${server.url}/permit2`);
     expect(viaPermit2.status).toBe(200);

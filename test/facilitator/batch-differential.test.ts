@@ -5,7 +5,6 @@ import {
   erc20Abi,
   type Hex,
   keccak256,
-  maxUint256,
   parseEventLogs,
   toHex,
   zeroAddress,
@@ -13,6 +12,7 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   BASE_NETWORK,
   type Devnet,
   mockUsdcAbi,
@@ -68,24 +68,17 @@ beforeAll(async () => {
     account(6).privateKey,
     account(7).privateKey,
   );
-  for (const payer of [0, 1, 9]) await approvePermit2(account(payer).privateKey);
+  await approvePermit2(
+    devnet.client,
+    [0, 1, 9].map((payer) => account(payer)),
+    USDC_ADDRESS,
+    devnet.mineOnDemand,
+  );
 });
 afterAll(async () => {
   await ours?.stop();
   await devnet?.stop();
 });
-
-async function approvePermit2(privateKey: Hex) {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, maxUint256],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
-}
 
 const now = () => Math.floor(Date.now() / 1000);
 const randomBytes32 = () => generatePrivateKey();

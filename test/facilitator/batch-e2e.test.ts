@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { toClientEvmSigner } from "@x402/evm";
@@ -8,13 +6,13 @@ import { BatchSettlementEvmScheme as BatchServer } from "@x402/evm/batch-settlem
 import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import express from "express";
-import { type Address, erc20Abi, type Hex, maxUint256, parseEventLogs } from "viem";
+import { type Address, erc20Abi, type Hex, parseEventLogs } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   BASE_NETWORK,
   type Devnet,
-  PERMIT2_ADDRESS,
   startDevnet,
   USDC_ADDRESS,
   USDC_NAME,
@@ -24,6 +22,7 @@ import {
 } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
+import { listen } from "../support/official-server.ts";
 
 // The official batch-settlement client, resource server and channel manager (@x402/evm 2.27.0), unmodified,
 // settling through OUR facilitator over HTTP: deposits by both collectors, vouchers, claimAndSettle, the
@@ -110,17 +109,7 @@ async function startServer(resourceServer: x402ResourceServer, payTo: Address) {
   };
   app.get("/eip3009", handler);
   app.get("/permit2", handler);
-  const listener = app.listen(0, "127.0.0.1");
-  await once(listener, "listening");
-  const { port } = listener.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      listener.closeAllConnections();
-      listener.close();
-      await once(listener, "close");
-    },
-  };
+  return listen(app);
 }
 
 function payer(privateKey: Hex) {
@@ -204,16 +193,7 @@ describe("the official batch-settlement client, server and channel manager throu
     expect(await channel(channelId)).toEqual({ balance: 10_000n, totalClaimed: 0n });
 
     // 3. B funds a channel through the Permit2 collector, after approving Permit2.
-    const bAccount = privateKeyToAccount(devnetAccount(devnet, 1).privateKey);
-    const approve = await devnet.client.writeContract({
-      account: bAccount,
-      chain: null,
-      address: USDC_ADDRESS,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await devnet.client.waitForTransactionReceipt({ hash: approve });
+    await approvePermit2(devnet.client, [devnetAccount(devnet, 1)], USDC_ADDRESS, devnet.mineOnDemand);
     const b = payer(devnetAccount(devnet, 1).privateKey);
     const startB = await usdcBalance(b.address);
     const viaPermit2 = await b.fetch(`${server.url}/permit2`);

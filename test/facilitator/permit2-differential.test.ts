@@ -4,6 +4,7 @@ import { decodeFunctionData, encodeFunctionData, type Hex, parseEventLogs } from
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   type Devnet,
   MOCK_USDC_ADMIN,
   MULTICALL3_ADDRESS,
@@ -20,7 +21,6 @@ import { devnetAccount } from "../support/accounts.ts";
 import { officialFacilitator } from "../support/official-facilitator.ts";
 import { postSettle, signPayment, usdcRequirements } from "../support/payments.ts";
 import {
-  approvePermit2,
   balanceOf,
   nowSeconds,
   officialSettleResponse,
@@ -52,8 +52,7 @@ beforeAll(async () => {
     permit2: { rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, relayerKeys: [account(6).privateKey] },
   });
   official = officialFacilitator(devnet.rpcUrl, devnet.chainId, account(7).privateKey, { upto: true });
-  await approvePermit2(devnet, account(0).privateKey);
-  await approvePermit2(devnet, account(2).privateKey);
+  await approvePermit2(devnet.client, [account(0), account(2)], USDC_ADDRESS, devnet.mineOnDemand);
 });
 afterAll(async () => {
   await ours?.stop();

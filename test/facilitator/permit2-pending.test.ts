@@ -1,15 +1,9 @@
 import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Devnet, startDevnet } from "../../src/chain/index.ts";
+import { approvePermit2, type Devnet, startDevnet, USDC_ADDRESS } from "../../src/chain/index.ts";
 import { type Facilitator, startFacilitator } from "../../src/facilitator/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
-import {
-  approvePermit2,
-  balanceOf,
-  oursSettleResponse,
-  permit2Requirements,
-  signPermit2,
-} from "./permit2-support.ts";
+import { balanceOf, oursSettleResponse, permit2Requirements, signPermit2 } from "./permit2-support.ts";
 
 let devnet: Devnet;
 let facilitator: Facilitator;
@@ -26,7 +20,7 @@ beforeAll(async () => {
       receiptTimeoutMs: 300,
     },
   });
-  await approvePermit2(devnet, account(0).privateKey);
+  await approvePermit2(devnet.client, [account(0)], USDC_ADDRESS, devnet.mineOnDemand);
 });
 afterAll(async () => {
   await facilitator?.stop();

@@ -1,4 +1,4 @@
-import { type Address, erc20Abi, type Hex, maxUint256 } from "viem";
+import { type Address, erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { type Devnet, mockUsdcAbi, USDC_ADDRESS, USDC_NAME, USDC_VERSION } from "../../src/chain/index.ts";
 import {
@@ -180,19 +180,6 @@ export async function withEip2612(
     payload: { ...signed.payload, extensions: { eip2612GasSponsoring: { info } } } as PaymentPayload,
     requirements: signed.requirements,
   };
-}
-
-/** The payer's ERC-20 allowance to Permit2 (max, or `amount`), which Permit2 payments need unsponsored. */
-export async function approvePermit2(devnet: Devnet, privateKey: Hex, amount = maxUint256): Promise<void> {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, amount],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
 }
 
 export const balanceOf = (devnet: Devnet, address: Address) =>

@@ -5,6 +5,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { x402UptoPermit2ProxyAbi } from "../../src/chain/artifacts.generated.ts";
 import {
+  approvePermit2,
   type Devnet,
   MULTICALL3_ADDRESS,
   mockUsdcAbi,
@@ -18,7 +19,6 @@ import type { PaymentRequirements, SettleResponse } from "../../src/protocol/ind
 import { devnetAccount } from "../support/accounts.ts";
 import { officialFacilitator } from "../support/official-facilitator.ts";
 import {
-  approvePermit2,
   balanceOf,
   nowSeconds,
   officialSettleResponse,
@@ -58,8 +58,7 @@ beforeAll(async () => {
     },
   });
   official = officialFacilitator(devnet.rpcUrl, devnet.chainId, account(7).privateKey, { upto: true });
-  await approvePermit2(devnet, account(0).privateKey);
-  await approvePermit2(devnet, account(2).privateKey);
+  await approvePermit2(devnet.client, [account(0), account(2)], USDC_ADDRESS, devnet.mineOnDemand);
 });
 afterAll(async () => {
   await ours?.stop();

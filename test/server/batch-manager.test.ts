@@ -1,9 +1,7 @@
 import { x402Client } from "@x402/core/client";
-import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { toClientEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as BatchClient } from "@x402/evm/batch-settlement/client";
-import { BatchSettlementEvmScheme as BatchFacilitator } from "@x402/evm/batch-settlement/facilitator";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { type Address, erc20Abi, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -23,7 +21,7 @@ import {
 } from "../../src/server/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
 import { serveCountingFacilitator } from "../support/counting-facilitator-http.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialBatchFacilitator } from "../support/official-facilitator.ts";
 
 // The channel manager with the receiver-authorizer key held by the paywall: the official facilitator has no
 // authorizer of its own here, so every claim and refund it submits carries the paywall's signatures.
@@ -43,9 +41,8 @@ const accounts = () => ({
 
 beforeAll(async () => {
   devnet = await startDevnet({ accounts: 5 });
-  const signer = officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, accounts().relayer.privateKey);
   facilitator = await serveCountingFacilitator(
-    new x402Facilitator().register(BASE_NETWORK, new BatchFacilitator(signer)),
+    officialBatchFacilitator(devnet.rpcUrl, devnet.chainId, accounts().relayer.privateKey),
   );
 }, 60_000);
 afterAll(async () => {

@@ -2,21 +2,19 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { x402Client } from "@x402/core/client";
-import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequired } from "@x402/core/types";
 import { toClientEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as BatchClient } from "@x402/evm/batch-settlement/client";
-import { BatchSettlementEvmScheme as BatchFacilitator } from "@x402/evm/batch-settlement/facilitator";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import type { FastifyRequest } from "fastify";
-import { type Address, erc20Abi, type Hex, maxUint256 } from "viem";
+import { type Address, erc20Abi, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  approvePermit2,
   BASE_NETWORK,
   type Devnet,
-  PERMIT2_ADDRESS,
   startDevnet,
   USDC_ADDRESS,
   X402_BATCH_SETTLEMENT_ADDRESS,
@@ -30,7 +28,7 @@ import {
 } from "../../src/server/index.ts";
 import { devnetAccount } from "../support/accounts.ts";
 import { serveCountingFacilitator } from "../support/counting-facilitator-http.ts";
-import { officialFacilitatorSigner } from "../support/official-facilitator.ts";
+import { officialBatchFacilitator } from "../support/official-facilitator.ts";
 
 // The paywall's batch-settlement routes paid by the official client (@x402/evm 2.27.0) through the official
 // facilitator over HTTP, with every balance read from the chain.
@@ -55,12 +53,11 @@ const accounts = () => ({
 beforeAll(async () => {
   devnet = await startDevnet({ accounts: 7 });
   const { relayer, authorizer } = accounts();
-  const official = new x402Facilitator().register(
-    BASE_NETWORK,
-    new BatchFacilitator(
-      officialFacilitatorSigner(devnet.rpcUrl, devnet.chainId, relayer.privateKey),
-      privateKeyToAccount(authorizer.privateKey),
-    ),
+  const official = officialBatchFacilitator(
+    devnet.rpcUrl,
+    devnet.chainId,
+    relayer.privateKey,
+    authorizer.privateKey,
   );
   facilitator = await serveCountingFacilitator(official);
   directory = await mkdtemp(join(tmpdir(), "x402-channels-"));
@@ -150,18 +147,6 @@ async function challenge(url: string): Promise<PaymentRequired> {
 
 const requiredOf = (response: Response) =>
   decodePaymentRequiredHeader(response.headers.get("payment-required") ?? "");
-
-async function approvePermit2(privateKey: Hex) {
-  const hash = await devnet.client.writeContract({
-    account: privateKeyToAccount(privateKey),
-    chain: null,
-    address: USDC_ADDRESS,
-    abi: erc20Abi,
-    functionName: "approve",
-    args: [PERMIT2_ADDRESS, maxUint256],
-  });
-  await devnet.client.waitForTransactionReceipt({ hash });
-}
 
 describe("batch-settlement on the paywall", () => {
   it("offers a channel with the facilitator's receiver authorizer, the delay and the minimum deposit", async () => {
@@ -297,7 +282,7 @@ describe("channel books across a restart and the shutdown", () => {
     const { permit2Payer, payee } = accounts();
     const store = { channelStore: { directory: join(directory, "restart") } } as const;
     const first = await startServer({ batchSettlement: store });
-    await approvePermit2(permit2Payer.privateKey);
+    await approvePermit2(devnet.client, [permit2Payer], USDC_ADDRESS, devnet.mineOnDemand);
     const p = officialPayer(permit2Payer.privateKey);
     const deposit = receiptOf(await p.fetch(`${first.url}/batch/permit2`));
     expect(deposit).toMatchObject({ success: true, amount: "10000" });

@@ -61,20 +61,21 @@ export function officialFacilitator(
 /**
  * The official `x402Facilitator` serving only `batch-settlement` (@x402/evm's `BatchSettlementEvmScheme`),
  * sending from `relayerKey` and advertising and signing as the receiver authorizer `authorizerKey`: give our
- * facilitator the same authorizer and the two answer alike for the same channels.
+ * facilitator the same authorizer and the two answer alike for the same channels. Without `authorizerKey`
+ * it has no authorizer of its own: claims and refunds must carry the receiver's signatures.
  */
 export function officialBatchFacilitator(
   rpcUrl: string,
   chainId: number,
   relayerKey: Hex,
-  authorizerKey: Hex,
+  authorizerKey?: Hex,
 ) {
+  const signer = officialFacilitatorSigner(rpcUrl, chainId, relayerKey);
   return new x402Facilitator().register(
     `eip155:${chainId}`,
-    new BatchSettlementEvmScheme(
-      officialFacilitatorSigner(rpcUrl, chainId, relayerKey),
-      privateKeyToAccount(authorizerKey),
-    ),
+    authorizerKey
+      ? new BatchSettlementEvmScheme(signer, privateKeyToAccount(authorizerKey))
+      : new BatchSettlementEvmScheme(signer),
   );
 }
 

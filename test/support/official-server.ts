@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/server";
@@ -39,9 +40,13 @@ export async function startOfficialServer(
   return listen(app);
 }
 
-/** Serves `app` on a free loopback port until `stop()`, which also ends kept-alive connections. */
-async function listen(app: express.Express): Promise<{ url: string; stop(): Promise<void> }> {
-  const listener = app.listen(0, "127.0.0.1");
+/**
+ * Serves `app` (an express app, or a node http server) on a free loopback port until `stop()`, which also
+ * ends kept-alive connections.
+ */
+export async function listen(app: express.Express | Server): Promise<{ url: string; stop(): Promise<void> }> {
+  const listener = app instanceof Server ? app : createServer(app);
+  listener.listen(0, "127.0.0.1");
   await once(listener, "listening");
   const { port } = listener.address() as AddressInfo;
   return {
