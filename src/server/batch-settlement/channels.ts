@@ -10,7 +10,6 @@ import {
   type Network,
   type PaymentPayload,
   type PaymentRequirements,
-  parseBatchPayload,
   recoverAddress,
   refundTypedData,
   type SettleResponse,
