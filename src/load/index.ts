@@ -25,5 +25,7 @@ export {
   type OpenStage,
   rateAt,
   seededRandom,
+  thinkTime,
 } from "./models.ts";
+export { type PathTable, pathOf } from "./path-table.ts";
 export { type ProgressOptions, startProgress } from "./progress.ts";

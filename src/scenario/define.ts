@@ -8,7 +8,7 @@ import {
   PROFILES,
   type ProfileName,
 } from "../chain/index.ts";
-import type { LoadModel, TaskContext } from "../load/index.ts";
+import type { LoadModel, PathTable, TaskContext } from "../load/index.ts";
 import type { Stack, StackOptions } from "../stack.ts";
 import type { PaidRecord } from "./invariants.ts";
 import type { InvariantResult, RunReport } from "./report.ts";
@@ -117,8 +117,11 @@ export type ScenarioDefinition = {
    */
   reorgs?: boolean;
   agents: AgentsSpec;
-  /** The path an agent requests on each iteration of the load (default `DEFAULT_TARGET`). */
-  target?: string | ((context: TaskContext) => string);
+  /**
+   * The path an agent requests on each iteration of the load (default `DEFAULT_TARGET`): one path, a
+   * table of paths (which can run on Artillery's workers too), or a function of the agent and iteration.
+   */
+  target?: string | PathTable | ((context: TaskContext) => string);
   /** The load, run after the cases; a scenario of cases alone may leave it out. */
   load?: LoadModel;
   /**

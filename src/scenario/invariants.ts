@@ -9,7 +9,13 @@ import {
   type Transport,
 } from "viem";
 import { Interned, RecordChunks, readHex32, writeHex32 } from "../agents/compact.ts";
-import { type DevnetClient, type Split, splitPayout, USDC_ADDRESS } from "../chain/index.ts";
+import {
+  type DevnetClient,
+  readPayoutSplitter,
+  type Split,
+  splitPayout,
+  USDC_ADDRESS,
+} from "../chain/index.ts";
 import { gasUsedByTransactions, logPages, TRANSFER_EVENT } from "./chain-scan.ts";
 import type { InvariantResult } from "./report.ts";
 
@@ -487,6 +493,38 @@ export function moneyInvariants(input: {
       name: "every paid response matches exactly one settlement",
       ok: paidWithoutSettlement === 0 && settlementsWithoutPaid === 0,
       detail: `${plural(responses, "paid response")}, ${plural(settlements, "settlement")}, ${paidWithoutSettlement} without a settlement, ${plural(settlementsWithoutPaid, "settlement")} without a paid response`,
+    },
+  ];
+}
+
+/** The payout splitters among the addresses that were paid. */
+export async function payoutSplits(
+  client: DevnetClient,
+  payTos: readonly Address[],
+): Promise<Map<string, Split>> {
+  const splits = new Map<string, Split>();
+  for (const payTo of new Set(payTos.map((p) => p.toLowerCase()))) {
+    const split = await readPayoutSplitter(client, payTo as Address);
+    if (split) splits.set(payTo, split);
+  }
+  return splits;
+}
+
+/** Every payee was credited or none was: a splitter paid out in the settling transaction holds nothing. */
+export function splitterInvariant(splits: ReadonlyMap<string, Split>, after: BalanceSnapshot) {
+  if (splits.size === 0) return [];
+  // The splitters were paid, so they are among the payees whose balances `after` holds.
+  const holding = [...splits.keys()]
+    .map((address) => [address, after.get(address) ?? 0n] as const)
+    .filter(([, balance]) => balance !== 0n);
+  return [
+    {
+      name: "payout splitters hold no funds",
+      ok: holding.length === 0,
+      detail:
+        holding.length === 0
+          ? `${splits.size} splitter${splits.size === 1 ? "" : "s"} paid out everything they received`
+          : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
     },
   ];
 }

@@ -8,14 +8,14 @@ import {
   DEFAULT_MAX_PER_PAYMENT,
   type SpendingPolicy,
 } from "../agents/index.ts";
-import { approvePermit2, type DevnetClient, readPayoutSplitter, type Split } from "../chain/index.ts";
+import { approvePermit2 } from "../chain/index.ts";
 import { resumeMining } from "../faults/index.ts";
 import {
   DEFAULT_MAX_IN_FLIGHT,
-  describeModel,
   executeLoad,
   type LoadModel,
   modelDurationMs,
+  pathOf,
   RunMetrics,
   startProgress,
 } from "../load/index.ts";
@@ -33,19 +33,32 @@ import {
   type ScenarioDefinition,
   type ScenarioInvariant,
 } from "./define.ts";
+import type { LoadEngine, RunPlan } from "./engine.ts";
 import {
-  type BalanceSnapshot,
   moneyInvariants,
   PaidLog,
+  payoutSplits,
   scanSettlements,
+  splitterInvariant,
   usdcBalances,
   usdcNetTransfers,
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
+import {
+  describeRun,
+  devnetConfig,
+  INTERRUPTED_STEP_DEADLINE_MS,
+  judged,
+  measuredFigures,
+  messageOf,
+  PostRunSteps,
+  type RunError,
+  STEP_DEADLINE_MS,
+} from "./run-steps.ts";
 import { watchSettlementLoad } from "./settlement-load.ts";
-import { startSampler, steadyState } from "./steady-state.ts";
+import { startSampler } from "./steady-state.ts";
 import { policyOn, type RunTarget, startTarget, type TargetOptions } from "./target.ts";
-import { evaluateThresholds, parseThreshold, type Threshold } from "./thresholds.ts";
+import { parseThreshold } from "./thresholds.ts";
 import { optionalPositive } from "./validate.ts";
 
 export type RunOverrides = TargetOptions & {
@@ -65,6 +78,8 @@ export type RunOverrides = TargetOptions & {
   cost?: CostOptions;
   /** How long each post-run read of the chain may take (default 180 s, 15 s once interrupted). */
   stepDeadlineMs?: number;
+  /** What drives the load (default {@link inProcessEngine}: the agents in this process). */
+  engine?: LoadEngine;
 };
 
 /** The load model after command-line overrides. */
@@ -82,9 +97,6 @@ export function effectiveModel(model: LoadModel | undefined, overrides: RunOverr
   const scale = durationMs / modelDurationMs(model);
   return { ...model, stages: model.stages.map((s) => ({ ...s, durationMs: s.durationMs * scale })) };
 }
-
-/** A post-run step that threw: the report keeps what was measured and names the step. */
-export type RunError = { step: string; message: string };
 
 /**
  * Runs one scenario on a fresh local stack (devnet → facilitator → server), or on the parts the user
@@ -110,11 +122,14 @@ export async function runScenario(
   });
   const thresholds = [...(scenario.thresholds ?? []), ...(overrides.thresholds ?? [])].map(parseThreshold);
   const model = effectiveModel(scenario.load, overrides);
+  const plan: RunPlan = { agentCount, seed, model, thresholds, ignored };
+  const engine = overrides.engine ?? inProcessEngine;
+  engine.check(scenario, plan);
 
   const target = await startTarget(scenario, overrides, agentCount);
   let report: RunReport;
   try {
-    report = await runOnTarget(scenario, overrides, target, { agentCount, seed, model, thresholds, ignored });
+    report = await engine.run(scenario, overrides, target, plan);
   } catch (error) {
     await target.stop().catch(() => undefined);
     throw error;
@@ -127,32 +142,20 @@ export async function runScenario(
   return report;
 }
 
-type RunPlan = {
-  agentCount: number;
-  seed: number;
-  model: LoadModel | undefined;
-  thresholds: Threshold[];
-  ignored: string[];
-};
-
-/**
- * How long one post-run step (a read of the chain) may take. Paged reads of a 250,000-settlement run take
- * well under a minute; a chain that stopped answering would otherwise hold the report for as long as each
- * of its pages times out.
- */
-const STEP_DEADLINE_MS = 180_000;
-/** The user asked to stop: they want the report now. */
-const INTERRUPTED_STEP_DEADLINE_MS = 15_000;
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
 const withError = (report: RunReport, error: RunError): RunReport => ({
   ...report,
   error: report.error ?? error,
   ok: false,
 });
 
-async function runOnTarget(
+/** The agents in this process, driven by the in-process executor: every engine's reference. */
+export const inProcessEngine: LoadEngine = {
+  name: "in process",
+  check: () => {},
+  run: runInProcess,
+};
+
+async function runInProcess(
   scenario: ScenarioDefinition,
   overrides: RunOverrides,
   target: RunTarget,
@@ -238,7 +241,7 @@ async function runOnTarget(
       seed,
       signal: overrides.signal,
       task: async (context) => {
-        await request(context.agent, typeof path === "string" ? path : path(context));
+        await request(context.agent, typeof path === "function" ? path(context) : pathOf(path, context));
       },
     });
     stopProgress();
@@ -248,30 +251,19 @@ async function runOnTarget(
   loadOver = true;
   const cpu = process.cpuUsage(cpuBefore);
   const durationMs = performance.now() - started;
-  const steady = steadyState(metrics, durationMs, await sampler.stop());
+  const samples = await sampler.stop();
   const settlementLoad = settlementWatch?.stop();
   const interrupted = overrides.signal?.aborted === true;
-  const seconds = durationMs / 1000;
 
-  const latencyByPath = metrics.latencyByPath();
+  const figures = measuredFigures(metrics, durationMs, samples);
+  const latencyByPath = figures.latencyByPath ?? {};
   const measured: MeasuredReport = {
     scenario: scenario.name,
     description: `${scenario.description} (${describeRun(agentCount, model, cases.length)})`,
     config: {
       agents: agentCount,
       load: model,
-      devnet: {
-        network: devnet.network,
-        chainId: devnet.chainId,
-        usdc: devnet.usdc.address,
-        profile: devnet.profile,
-        hardfork: devnet.hardfork,
-        history: devnet.history,
-        stateRoots: devnet.stateRoots,
-        mode: devnet.mode,
-        rpcUrl: devnet.rpcUrl,
-        blockTime: devnet.blockTime,
-      },
+      devnet: devnetConfig(devnet),
       serverUrl: target.serverUrl,
       facilitatorUrl: target.facilitatorUrl,
       routes: target.routes,
@@ -284,20 +276,8 @@ async function runOnTarget(
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(durationMs),
     interrupted,
-    requests: metrics.requests,
-    outcomes: metrics.outcomes,
-    latency: metrics.latency(),
-    latencyByOutcome: metrics.latencyByOutcome(),
-    ...(Object.keys(latencyByPath).length > 0 ? { latencyByPath } : {}),
-    throughput: {
-      requests: round(metrics.requests / seconds),
-      paid: round((metrics.outcomes.paid ?? 0) / seconds),
-      timeline: metrics.timeline(),
-    },
-    distribution: metrics.distribution(),
-    steadyState: steady,
+    ...figures,
     ...(settlementLoad ? { settlementLoad } : {}),
-    errors: metrics.errors,
     warnings: [
       ...routes.warnings(),
       ...(dropped > 0
@@ -321,31 +301,11 @@ async function runOnTarget(
     ...(cases.length > 0 ? { cases } : {}),
   };
 
-  // Each post-run step is named, so that one that throws leaves a report saying which, not a stack trace.
-  // A chain that stopped answering must not hold the report back either: each step has a deadline, short
-  // once the user has asked to stop.
   const invariants: InvariantResult[] = [];
-  let error: RunError | undefined;
-  const deadlineMs =
-    overrides.stepDeadlineMs ?? (interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS);
-  const step = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
-    if (error) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${deadlineMs / 1000} s (is the chain still up?)`)),
-        deadlineMs,
-      );
-    });
-    try {
-      return await Promise.race([run(), deadline]);
-    } catch (thrown) {
-      error = { step: name, message: messageOf(thrown) };
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const steps = new PostRunSteps(
+    overrides.stepDeadlineMs ?? (interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS),
+  );
+  const step = steps.step.bind(steps);
 
   const { afterLoad } = scenario;
   if (afterLoad) {
@@ -489,33 +449,7 @@ async function runOnTarget(
     });
   }
 
-  const partial: Omit<RunReport, "thresholds" | "ok"> = {
-    ...measured,
-    invariants,
-    ...(error ? { error } : {}),
-  };
-  const thresholdResults = evaluateThresholds(thresholds, partial);
-  return {
-    ...partial,
-    thresholds: thresholdResults,
-    ok:
-      !interrupted &&
-      error === undefined &&
-      thresholdResults.every((t) => t.ok) &&
-      invariants.every((i) => i.ok) &&
-      (partial.cases ?? []).every((c) => c.ok),
-  };
-}
-
-/** What ran, in words: agents, cases and the load model after overrides. */
-function describeRun(agents: number, model: LoadModel | undefined, cases: number): string {
-  return [
-    `${agents} agent${agents === 1 ? "" : "s"}`,
-    cases > 0 ? `${cases} case${cases === 1 ? "" : "s"}` : undefined,
-    model ? describeModel(model) : undefined,
-  ]
-    .filter((part) => part !== undefined)
-    .join("; ");
+  return judged({ ...measured, invariants, ...(steps.error ? { error: steps.error } : {}) }, thresholds);
 }
 
 /**
@@ -547,37 +481,6 @@ class RouteWatch {
           `${key} was paid for, then served ${r.freeAfterPaid} time${r.freeAfterPaid === 1 ? "" : "s"} without asking for payment`,
       );
   }
-}
-
-const round = (value: number) => Math.round(value * 100) / 100;
-
-/** The payout splitters among the addresses that were paid. */
-async function payoutSplits(client: DevnetClient, payTos: readonly Address[]): Promise<Map<string, Split>> {
-  const splits = new Map<string, Split>();
-  for (const payTo of new Set(payTos.map((p) => p.toLowerCase()))) {
-    const split = await readPayoutSplitter(client, payTo as Address);
-    if (split) splits.set(payTo, split);
-  }
-  return splits;
-}
-
-/** Every payee was credited or none was: a splitter paid out in the settling transaction holds nothing. */
-function splitterInvariant(splits: ReadonlyMap<string, Split>, after: BalanceSnapshot) {
-  if (splits.size === 0) return [];
-  // The splitters were paid, so they are among the payees whose balances `after` holds.
-  const holding = [...splits.keys()]
-    .map((address) => [address, after.get(address) ?? 0n] as const)
-    .filter(([, balance]) => balance !== 0n);
-  return [
-    {
-      name: "payout splitters hold no funds",
-      ok: holding.length === 0,
-      detail:
-        holding.length === 0
-          ? `${splits.size} splitter${splits.size === 1 ? "" : "s"} paid out everything they received`
-          : holding.map(([address, balance]) => `${address} holds ${balance}`).join("; "),
-    },
-  ];
 }
 
 /** A scenario's own invariant; one that throws has failed, with what it threw as the detail. */

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { DevnetClient } from "../chain/index.ts";
-import type { RunMetrics, WindowPoint } from "../load/index.ts";
+import type { WindowPoint } from "../load/index.ts";
+import type { LoadMeasurements } from "./engine.ts";
 
 /** What the run looked like at one moment: the chain's height and the memory of the harness and of anvil. */
 export type RunSample = {
@@ -163,13 +164,16 @@ function memoryFigures(
 const change = (first: number, last: number) => (first > 0 ? round((last - first) / first) : null);
 const round = (value: number) => Math.round(value * 10_000) / 10_000;
 
-/** The run's steady-state figures from its metrics and samples. */
+/**
+ * The run's steady-state figures from its metrics and samples, in windows of `size` seconds (by default
+ * {@link windowSeconds}; an engine that measured in periods of its own gives their length).
+ */
 export function steadyState(
-  metrics: RunMetrics,
+  metrics: Pick<LoadMeasurements, "windows">,
   durationMs: number,
   samples: readonly RunSample[],
+  size = windowSeconds(durationMs),
 ): SteadyState {
-  const size = windowSeconds(durationMs);
   const totalSeconds = durationMs / 1000;
   const windows = metrics.windows(size, totalSeconds).map((window): SteadyWindow => {
     const end = window.fromSecond + window.seconds;

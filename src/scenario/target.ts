@@ -3,6 +3,7 @@ import type { Address } from "viem";
 import { type Challenge, challengeFromResponse } from "../agents/challenge.ts";
 import type { KnownAsset, SpendingPolicy } from "../agents/index.ts";
 import { connectDevnet, type Devnet, type DevnetOptions } from "../chain/index.ts";
+import { pathOf } from "../load/index.ts";
 import type { SupportedResponse } from "../protocol/index.ts";
 import { type Stack, startStack } from "../stack.ts";
 import { DEFAULT_TARGET, type ScenarioDefinition } from "./define.ts";
@@ -81,9 +82,9 @@ export async function startTarget(
     // A URL with a path names the paid route to load; a bare origin takes the scenario's paths.
     const fixed = serverUrl.pathname !== "/" || serverUrl.search !== "";
     const url = (path: string) => (fixed ? serverUrl.href : new URL(path, serverUrl).href);
-    const firstPath =
-      typeof scenario.target === "function" ? scenario.target({ agent: 0, iteration: 0 }) : scenario.target;
-    const probed = url(firstPath ?? DEFAULT_TARGET);
+    const first = { agent: 0, iteration: 0 };
+    const target = scenario.target ?? DEFAULT_TARGET;
+    const probed = url(typeof target === "function" ? target(first) : pathOf(target, first));
     const challenge = await probeRoute(probed);
     const devnet = await connectDevnet({ ...funding, rpcUrl: options.rpcUrl ?? DEFAULT_ATTACH_RPC_URL });
     if (options.facilitatorUrl) await assertSupports(options.facilitatorUrl, devnet.chainId);

@@ -1,0 +1,53 @@
+import type { LatencySummary, LoadModel, Phase, TimelinePoint, WindowPoint } from "../load/index.ts";
+import type { ScenarioDefinition } from "./define.ts";
+import type { RunReport } from "./report.ts";
+import type { RunOverrides } from "./runner.ts";
+import type { RunTarget } from "./target.ts";
+import type { Threshold } from "./thresholds.ts";
+
+/**
+ * What a load engine measured, in the report's terms: the in-process runner's HDR histograms
+ * (`RunMetrics`) and Artillery's merged sketches (`ArtilleryMetrics`) both answer it, so the report, its
+ * thresholds and its summary do not care which engine ran.
+ */
+export type LoadMeasurements = {
+  readonly requests: number;
+  readonly outcomes: Record<string, number>;
+  readonly errors: Record<string, number>;
+  latency(): Partial<Record<Phase, LatencySummary>>;
+  latencyByOutcome(): Record<string, LatencySummary>;
+  latencyByPath(): Record<string, LatencySummary>;
+  /** e2e as (upper bound in ms, count) buckets; empty when the engine keeps no such histogram. */
+  distribution(): { le: number; count: number }[];
+  timeline(): TimelinePoint[];
+  windows(windowSeconds: number, totalSeconds: number): WindowPoint[];
+};
+
+/** A run's settings once checked: what every engine is handed. */
+export type RunPlan = {
+  agentCount: number;
+  seed: number;
+  model: LoadModel | undefined;
+  thresholds: Threshold[];
+  ignored: string[];
+};
+
+/**
+ * The seam between the runner and what drives the load. `runScenario` checks the scenario and the
+ * settings, starts the target (our stack, or the user's server and chain) and tears it down; the engine
+ * runs the agents against it and judges the run on chain. The in-process engine runs the agents in this
+ * process; Artillery's (`artilleryEngine`) runs them as Artillery virtual users on worker threads here, or
+ * writes the script for workers in the cloud.
+ */
+export type LoadEngine = {
+  /** How the report's description and errors name the engine. */
+  readonly name: string;
+  /** Refuses, before anything starts, a scenario this engine cannot run (throws `ScenarioInputError`). */
+  check(scenario: ScenarioDefinition, plan: RunPlan): void;
+  run(
+    scenario: ScenarioDefinition,
+    overrides: RunOverrides,
+    target: RunTarget,
+    plan: RunPlan,
+  ): Promise<RunReport>;
+};
