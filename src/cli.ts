@@ -2,7 +2,9 @@ import { open, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import {
+  ATTACH_ROLE,
   assertPortFree,
+  createDevnetClient,
   DevnetError,
   HARDFORKS,
   type Hardfork,
@@ -18,18 +20,31 @@ import {
   PortInUseError,
   PROFILES,
   type ProfileName,
+  probeRpcUrl,
 } from "./chain/index.ts";
+import { writeCloudRun } from "./scenario/artillery/cloud.ts";
+import {
+  artilleryEngine,
+  judgeArtilleryRun,
+  readArtilleryJob,
+  readArtilleryReport,
+} from "./scenario/artillery/engine.ts";
+import { ARTILLERY_VERSION } from "./scenario/artillery/job.ts";
+import { agentMnemonic } from "./scenario/artillery/worker-wallets.ts";
 import { BaselineError, compareReports, loadBaseline } from "./scenario/baseline.ts";
 import { formatCapacity } from "./scenario/capacity.ts";
 import {
   checkOverrides,
   DEFAULT_ATTACH_RPC_URL,
+  effectiveModel,
   findCapacity,
   formatSummary,
   loadScenario,
   optionalPositive,
+  parseThreshold,
   type RunReport,
   runScenario,
+  type ScenarioDefinition,
   scenarioNames,
 } from "./scenario/index.ts";
 import { renderCapacityHtml, renderHtmlReport } from "./scenario/report-html.ts";
@@ -56,6 +71,7 @@ const HARNESS_ERRORS = new Set([
   "ThresholdSyntaxError",
   "UnknownScenarioError",
   "TargetError",
+  "ArtilleryError",
 ]);
 /** Of those, the ones about how the CLI was called, which the command's help can answer. */
 const HELPFUL_ERRORS = new Set(["UsageError", "ScenarioInputError"]);
@@ -69,6 +85,9 @@ Commands:
                         keep them running until stopped.
   scenario [NAME|FILE]  Run a scenario on a fresh local stack, or against your own server or
                         facilitator; exit 0 pass, 1 fail, 2 harness error.
+  artillery [NAME|FILE] Run a scenario's agents as Artillery virtual users on worker threads (Artillery
+                        is installed on first use), or write its files for AWS Fargate or Lambda;
+                        judged on chain like scenario.
 
 x402-devnet <command> --help shows a command's options.
 `;
@@ -118,6 +137,32 @@ Options:
   --html FILE           write the report as a self-contained HTML page
   --baseline FILE       compare with an earlier --json report of the same scenario: e2e latency (a
                         rank test with a minimum effect) and cost per payment; exit 1 on a regression
+  -h, --help            this help
+`;
+
+const ARTILLERY_USAGE = `Usage: x402-devnet artillery [NAME | FILE] [options]
+       x402-devnet artillery report REPORT --script SCRIPT --rpc-url URL [--json FILE] [--html FILE]
+
+Runs a scenario (default per-request) with Artillery ${ARTILLERY_VERSION} as the load engine: its agents run
+as Artillery virtual users on local worker threads, each thread paying from wallets of its own (an HD
+range reserved for Artillery, funded on the devnet before the load), and Artillery merges the threads'
+metrics. The harness then reads Artillery's report and checks the money on chain for every wallet the
+workers used, and prints the same summary and writes the same reports as \`x402-devnet scenario\`; exit
+0 pass, 1 fail, 2 harness error. Artillery is not a dependency: the first run installs it (about 460 MB,
+a minute) into node_modules/.cache, or into X402_ARTILLERY_HOME. Scenarios with cases, afterLoad, their
+own invariants or a function target run in process only.
+
+With --write DIR, nothing runs: the script and the bundled processor are written for \`artillery
+run-fargate\` or \`run-lambda\` against your server (--server-url) and chain (--rpc-url), both reachable
+from the cloud, with the commands to run it and to judge its report on chain (\`artillery report\`).
+
+Options (besides scenario's --agents, --duration, --rate, --threshold, --seed, --network, --profile,
+--hardfork, --history, --fork-url, --rpc-url, --server-url, --facilitator-url, --json, --html):
+  --workers N           local worker threads (default: Artillery's, the cpus less one)
+  --out DIR             keep the script, the processor and Artillery's report in DIR
+  --write DIR           write the files for a cloud run instead of running (needs --server-url and
+                        --rpc-url); the workers fund their wallets from X402_FUNDER_KEY
+  --script FILE         (report) the script the run used, which holds its settings
   -h, --help            this help
 `;
 
@@ -474,46 +519,36 @@ async function assertWritable(flag: string, path: string): Promise<void> {
   }
 }
 
-async function scenario(argv: string[]): Promise<number> {
-  if (asksForHelp(argv)) {
-    process.stdout.write(SCENARIO_USAGE);
-    return 0;
-  }
-  const { values, positionals } = parse("scenario", argv, {
-    list: { type: "boolean" },
-    agents: { type: "string" },
-    duration: { type: "string" },
-    rate: { type: "string" },
-    threshold: { type: "string", multiple: true },
-    seed: { type: "string" },
-    network: { type: "string" },
-    profile: { type: "string" },
-    hardfork: { type: "string" },
-    history: { type: "string" },
-    "fork-url": { type: "string" },
-    "rpc-url": { type: "string" },
-    "server-url": { type: "string" },
-    "facilitator-url": { type: "string" },
-    "find-capacity": { type: "boolean" },
-    "eth-price": { type: "string" },
-    "base-fee": { type: "string" },
-    json: { type: "string" },
-    html: { type: "string" },
-    baseline: { type: "string" },
-  });
-  if (values.list) {
-    for (const name of await scenarioNames()) {
-      const definition = await loadScenario(name);
-      process.stdout.write(`${name.padEnd(16)}${definition.description}\n`);
-    }
-    return 0;
-  }
+/** The options of every command that runs a scenario (`scenario`, `artillery`). */
+const RUN_OPTIONS = {
+  agents: { type: "string" },
+  duration: { type: "string" },
+  rate: { type: "string" },
+  threshold: { type: "string", multiple: true },
+  seed: { type: "string" },
+  network: { type: "string" },
+  profile: { type: "string" },
+  hardfork: { type: "string" },
+  history: { type: "string" },
+  "fork-url": { type: "string" },
+  "rpc-url": { type: "string" },
+  "server-url": { type: "string" },
+  "facilitator-url": { type: "string" },
+  json: { type: "string" },
+  html: { type: "string" },
+} as const;
+
+type RunValues = {
+  [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K] extends { multiple: true } ? string[] : string;
+};
+
+/** The load and devnet settings of a run, checked. */
+function runSettings(values: RunValues, positionals: readonly string[]) {
   if (positionals.length > 1) throw new UsageError(`one scenario at a time, got ${positionals.join(", ")}`);
   const agents = optionalPositive("--agents", values.agents, true);
   const durationMs = durationOption(values.duration);
   const rate = optionalPositive("--rate", values.rate, false);
   const seed = optionalPositive("--seed", values.seed, true);
-  const findingCapacity = values["find-capacity"] === true;
   const devnet = {
     network: networkOption(values.network),
     profile: profileOption(values.profile),
@@ -532,24 +567,100 @@ async function scenario(argv: string[]): Promise<number> {
       false,
     );
   }
-  const cost = {
-    ethUsd: optionalPositive("--eth-price", values["eth-price"], false),
-    l2BaseFeeGwei: optionalPositive("--base-fee", values["base-fee"], false),
-  };
-  const definition = await loadScenario(positionals[0] ?? "per-request");
+  return { agents, durationMs, rate, seed, devnet };
+}
+
+type RunSettings = ReturnType<typeof runSettings>;
+
+/** What the scenario cannot honour, refused, and what it ignores, said; the report files checked writable. */
+async function checkRun(
+  definition: ScenarioDefinition,
+  values: RunValues,
+  settings: RunSettings & { findCapacity?: boolean },
+): Promise<void> {
   for (const notice of checkOverrides(definition, {
-    profile: devnet.profile,
+    profile: settings.devnet.profile,
     forkUrl: values["fork-url"],
-    agents,
-    durationMs,
-    rate,
-    seed,
-    findCapacity: findingCapacity,
+    agents: settings.agents,
+    durationMs: settings.durationMs,
+    rate: settings.rate,
+    seed: settings.seed,
+    findCapacity: settings.findCapacity,
   })) {
     process.stderr.write(`x402-devnet: ${notice}\n`);
   }
   if (values.json) await assertWritable("--json", values.json);
   if (values.html) await assertWritable("--html", values.html);
+}
+
+/** The overrides every run takes from the command line. */
+function runOverrides(
+  values: RunValues,
+  settings: Pick<RunSettings, "agents" | "seed" | "devnet">,
+  signal: AbortSignal,
+) {
+  return {
+    agents: settings.agents,
+    thresholds: values.threshold,
+    seed: settings.seed,
+    devnet: settings.devnet,
+    forkUrl: values["fork-url"],
+    rpcUrl: values["rpc-url"],
+    serverUrl: values["server-url"],
+    facilitatorUrl: values["facilitator-url"],
+    signal,
+  };
+}
+
+/** Prints the summary, writes the report files, and says the exit code: 0 pass, 1 fail, 2 a failed step. */
+async function writeRun(report: RunReport, values: Pick<RunValues, "json" | "html">): Promise<number> {
+  process.stdout.write(formatSummary(report));
+  if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
+  if (values.html) await writeFile(values.html, renderHtmlReport(report));
+  if (report.error) {
+    process.stderr.write(
+      `x402-devnet: the run's step "${report.error.step}" failed: ${firstLine(report.error.message)}${values.json || values.html ? " (the report, with what was measured, was written)" : ""}\n`,
+    );
+    return 2;
+  }
+  return report.ok && !report.comparison?.regressed ? 0 : 1;
+}
+
+async function scenario(argv: string[]): Promise<number> {
+  if (asksForHelp(argv)) {
+    process.stdout.write(SCENARIO_USAGE);
+    return 0;
+  }
+  const { values, positionals } = parse("scenario", argv, {
+    ...RUN_OPTIONS,
+    list: { type: "boolean" },
+    "find-capacity": { type: "boolean" },
+    "eth-price": { type: "string" },
+    "base-fee": { type: "string" },
+    baseline: { type: "string" },
+  });
+  if (values.list) {
+    for (const name of await scenarioNames()) {
+      const definition = await loadScenario(name);
+      process.stdout.write(`${name.padEnd(16)}${definition.description}\n`);
+    }
+    return 0;
+  }
+  const { agents, durationMs, rate, seed, devnet } = runSettings(values, positionals);
+  const findingCapacity = values["find-capacity"] === true;
+  const cost = {
+    ethUsd: optionalPositive("--eth-price", values["eth-price"], false),
+    l2BaseFeeGwei: optionalPositive("--base-fee", values["base-fee"], false),
+  };
+  const definition = await loadScenario(positionals[0] ?? "per-request");
+  await checkRun(definition, values, {
+    agents,
+    durationMs,
+    rate,
+    seed,
+    devnet,
+    findCapacity: findingCapacity,
+  });
   let baseline: RunReport | undefined;
   if (values.baseline !== undefined) {
     if (findingCapacity) throw new UsageError("--baseline compares one run; --find-capacity runs many");
@@ -564,17 +675,7 @@ async function scenario(argv: string[]): Promise<number> {
     process.stderr.write("\nstopping: finishing requests in flight, then reporting\n");
     abort.abort();
   });
-  const common = {
-    agents,
-    thresholds: values.threshold,
-    seed,
-    devnet,
-    forkUrl: values["fork-url"],
-    rpcUrl: values["rpc-url"],
-    serverUrl: values["server-url"],
-    facilitatorUrl: values["facilitator-url"],
-    signal: abort.signal,
-  };
+  const common = runOverrides(values, { agents, seed, devnet }, abort.signal);
   // Stopped by a signal, the exit code says so whatever the report holds: an interrupted run never passes.
   const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
   try {
@@ -594,16 +695,7 @@ async function scenario(argv: string[]): Promise<number> {
     const report: RunReport = baseline
       ? { ...run, comparison: compareReports(baseline, run, { file: values.baseline }) }
       : run;
-    process.stdout.write(formatSummary(report));
-    if (values.json) await writeFile(values.json, `${JSON.stringify(report, bigintJson, 2)}\n`);
-    if (values.html) await writeFile(values.html, renderHtmlReport(report));
-    if (report.error) {
-      process.stderr.write(
-        `x402-devnet: the run's step "${report.error.step}" failed: ${firstLine(report.error.message)}${values.json || values.html ? " (the report, with what was measured, was written)" : ""}\n`,
-      );
-      return verdict(2);
-    }
-    return verdict(report.ok && !report.comparison?.regressed ? 0 : 1);
+    return verdict(await writeRun(report, values));
   } catch (error) {
     if (!stop.signal) throw error;
     // Whatever went wrong, the user asked to stop: the exit code says so, the message says what else.
@@ -612,6 +704,129 @@ async function scenario(argv: string[]): Promise<number> {
   } finally {
     stop.dispose();
   }
+}
+
+async function artillery(argv: string[]): Promise<number> {
+  if (asksForHelp(argv)) {
+    process.stdout.write(ARTILLERY_USAGE);
+    return 0;
+  }
+  if (argv[0] === "report") return artilleryReport(argv.slice(1));
+  const { values, positionals } = parse("artillery", argv, {
+    ...RUN_OPTIONS,
+    workers: { type: "string" },
+    out: { type: "string" },
+    write: { type: "string" },
+  });
+  const settings = runSettings(values, positionals);
+  const workers = optionalPositive("--workers", values.workers, true);
+  if (values.write !== undefined && values.out !== undefined)
+    throw new UsageError(
+      "--write writes the files and stops; --out keeps those of a local run: one or the other",
+    );
+  const definition = await loadScenario(positionals[0] ?? "per-request");
+  await checkRun(definition, values, settings);
+  const abort = new AbortController();
+  const thresholds = [...(definition.thresholds ?? []), ...(values.threshold ?? [])].map(parseThreshold);
+  if (values.write !== undefined) {
+    if (!values["server-url"] || !values["rpc-url"])
+      throw new UsageError(
+        "--write needs --server-url and --rpc-url: the server and chain the cloud workers will reach",
+      );
+    const agentCount = settings.agents ?? definition.agents.count;
+    const written = await writeCloudRun({
+      scenario: definition,
+      plan: {
+        agentCount,
+        seed: settings.seed ?? definition.seed ?? 1,
+        model: effectiveModel(definition.load, settings),
+        thresholds,
+        ignored: [],
+      },
+      serverUrl: values["server-url"],
+      rpcUrl: values["rpc-url"],
+      dir: values.write,
+    });
+    process.stdout.write(
+      [
+        `wrote ${written.files.join(" and ")}`,
+        ...(written.unmapped.length
+          ? [
+              `Artillery's ensure cannot check ${written.unmapped.join(", ")}: \`artillery report\` judges them`,
+            ]
+          : []),
+        "run it on AWS Fargate (each of --count tasks runs the whole load), then judge it on chain:",
+        ...written.commands.map((c) => `  ${c}`),
+        "",
+      ].join("\n"),
+    );
+    return 0;
+  }
+  const stop = watchStop(() => {
+    process.stderr.write("\nstopping: asking Artillery to stop, then reporting\n");
+    abort.abort();
+  });
+  const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
+  try {
+    const report = await runScenario(definition, {
+      ...runOverrides(values, settings, abort.signal),
+      durationMs: settings.durationMs,
+      rate: settings.rate,
+      engine: artilleryEngine({
+        workers,
+        dir: values.out,
+        log: (line) => process.stderr.write(`artillery | ${line}\n`),
+      }),
+    });
+    return verdict(await writeRun(report, values));
+  } catch (error) {
+    if (!stop.signal) throw error;
+    process.stderr.write(`x402-devnet: ${oneLine(error)}\n`);
+    return verdict(2);
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** `artillery report`: a cloud run's Artillery report, judged on chain like a local one. */
+async function artilleryReport(argv: string[]): Promise<number> {
+  const { values, positionals } = parse("artillery", argv, {
+    script: { type: "string" },
+    "rpc-url": { type: "string" },
+    json: { type: "string" },
+    html: { type: "string" },
+  });
+  if (positionals.length !== 1)
+    throw new UsageError("artillery report takes one file: Artillery's JSON report");
+  if (!values.script) throw new UsageError("artillery report needs --script, the script the run used");
+  if (!values["rpc-url"]) throw new UsageError("artillery report needs --rpc-url, the chain the run paid on");
+  if (values.json) await assertWritable("--json", values.json);
+  if (values.html) await assertWritable("--html", values.html);
+  const job = await readArtilleryJob(values.script).catch((error: unknown) => {
+    throw new UsageError(`--script ${values.script}: ${oneLine(error)}`, false);
+  });
+  const file = positionals[0] as string;
+  const artilleryRun = await readArtilleryReport(file).catch((error: unknown) => {
+    throw new UsageError(oneLine(error), false);
+  });
+  if (!artilleryRun) throw new UsageError(`${file} cannot be read`, false);
+  const chainId = await probeRpcUrl(values["rpc-url"], ATTACH_ROLE);
+  if (chainId !== job.chain.chainId)
+    throw new UsageError(`--rpc-url is chain ${chainId}; the run paid on chain ${job.chain.chainId}`, false);
+  const known = await loadScenario(job.spec.scenario).catch(() => undefined);
+  const report = await judgeArtilleryRun({
+    scenario: { name: job.spec.scenario, description: known?.description ?? "an Artillery run" },
+    job,
+    artillery: artilleryRun,
+    client: createDevnetClient(values["rpc-url"], chainId),
+    config: { files: dirname(resolve(values.script)) },
+    startedAt: new Date(artilleryRun.aggregate.firstMetricAt ?? Date.now()),
+    samples: [],
+    interrupted: false,
+    mnemonic: agentMnemonic(),
+    rpcUrl: values["rpc-url"],
+  });
+  return writeRun(report, values);
 }
 
 const oneLine = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -634,6 +849,8 @@ export async function main(argv: string[]): Promise<number> {
         return await up(rest);
       case "scenario":
         return await scenario(rest);
+      case "artillery":
+        return await artillery(rest);
       case "help":
       case "--help":
       case "-h":
@@ -651,7 +868,7 @@ export async function main(argv: string[]): Promise<number> {
     if (HARNESS_ERRORS.has(name)) {
       const help =
         HELPFUL_ERRORS.has(name) && !(error instanceof UsageError && !error.pointToHelp)
-          ? ` (see x402-devnet ${command === "up" || command === "scenario" ? `${command} ` : ""}--help)`
+          ? ` (see x402-devnet ${command === "up" || command === "scenario" || command === "artillery" ? `${command} ` : ""}--help)`
           : "";
       process.stderr.write(`x402-devnet: ${oneLine(error)}${help}\n`);
     } else if (error instanceof DevnetError) {

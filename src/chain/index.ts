@@ -32,5 +32,6 @@ export {
   TOTAL_SHARES,
 } from "./payout-splitter.ts";
 export { MOCK_USDC_ADMIN, sendAsAdmin } from "./placement.ts";
+export { ATTACH_ROLE, probeRpcUrl } from "./rpc-probe.ts";
 export type { ChainStatus, StallWatchOptions } from "./stall.ts";
 export { type DevnetAccount, deriveAccounts, HD_RANGES } from "./wallets.ts";

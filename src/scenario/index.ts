@@ -1,3 +1,4 @@
+export { type ArtilleryEngineOptions, artilleryEngine } from "./artillery/engine.ts";
 export {
   BaselineError,
   type Comparison,
@@ -72,6 +73,7 @@ export {
   type ScenarioDefinition,
   type ScenarioInvariant,
 } from "./define.ts";
+export type { LoadEngine, LoadMeasurements, RunPlan } from "./engine.ts";
 export {
   type BalanceSnapshot,
   moneyInvariants,
@@ -83,6 +85,7 @@ export {
   settlementsBetween,
   usdcBalances,
 } from "./invariants.ts";
+export { type LoadSpec, loadSpecOf, type PolicySpec, unportableParts } from "./load-spec.ts";
 export {
   challengeOf,
   type HandSignedPayment,
@@ -93,7 +96,7 @@ export {
 export { loadScenario, SCENARIOS_DIR, scenarioNames, UnknownScenarioError } from "./registry.ts";
 export type { InvariantResult, RunReport, ThresholdResult } from "./report.ts";
 export { renderCapacityHtml } from "./report-html.ts";
-export { effectiveModel, type RunOverrides, runScenario } from "./runner.ts";
+export { effectiveModel, inProcessEngine, type RunOverrides, runScenario } from "./runner.ts";
 export {
   type MemoryFigures,
   processRssMb,

@@ -39,6 +39,8 @@ export type RunTarget = {
   /** The URL an agent requests for a scenario path. */
   url(path: string): string;
   serverUrl: string;
+  /** `serverUrl` names one paid route, requested whatever the scenario's path (`url` ignores it). */
+  fixedUrl: boolean;
   facilitatorUrl: string | undefined;
   /** The paid routes, for the report: ours as compiled, or what the user's server asked for. */
   routes: readonly unknown[];
@@ -102,6 +104,7 @@ export async function startTarget(
       devnet,
       url,
       serverUrl: serverUrl.href,
+      fixedUrl: fixed,
       facilitatorUrl: options.facilitatorUrl,
       routes: payable.map((o) => ({
         url: probed,
@@ -147,6 +150,7 @@ export async function startTarget(
     devnet: stack.devnet,
     url: (path) => new URL(path, stack.server.url).href,
     serverUrl: stack.server.url,
+    fixedUrl: false,
     facilitatorUrl: stack.facilitatorUrl,
     routes: stack.server.routes,
     payees: stack.payees.map((p) => p.address),
