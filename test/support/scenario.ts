@@ -9,10 +9,14 @@ import { defineScenario } from "../../src/scenario/index.ts";
 const BIN = new URL("../../src/bin.js", import.meta.url).pathname;
 
 /** `x402-devnet scenario …` in a child process, to its exit: what a CI job would see. */
-export async function scenarioCli(
+export const scenarioCli = (args: string[]) => x402Cli("scenario", args);
+
+/** `x402-devnet COMMAND …` in a child process, to its exit. */
+export async function x402Cli(
+  command: string,
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, "scenario", ...args], { stdio: "pipe" });
+  const child = spawn(process.execPath, [BIN, command, ...args], { stdio: "pipe" });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => {
