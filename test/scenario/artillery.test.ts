@@ -193,6 +193,7 @@ describe("an Artillery run's verdict", () => {
       bin,
       script: join(dir, FILES.script),
       report,
+      workDir: dir,
       workers: 2,
       env: { [FUNDER_KEY_ENV]: funder.privateKey },
     });

@@ -27,7 +27,7 @@ import { ScenarioInputError } from "../validate.ts";
 import { bundleProcessor } from "./bundle.ts";
 import { ensureArtillery } from "./install.ts";
 import { ARTILLERY_HD, type ArtilleryJob, FUNDER_KEY_ENV } from "./job.ts";
-import { launchArtillery } from "./launch.ts";
+import { launchArtillery, partialReportOf } from "./launch.ts";
 import { ArtilleryMetrics, type ArtilleryReport, artilleryReportProblem, PERIOD_SECONDS } from "./metrics.ts";
 import { artilleryScript, ensureConditions } from "./script.ts";
 import { checkArtilleryRun } from "./verify.ts";
@@ -261,6 +261,7 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
           bin,
           script: join(dir, FILES.script),
           report: reportPath,
+          workDir: dir,
           workers,
           env: { [FUNDER_KEY_ENV]: funder.privateKey },
           signal: overrides.signal,
@@ -270,10 +271,13 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
           return undefined;
         });
         const samples = await sampler.stop();
-        const artillery = await readArtilleryReport(reportPath).catch((error: unknown) => {
-          failure ??= { step: "read Artillery's report", message: (error as Error).message };
-          return undefined;
-        });
+        // Stopped early, Artillery writes no report of its own: the periods it merged until then stand in.
+        const artillery = await readArtilleryReport(reportPath)
+          .then(async (report) => report ?? (await readArtilleryReport(partialReportOf(dir))))
+          .catch((error: unknown) => {
+            failure ??= { step: "read Artillery's report", message: (error as Error).message };
+            return undefined;
+          });
         if (!artillery && !failure) {
           failure = {
             step: "run artillery",

@@ -56,6 +56,8 @@ export const JOB_VARIABLE = "x402Job";
 export const VU_FUNCTION = "x402Agent";
 /** The key a worker funds its wallets from: a secret, so an environment variable rather than the script. */
 export const FUNDER_KEY_ENV = "X402_FUNDER_KEY";
+/** A file whose appearance tells the workers to stop sending (the harness's Ctrl-C). */
+export const STOP_FILE_ENV = "X402_STOP_FILE";
 /** The agents' mnemonic, when not the public test one (a real testnet). */
 export const MNEMONIC_ENV = "X402_AGENT_MNEMONIC";
 

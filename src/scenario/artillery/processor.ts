@@ -5,12 +5,13 @@
  * ({@link METRIC}), which Artillery merges across workers.
  */
 import type { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { type Agent, createAgent } from "../../agents/agent.ts";
 import { behaviours } from "../../agents/behaviours.ts";
 import type { AgentResult } from "../../agents/result.ts";
 import { PHASES, pathOf, seededRandom, thinkTime } from "../../load/index.ts";
 import { policyOfSpec } from "../load-spec.ts";
-import { type ArtilleryJob, JOB_VARIABLE, METRIC } from "./job.ts";
+import { type ArtilleryJob, JOB_VARIABLE, METRIC, STOP_FILE_ENV } from "./job.ts";
 import { agentMnemonic, fundWorkerWallets, slotOf, slotWallets } from "./worker-wallets.ts";
 
 type VuContext = { vars: Record<string, unknown> };
@@ -30,6 +31,20 @@ type WorkerAgents = {
 };
 
 let worker: Promise<WorkerAgents> | undefined;
+
+const stopFile = process.env[STOP_FILE_ENV];
+let stopSeen = false;
+let stopCheckedAt = 0;
+/** The harness asked the run to stop (Ctrl-C): looked for at most every 100 ms, not per request. */
+function stopAsked(): boolean {
+  if (stopSeen || !stopFile) return stopSeen;
+  const now = performance.now();
+  if (now - stopCheckedAt >= 100) {
+    stopCheckedAt = now;
+    stopSeen = existsSync(stopFile);
+  }
+  return stopSeen;
+}
 
 async function setUp(job: ArtilleryJob, events: EventEmitter): Promise<WorkerAgents> {
   const slot = slotOf(job.runId);
@@ -130,12 +145,13 @@ export async function x402Agent(context: VuContext, events: EventEmitter): Promi
   const vu = state.started++;
   const { model } = state.job.spec;
   const index = vu % state.agents.length;
+  if (stopAsked()) return;
   if (model.kind === "open") return request(events, state, index);
 
   const deadline = state.readyAt + model.durationMs;
   const random = seededRandom(state.job.spec.seed + vu);
   const iterations = model.iterations ?? Number.POSITIVE_INFINITY;
-  for (let i = 0; i < iterations && performance.now() < deadline; i++) {
+  for (let i = 0; i < iterations && performance.now() < deadline && !stopAsked(); i++) {
     await request(events, state, index);
     const pause = Math.min(thinkTime(model, random), deadline - performance.now());
     if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
