@@ -29,6 +29,7 @@ import {
   readArtilleryJob,
   readArtilleryReport,
 } from "./scenario/artillery/engine.ts";
+import { artilleryHome, ensureArtillery } from "./scenario/artillery/install.ts";
 import { ARTILLERY_VERSION } from "./scenario/artillery/job.ts";
 import { agentMnemonic } from "./scenario/artillery/worker-wallets.ts";
 import { BaselineError, compareReports, loadBaseline } from "./scenario/baseline.ts";
@@ -163,6 +164,7 @@ Options (besides scenario's --agents, --duration, --rate, --threshold, --seed, -
   --write DIR           write the files for a cloud run instead of running (needs --server-url and
                         --rpc-url); the workers fund their wallets from X402_FUNDER_KEY
   --script FILE         (report) the script the run used, which holds its settings
+  --install             install Artillery now (what the first run would do) and exit
   -h, --help            this help
 `;
 
@@ -717,7 +719,13 @@ async function artillery(argv: string[]): Promise<number> {
     workers: { type: "string" },
     out: { type: "string" },
     write: { type: "string" },
+    install: { type: "boolean" },
   });
+  if (values.install) {
+    await ensureArtillery((line) => process.stderr.write(`x402-devnet: ${line}\n`));
+    process.stdout.write(`artillery ${ARTILLERY_VERSION} is installed in ${artilleryHome()}\n`);
+    return 0;
+  }
   const settings = runSettings(values, positionals);
   const workers = optionalPositive("--workers", values.workers, true);
   if (values.write !== undefined && values.out !== undefined)

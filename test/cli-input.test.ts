@@ -20,6 +20,7 @@ describe("x402-devnet help", () => {
     [["scenario", "--help"], "Usage: x402-devnet scenario [NAME | FILE] [options]", scenarioOnly, upOnly],
     [["scenario", "-h"], "Usage: x402-devnet scenario [NAME | FILE] [options]", scenarioOnly, upOnly],
     [["--help"], "Usage: x402-devnet <command> [options]", /x402-devnet <command> --help/, /--agents/],
+    [["artillery", "--help"], "Usage: x402-devnet artillery [NAME | FILE] [options]", /--workers N/, upOnly],
   ])("%j prints that command's help and exits 0", async (args, heading, has, hasNot) => {
     const { code, stdout, stderr } = await run(args);
     expect(code).toBe(0);
@@ -33,6 +34,7 @@ describe("x402-devnet help", () => {
 describe("x402-devnet bad input", () => {
   const scenarioHelp = "(see x402-devnet scenario --help)";
   const upHelp = "(see x402-devnet up --help)";
+  const artilleryHelp = "(see x402-devnet artillery --help)";
   it.each([
     [["scenario", "--agents", "-3"], `--agents must be a positive integer, got -3 ${scenarioHelp}`],
     [["scenario", "--agents=-3"], `--agents must be a positive integer, got -3 ${scenarioHelp}`],
@@ -56,6 +58,25 @@ describe("x402-devnet bad input", () => {
     [["up", "--block-time", "-0.5"], `--block-time must be a positive number, got -0.5 ${upHelp}`],
     [["up", "now"], `up takes no arguments, got now ${upHelp}`],
     [["launch"], `unknown command "launch" (see x402-devnet --help)`],
+    [["artillery", "--workers", "0"], `--workers must be a positive integer, got 0 ${artilleryHelp}`],
+    [["artillery", "--bogus"], `unknown option --bogus ${artilleryHelp}`],
+    [
+      ["artillery", "--write", "dir"],
+      `--write needs --server-url and --rpc-url: the server and chain the cloud workers will reach ${artilleryHelp}`,
+    ],
+    [
+      ["artillery", "--write", "dir", "--out", "other"],
+      `--write writes the files and stops; --out keeps those of a local run: one or the other ${artilleryHelp}`,
+    ],
+    [["artillery", "report"], `artillery report takes one file: Artillery's JSON report ${artilleryHelp}`],
+    [
+      ["artillery", "report", "r.json"],
+      `artillery report needs --script, the script the run used ${artilleryHelp}`,
+    ],
+    [
+      ["artillery", "channels"],
+      `scenario channels cannot run on Artillery: it has an afterLoad step that needs the agents in this process; it has invariants of its own that read the agents. Run it with \`x402-devnet scenario channels\` instead. ${artilleryHelp}`,
+    ],
   ])("%j: exit 2 and one line on stderr", async (args, message) => {
     const { code, stdout, stderr } = await run(args);
     expect(code).toBe(2);
