@@ -1,7 +1,7 @@
 import type { LatencySummary, LoadModel, Phase, TimelinePoint, WindowPoint } from "../load/index.ts";
+import type { CostOptions } from "./cost.ts";
 import type { ScenarioDefinition } from "./define.ts";
 import type { RunReport } from "./report.ts";
-import type { RunOverrides } from "./runner.ts";
 import type { RunTarget } from "./target.ts";
 import type { Threshold } from "./thresholds.ts";
 
@@ -21,6 +21,18 @@ export type LoadMeasurements = {
   distribution(): { le: number; count: number }[];
   timeline(): TimelinePoint[];
   windows(windowSeconds: number, totalSeconds: number): WindowPoint[];
+};
+
+/** How the run is driven, whichever engine drives it (part of `RunOverrides`). */
+export type EngineSettings = {
+  /** Ctrl-C: stop issuing requests, finish the run and report. */
+  signal?: AbortSignal;
+  /** Live progress on stderr (default true). */
+  progress?: boolean;
+  /** Prices for the report's cost per settlement; a chain with Base's GasPriceOracle gives the L1 figures. */
+  cost?: CostOptions;
+  /** How long each post-run read of the chain may take (default 180 s, 15 s once interrupted). */
+  stepDeadlineMs?: number;
 };
 
 /** A run's settings once checked: what every engine is handed. */
@@ -46,7 +58,7 @@ export type LoadEngine = {
   check(scenario: ScenarioDefinition, plan: RunPlan): void;
   run(
     scenario: ScenarioDefinition,
-    overrides: RunOverrides,
+    settings: EngineSettings,
     target: RunTarget,
     plan: RunPlan,
   ): Promise<RunReport>;

@@ -22,7 +22,7 @@ import {
 import type { Stack } from "../stack.ts";
 import { facilitatorCallCount, paymentCost, WireTally } from "./baseline.ts";
 import { agentChannels, channelInvariants, isChannelPath, scanChannels } from "./channels.ts";
-import { type CostOptions, costOf, costPrices, readL1FeeParams } from "./cost.ts";
+import { costOf, costPrices, readL1FeeParams } from "./cost.ts";
 import {
   type CaseContext,
   checkOverrides,
@@ -33,7 +33,7 @@ import {
   type ScenarioDefinition,
   type ScenarioInvariant,
 } from "./define.ts";
-import type { LoadEngine, RunPlan } from "./engine.ts";
+import type { EngineSettings, LoadEngine, RunPlan } from "./engine.ts";
 import {
   moneyInvariants,
   PaidLog,
@@ -61,26 +61,19 @@ import { policyOn, type RunTarget, startTarget, type TargetOptions } from "./tar
 import { parseThreshold } from "./thresholds.ts";
 import { optionalPositive } from "./validate.ts";
 
-export type RunOverrides = TargetOptions & {
-  agents?: number;
-  /** Total duration; an open model's stages are scaled to it. */
-  durationMs?: number;
-  /** A constant arrival rate (per second): turns the run into an open model. */
-  rate?: number;
-  /** More thresholds, on top of the scenario's. */
-  thresholds?: readonly string[];
-  seed?: number;
-  /** Ctrl-C: stop issuing requests, finish the run and report. */
-  signal?: AbortSignal;
-  /** Live progress on stderr (default true). */
-  progress?: boolean;
-  /** Prices for the report's cost per settlement; a chain with Base's GasPriceOracle gives the L1 figures. */
-  cost?: CostOptions;
-  /** How long each post-run read of the chain may take (default 180 s, 15 s once interrupted). */
-  stepDeadlineMs?: number;
-  /** What drives the load (default {@link inProcessEngine}: the agents in this process). */
-  engine?: LoadEngine;
-};
+export type RunOverrides = TargetOptions &
+  EngineSettings & {
+    agents?: number;
+    /** Total duration; an open model's stages are scaled to it. */
+    durationMs?: number;
+    /** A constant arrival rate (per second): turns the run into an open model. */
+    rate?: number;
+    /** More thresholds, on top of the scenario's. */
+    thresholds?: readonly string[];
+    seed?: number;
+    /** What drives the load (default {@link inProcessEngine}: the agents in this process). */
+    engine?: LoadEngine;
+  };
 
 /** The load model after command-line overrides. */
 export function effectiveModel(model: LoadModel | undefined, overrides: RunOverrides): LoadModel | undefined {
@@ -157,7 +150,7 @@ export const inProcessEngine: LoadEngine = {
 
 async function runInProcess(
   scenario: ScenarioDefinition,
-  overrides: RunOverrides,
+  overrides: EngineSettings,
   target: RunTarget,
   { agentCount, seed, model, thresholds, ignored }: RunPlan,
 ): Promise<RunReport> {

@@ -6,7 +6,7 @@ import type { Address } from "viem";
 import { DEFAULT_MNEMONIC, type DevnetClient, deriveAccounts } from "../../chain/index.ts";
 import { costOf, costPrices, readL1FeeParams } from "../cost.ts";
 import type { ScenarioDefinition } from "../define.ts";
-import type { LoadEngine, RunPlan } from "../engine.ts";
+import type { EngineSettings, LoadEngine, RunPlan } from "../engine.ts";
 import { type LoadSpec, loadSpecOf } from "../load-spec.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "../report.ts";
 import {
@@ -19,7 +19,6 @@ import {
   type RunError,
   STEP_DEADLINE_MS,
 } from "../run-steps.ts";
-import type { RunOverrides } from "../runner.ts";
 import { type RunSample, startSampler } from "../steady-state.ts";
 import type { RunTarget } from "../target.ts";
 import { parseThreshold, type Threshold } from "../thresholds.ts";
@@ -213,7 +212,7 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
         );
       }
     },
-    async run(scenario: ScenarioDefinition, overrides: RunOverrides, target: RunTarget, plan: RunPlan) {
+    async run(scenario: ScenarioDefinition, overrides: EngineSettings, target: RunTarget, plan: RunPlan) {
       const spec: LoadSpec = loadSpecOf(
         scenario,
         { model: plan.model, agents: plan.agentCount, seed: plan.seed },
