@@ -672,15 +672,8 @@ async function scenario(argv: string[]): Promise<number> {
     });
   }
 
-  const abort = new AbortController();
-  const stop = watchStop(() => {
-    process.stderr.write("\nstopping: finishing requests in flight, then reporting\n");
-    abort.abort();
-  });
-  const common = runOverrides(values, { agents, seed, devnet }, abort.signal);
-  // Stopped by a signal, the exit code says so whatever the report holds: an interrupted run never passes.
-  const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
-  try {
+  return untilStopped("finishing requests in flight, then reporting", async (signal) => {
+    const common = runOverrides(values, { agents, seed, devnet }, signal);
     if (findingCapacity) {
       const capacity = await findCapacity(definition, {
         ...common,
@@ -691,13 +684,33 @@ async function scenario(argv: string[]): Promise<number> {
       process.stdout.write(formatCapacity(capacity));
       if (values.json) await writeFile(values.json, `${JSON.stringify(capacity, bigintJson, 2)}\n`);
       if (values.html) await writeFile(values.html, renderCapacityHtml(capacity));
-      return verdict(capacity.highestRate === null ? 1 : 0);
+      return capacity.highestRate === null ? 1 : 0;
     }
     const run = await runScenario(definition, { ...common, durationMs, rate, cost });
     const report: RunReport = baseline
       ? { ...run, comparison: compareReports(baseline, run, { file: values.baseline }) }
       : run;
-    return verdict(await writeRun(report, values));
+    return writeRun(report, values);
+  });
+}
+
+/**
+ * Runs a command that a stop request (Ctrl-C, SIGTERM, the parent gone) should end early but in order:
+ * `run` gets the signal, and the exit code says the signal whatever the run returned or threw, since an
+ * interrupted run never passes.
+ */
+async function untilStopped(
+  stopping: string,
+  run: (signal: AbortSignal) => Promise<number>,
+): Promise<number> {
+  const abort = new AbortController();
+  const stop = watchStop(() => {
+    process.stderr.write(`\nstopping: ${stopping}\n`);
+    abort.abort();
+  });
+  const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
+  try {
+    return verdict(await run(abort.signal));
   } catch (error) {
     if (!stop.signal) throw error;
     // Whatever went wrong, the user asked to stop: the exit code says so, the message says what else.
@@ -734,7 +747,6 @@ async function artillery(argv: string[]): Promise<number> {
     );
   const definition = await loadScenario(positionals[0] ?? "per-request");
   await checkRun(definition, values, settings);
-  const abort = new AbortController();
   const thresholds = [...(definition.thresholds ?? []), ...(values.threshold ?? [])].map(parseThreshold);
   if (values.write !== undefined) {
     if (!values["server-url"] || !values["rpc-url"])
@@ -770,14 +782,9 @@ async function artillery(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const stop = watchStop(() => {
-    process.stderr.write("\nstopping: asking Artillery to stop, then reporting\n");
-    abort.abort();
-  });
-  const verdict = (code: number) => (stop.signal ? SIGNAL_EXIT_CODE[stop.signal] : code);
-  try {
+  return untilStopped("the workers stop sending, then Artillery reports", async (signal) => {
     const report = await runScenario(definition, {
-      ...runOverrides(values, settings, abort.signal),
+      ...runOverrides(values, settings, signal),
       durationMs: settings.durationMs,
       rate: settings.rate,
       engine: artilleryEngine({
@@ -786,14 +793,8 @@ async function artillery(argv: string[]): Promise<number> {
         log: (line) => process.stderr.write(`artillery | ${line}\n`),
       }),
     });
-    return verdict(await writeRun(report, values));
-  } catch (error) {
-    if (!stop.signal) throw error;
-    process.stderr.write(`x402-devnet: ${oneLine(error)}\n`);
-    return verdict(2);
-  } finally {
-    stop.dispose();
-  }
+    return writeRun(report, values);
+  });
 }
 
 /** `artillery report`: a cloud run's Artillery report, judged on chain like a local one. */

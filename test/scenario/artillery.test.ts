@@ -1,14 +1,8 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { DEFAULT_MNEMONIC, deriveAccounts } from "../../src/chain/index.ts";
-import {
-  encodePaymentResponseHeader,
-  PAYMENT_REQUIRED_HEADER,
-  PAYMENT_RESPONSE_HEADER,
-} from "../../src/protocol/index.ts";
 import { writeCloudRun } from "../../src/scenario/artillery/cloud.ts";
 import { FILES, readArtilleryJob } from "../../src/scenario/artillery/engine.ts";
 import { ensureArtillery } from "../../src/scenario/artillery/install.ts";
@@ -26,6 +20,7 @@ import {
 } from "../../src/scenario/index.ts";
 import { type Stack, startStack } from "../../src/stack.ts";
 import { x402Cli } from "../support/scenario.ts";
+import { startUnsettlingServer } from "../support/unsettling-server.ts";
 
 /** Six agents paying 15 times each, as fast as they can: a schedule both engines run to the same count. */
 const fixedSchedule = defineScenario({
@@ -119,23 +114,7 @@ describe("an Artillery run's verdict", () => {
   });
 
   it("fails a server that answers paid requests without settling them", async () => {
-    const challenge = await fetch(`${users.server.url}/weather`);
-    const paymentRequired = challenge.headers.get(PAYMENT_REQUIRED_HEADER) ?? "";
-    const app = Fastify();
-    app.get("/weather", async (request, reply) => {
-      if (!request.headers["payment-signature"]) {
-        return reply.code(402).header(PAYMENT_REQUIRED_HEADER, paymentRequired).send({});
-      }
-      const receipt = encodePaymentResponseHeader({
-        success: true,
-        transaction: `0x${"ab".repeat(32)}`,
-        network: "eip155:8453",
-        payer: "0x0000000000000000000000000000000000000001",
-      });
-      return reply.header(PAYMENT_RESPONSE_HEADER, receipt).send({ sunny: true });
-    });
-    const url = await app.listen({ port: 0, host: "127.0.0.1" });
-    onTestFinished(() => app.close());
+    const url = await startUnsettlingServer(users.server.url);
 
     const report = await runScenario(
       defineScenario({ ...fixedSchedule, load: { kind: "closed", durationMs: 10_000, iterations: 3 } }),

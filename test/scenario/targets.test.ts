@@ -13,11 +13,6 @@ import {
   UnusableChainError,
 } from "../../src/chain/index.ts";
 import {
-  encodePaymentResponseHeader,
-  PAYMENT_REQUIRED_HEADER,
-  PAYMENT_RESPONSE_HEADER,
-} from "../../src/protocol/index.ts";
-import {
   defineScenario,
   loadScenario,
   type RunReport,
@@ -30,6 +25,7 @@ import { startResourceServer } from "../../src/server/index.ts";
 import { type Stack, startStack } from "../../src/stack.ts";
 import { startOfficialServer } from "../support/official-server.ts";
 import { scenarioCli, smallScenario } from "../support/scenario.ts";
+import { startUnsettlingServer } from "../support/unsettling-server.ts";
 
 const small = smallScenario(3, 1_000);
 
@@ -210,23 +206,7 @@ describe("a run against the user's own parts", () => {
 
 describe("the invariants catch a server that serves without settling", () => {
   it("a 200 naming a transaction that never settled fails the run", async () => {
-    const challenge = await fetch(`${users.server.url}/weather`);
-    const paymentRequired = challenge.headers.get(PAYMENT_REQUIRED_HEADER) ?? "";
-    const app = Fastify();
-    app.get("/weather", async (request, reply) => {
-      if (!request.headers["payment-signature"]) {
-        return reply.code(402).header(PAYMENT_REQUIRED_HEADER, paymentRequired).send({});
-      }
-      const receipt = encodePaymentResponseHeader({
-        success: true,
-        transaction: `0x${"ab".repeat(32)}`,
-        network: "eip155:8453",
-        payer: "0x0000000000000000000000000000000000000001",
-      });
-      return reply.header(PAYMENT_RESPONSE_HEADER, receipt).send({ sunny: true });
-    });
-    const url = await app.listen({ port: 0, host: "127.0.0.1" });
-    onTestFinished(() => app.close());
+    const url = await startUnsettlingServer(users.server.url);
 
     const report = await runScenario(small, { progress: false, serverUrl: url, rpcUrl: users.devnet.rpcUrl });
     expect(report.outcomes.paid).toBeGreaterThan(0);
