@@ -7,6 +7,7 @@ export {
 } from "./executor.ts";
 export {
   type LatencySummary,
+  type LoadMeasurements,
   PHASES,
   type Phase,
   RunMetrics,

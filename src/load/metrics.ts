@@ -47,6 +47,24 @@ export type TimelinePoint = {
   p99: number;
 };
 
+/**
+ * What a load engine measured, in the report's terms: the in-process runner's HDR histograms
+ * ({@link RunMetrics}) and Artillery's merged sketches (`ArtilleryMetrics`) both answer it, so the report, its
+ * thresholds and its summary do not care which engine ran.
+ */
+export type LoadMeasurements = {
+  readonly requests: number;
+  readonly outcomes: Record<string, number>;
+  readonly errors: Record<string, number>;
+  latency(): Partial<Record<Phase, LatencySummary>>;
+  latencyByOutcome(): Record<string, LatencySummary>;
+  latencyByPath(): Record<string, LatencySummary>;
+  /** e2e as (upper bound in ms, count) buckets; empty when the engine keeps no such histogram. */
+  distribution(): { le: number; count: number }[];
+  timeline(): TimelinePoint[];
+  windows(windowSeconds: number, totalSeconds: number): WindowPoint[];
+};
+
 // Microsecond resolution up to an hour, three significant digits: what k6 and wrk report with.
 const histogram = (digits: 2 | 3 = 3) =>
   hdr.build({
@@ -86,7 +104,7 @@ function summarize(h: hdr.Histogram): LatencySummary {
  * Latency per phase in HDR histograms, outcomes and x402 error codes counted, and a per-second timeline
  * (throughput and end-to-end p50/p99) for the report's charts. One instance per run.
  */
-export class RunMetrics {
+export class RunMetrics implements LoadMeasurements {
   private readonly phases = new Map<Phase, hdr.Histogram>();
   /** e2e per outcome: a paid request and one served through a session take different paths. */
   private readonly byOutcome = new Map<string, hdr.Histogram>();

@@ -1,27 +1,9 @@
-import type { LatencySummary, LoadModel, Phase, TimelinePoint, WindowPoint } from "../load/index.ts";
+import type { LoadModel } from "../load/index.ts";
 import type { CostOptions } from "./cost.ts";
 import type { ScenarioDefinition } from "./define.ts";
 import type { RunReport } from "./report.ts";
 import type { RunTarget } from "./target.ts";
 import type { Threshold } from "./thresholds.ts";
-
-/**
- * What a load engine measured, in the report's terms: the in-process runner's HDR histograms
- * (`RunMetrics`) and Artillery's merged sketches (`ArtilleryMetrics`) both answer it, so the report, its
- * thresholds and its summary do not care which engine ran.
- */
-export type LoadMeasurements = {
-  readonly requests: number;
-  readonly outcomes: Record<string, number>;
-  readonly errors: Record<string, number>;
-  latency(): Partial<Record<Phase, LatencySummary>>;
-  latencyByOutcome(): Record<string, LatencySummary>;
-  latencyByPath(): Record<string, LatencySummary>;
-  /** e2e as (upper bound in ms, count) buckets; empty when the engine keeps no such histogram. */
-  distribution(): { le: number; count: number }[];
-  timeline(): TimelinePoint[];
-  windows(windowSeconds: number, totalSeconds: number): WindowPoint[];
-};
 
 /** How the run is driven, whichever engine drives it (part of `RunOverrides`). */
 export type EngineSettings = {

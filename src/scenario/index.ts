@@ -73,7 +73,7 @@ export {
   type ScenarioDefinition,
   type ScenarioInvariant,
 } from "./define.ts";
-export type { LoadEngine, LoadMeasurements, RunPlan } from "./engine.ts";
+export type { EngineSettings, LoadEngine, RunPlan } from "./engine.ts";
 export {
   type BalanceSnapshot,
   moneyInvariants,

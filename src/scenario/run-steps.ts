@@ -1,6 +1,5 @@
 import type { Devnet } from "../chain/index.ts";
-import { describeModel, type LoadModel } from "../load/index.ts";
-import type { LoadMeasurements } from "./engine.ts";
+import { describeModel, type LoadMeasurements, type LoadModel } from "../load/index.ts";
 import type { MeasuredReport, RunReport } from "./report.ts";
 import { type RunSample, steadyState } from "./steady-state.ts";
 import { evaluateThresholds, type Threshold } from "./thresholds.ts";

@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { DevnetClient } from "../chain/index.ts";
-import type { WindowPoint } from "../load/index.ts";
-import type { LoadMeasurements } from "./engine.ts";
+import type { LoadMeasurements, WindowPoint } from "../load/index.ts";
 
 /** What the run looked like at one moment: the chain's height and the memory of the harness and of anvil. */
 export type RunSample = {

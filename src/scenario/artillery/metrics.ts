@@ -1,11 +1,11 @@
 import {
   type LatencySummary,
+  type LoadMeasurements,
   PHASES,
   type Phase,
   type TimelinePoint,
   type WindowPoint,
 } from "../../load/index.ts";
-import type { LoadMeasurements } from "../engine.ts";
 import { METRIC } from "./job.ts";
 
 /** One summary of Artillery's JSON report: its merged sketch's figures, in the unit the metric was emitted in. */
