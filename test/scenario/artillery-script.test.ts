@@ -241,6 +241,19 @@ describe("Artillery's report as the run's measurements", () => {
     });
     expect(Object.keys(metrics.latencyByPath())).toEqual(["exact/eip3009"]);
     expect(metrics.durationMs).toBe(15_000);
+    // The workers' own clock, where they sent it, leaves out their set-up and an idle tail.
+    const clocked = new ArtilleryMetrics({
+      ...report,
+      aggregate: {
+        ...report.aggregate,
+        summaries: {
+          ...report.aggregate.summaries,
+          [METRIC.clock("start")]: { ...summary(1, 6), min: 1_000_004_000 },
+          [METRIC.clock("end")]: { ...summary(1, 30), max: 1_000_016_000 },
+        },
+      },
+    });
+    expect(clocked.durationMs).toBe(12_000);
     // The first period began before the run's first metric, the last ended after its last: both are partial.
     expect(metrics.windows(10, 15).map((w) => [w.fromSecond, w.seconds, w.requests, w.p50])).toEqual([
       [0, 8, 10, 10],

@@ -85,6 +85,13 @@ export const METRIC = {
   overBudget: "x402.agents_over_budget",
   /** Paid responses by channel voucher, which settle only in claims after the run. */
   channelPaid: "x402.channel_paid",
+  /**
+   * When the load ran, as epoch ms: a worker's wallets ready (`start`) and each request done (`end`).
+   * Artillery keeps a sketch's min and max exactly, so min(start)…max(end) is the load's span, without
+   * the workers' set-up or an interrupted run's idle tail, which Artillery's own first and last metric
+   * times hold.
+   */
+  clock: (edge: "start" | "end") => `x402.clock.${edge}`,
   /** A worker could not set up its wallets: no request was sent from it. */
   setupFailed: "x402.setup_failed",
   /** Per slot: worker threads that drew it (more than one is a collision), wallets, paid and charged. */

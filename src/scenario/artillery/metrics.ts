@@ -98,12 +98,21 @@ export class ArtilleryMetrics implements LoadMeasurements {
     this.periods = [...report.intermediate].sort((a, b) => Number(a.period ?? 0) - Number(b.period ?? 0));
   }
 
-  /** From the first metric to the last: the load, without the workers' set-up. */
+  /**
+   * The load's span, epoch ms: from the first worker ready to the last request done; Artillery's first
+   * and last metric times where the workers did not say (they also hold the set-up and an idle tail).
+   */
+  private get span(): { start: number | undefined; end: number | undefined } {
+    const { firstMetricAt, lastMetricAt, summaries } = this.report.aggregate;
+    return {
+      start: summaries[METRIC.clock("start")]?.min ?? firstMetricAt,
+      end: summaries[METRIC.clock("end")]?.max ?? lastMetricAt,
+    };
+  }
+
   get durationMs(): number {
-    const { firstMetricAt, lastMetricAt } = this.report.aggregate;
-    return firstMetricAt !== undefined && lastMetricAt !== undefined
-      ? Math.max(1, lastMetricAt - firstMetricAt)
-      : 1;
+    const { start, end } = this.span;
+    return start !== undefined && end !== undefined ? Math.max(1, end - start) : 1;
   }
 
   /** A counter of the whole run, 0 when no worker emitted it. */
@@ -153,9 +162,9 @@ export class ArtilleryMetrics implements LoadMeasurements {
    * here. The first and last periods hold only the part of the run inside them, so they are shorter.
    */
   windows(_windowSeconds: number, _totalSeconds: number): WindowPoint[] {
-    const { firstMetricAt, lastMetricAt } = this.report.aggregate;
-    const runStart = firstMetricAt ?? Number(this.periods[0]?.period ?? 0);
-    const runEnd = lastMetricAt ?? runStart;
+    const { start, end } = this.span;
+    const runStart = start ?? Number(this.periods[0]?.period ?? 0);
+    const runEnd = end ?? runStart;
     return this.periods.map((p) => {
       const periodStart = Number(p.period ?? runStart);
       const start = Math.max(periodStart, runStart);

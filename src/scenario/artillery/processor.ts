@@ -50,8 +50,8 @@ async function setUp(job: ArtilleryJob, events: EventEmitter): Promise<WorkerAge
   const slot = slotOf(job.runId);
   const wallets = slotWallets(slot, job.walletsPerWorker, agentMnemonic());
   await fundWorkerWallets(job, wallets);
-  // After the funding, so that the run's first metric marks when its load began.
   for (const name of job.zeroCounters) events.emit("counter", name, 0);
+  events.emit("histogram", METRIC.clock("start"), Date.now());
   events.emit("counter", METRIC.slot(slot, "workers"), 1);
   events.emit("counter", METRIC.slot(slot, "wallets"), wallets.length);
   const usdc = job.chain.usdc;
@@ -83,6 +83,7 @@ const micros = (ms: number | undefined) =>
 /** One request's result as metrics: the same figures `RunMetrics.record` keeps in process. */
 function emitResult(events: EventEmitter, state: WorkerAgents, index: number, result: AgentResult): void {
   const counter = (name: string, value = 1) => events.emit("counter", name, value);
+  events.emit("histogram", METRIC.clock("end"), Date.now());
   counter(METRIC.requests);
   counter(METRIC.outcome(result.outcome));
   if (result.errorCode) {
