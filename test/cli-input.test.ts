@@ -68,6 +68,10 @@ describe("x402-devnet bad input", () => {
       ["artillery", "--write", "dir", "--out", "other"],
       `--write writes the files and stops; --out keeps those of a local run: one or the other ${artilleryHelp}`,
     ],
+    [
+      ["artillery", "--rate", "2.5"],
+      `Artillery's phases take whole arrivals per second, and divide them among its workers; a rate of 2.5/s cannot be given: use a whole rate ${artilleryHelp}`,
+    ],
     [["artillery", "report"], `artillery report takes one file: Artillery's JSON report ${artilleryHelp}`],
     [
       ["artillery", "report", "r.json"],

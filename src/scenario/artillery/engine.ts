@@ -205,6 +205,14 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
     name: "Artillery",
     check(scenario: ScenarioDefinition, plan: RunPlan): void {
       loadSpecOf(scenario, { model: plan.model, agents: plan.agentCount, seed: plan.seed }, "Artillery");
+      const { model } = plan;
+      const rates = model?.kind === "open" ? [model.startRate ?? 0, ...model.stages.map((s) => s.rate)] : [];
+      const fractional = rates.find((rate) => !Number.isInteger(rate));
+      if (fractional !== undefined) {
+        throw new ScenarioInputError(
+          `Artillery's phases take whole arrivals per second, and divide them among its workers; a rate of ${fractional}/s cannot be given: use a whole rate`,
+        );
+      }
       const workers = options.workers ?? Math.max(1, cpus().length - 1);
       if (Math.ceil(plan.agentCount / workers) > ARTILLERY_HD.slotSize) {
         throw new ScenarioInputError(
