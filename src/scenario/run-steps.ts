@@ -1,7 +1,9 @@
 import type { Devnet } from "../chain/index.ts";
 import { describeModel, type LoadMeasurements, type LoadModel } from "../load/index.ts";
+import type { CostOptions } from "./cost.ts";
 import type { MeasuredReport, RunReport } from "./report.ts";
 import { type RunSample, steadyState } from "./steady-state.ts";
+import type { RunTarget } from "./target.ts";
 import { evaluateThresholds, type Threshold } from "./thresholds.ts";
 
 /** A post-run step that threw: the report keeps what was measured and names the step. */
@@ -86,6 +88,15 @@ export function measuredFigures(
     errors: metrics.errors,
   };
 }
+
+/**
+ * A run's cost options on its target. The cost model prices EIP-3009 settlements, which our facilitator's
+ * `exact` keys send; a user's facilitator runs relayers we cannot count, and the prices' default stands in.
+ */
+export const costOptionsOn = (target: RunTarget, cost: CostOptions = {}): CostOptions => ({
+  ...cost,
+  relayers: cost.relayers ?? (target.stack?.relayerSets.exact.length || undefined),
+});
 
 /** The devnet as the report's config names it. */
 export function devnetConfig(devnet: Devnet): Record<string, unknown> {

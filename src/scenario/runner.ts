@@ -45,6 +45,7 @@ import {
 } from "./invariants.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "./report.ts";
 import {
+  costOptionsOn,
   describeRun,
   devnetConfig,
   INTERRUPTED_STEP_DEADLINE_MS,
@@ -387,10 +388,7 @@ async function runInProcess(
     // A chain without the predeploy (the mock devnet), or one that cannot answer, is priced at the
     // defaults: the L1 figures are an estimate either way, not something a run fails on.
     const l1 = await readL1FeeParams(devnet.client, devnet.rpcUrl).catch(() => undefined);
-    // The user's facilitator runs relayers we cannot count; the prices' default stands in for them.
-    // The cost model prices EIP-3009 settlements, which the `exact` keys send.
-    const relayers = overrides.cost?.relayers ?? (target.stack?.relayerSets.exact.length || undefined);
-    measured.cost = costOf(measured, costPrices({ ...overrides.cost, relayers }, l1));
+    measured.cost = costOf(measured, costPrices(costOptionsOn(target, overrides.cost), l1));
   });
   if (splits && after && settled && channels) {
     await step("check the money invariants", async () => {

@@ -4,12 +4,13 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Address } from "viem";
 import { DEFAULT_MNEMONIC, type DevnetClient, deriveAccounts } from "../../chain/index.ts";
-import { costOf, costPrices, readL1FeeParams } from "../cost.ts";
+import { type CostOptions, costOf, costPrices, readL1FeeParams } from "../cost.ts";
 import type { ScenarioDefinition } from "../define.ts";
 import type { EngineSettings, LoadEngine, RunPlan } from "../engine.ts";
 import { type LoadSpec, loadSpecOf } from "../load-spec.ts";
 import type { InvariantResult, MeasuredReport, RunReport } from "../report.ts";
 import {
+  costOptionsOn,
   describeRun,
   devnetConfig,
   INTERRUPTED_STEP_DEADLINE_MS,
@@ -107,6 +108,8 @@ export async function judgeArtilleryRun(input: {
   warnings?: string[];
   mnemonic: string;
   rpcUrl: string;
+  /** Prices for the cost per settlement, with the relayer keys that sent the settlements when known. */
+  cost?: CostOptions;
   stepDeadlineMs?: number;
 }): Promise<RunReport> {
   const { job, client } = input;
@@ -184,7 +187,7 @@ export async function judgeArtilleryRun(input: {
     }
     await steps.step("price the settlements", async () => {
       const l1 = await readL1FeeParams(client, input.rpcUrl).catch(() => undefined);
-      measured.cost = costOf(measured, costPrices({}, l1));
+      measured.cost = costOf(measured, costPrices(input.cost ?? {}, l1));
     });
   }
   return judged(
@@ -316,6 +319,7 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
             : [],
           mnemonic: agentMnemonic(),
           rpcUrl: devnet.rpcUrl,
+          cost: costOptionsOn(target, overrides.cost),
           stepDeadlineMs: overrides.stepDeadlineMs,
         });
       } finally {
