@@ -47,7 +47,7 @@ describe("a load model as Artillery phases", () => {
       ),
     ).toEqual([
       { name: "stage 1", duration: 30, arrivalRate: 10, rampTo: 100, maxVusers: 500 },
-      { name: "stage 2", duration: 60, arrivalRate: 100, maxVusers: 500 },
+      { name: "stage 2", duration: 60, arrivalRate: 100, mode: "poisson", maxVusers: 500 },
     ]);
   });
 });

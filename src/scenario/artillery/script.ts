@@ -9,6 +9,7 @@ export type ArtilleryPhase = {
   arrivalRate: number;
   rampTo?: number;
   maxVusers?: number;
+  mode?: "poisson";
 };
 
 /** The script `artillery run` reads (JSON is YAML): the job, the phases, and `ensure` for the thresholds. */
@@ -28,7 +29,7 @@ const wholeSeconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
 
 /**
  * A load model as Artillery phases. A closed model's agents arrive within its first second, one virtual
- * user each, and loop for its duration; an open model's stages become constant or ramping arrival rates,
+ * user each (evenly spaced: a Poisson second would start a random number of them), and loop for its duration; an open model's stages become constant or ramping arrival rates,
  * each arrival one request, at most `maxInFlight` at once (Artillery skips arrivals beyond `maxVusers`
  * and counts them, as the in-process runner drops them). Artillery divides each phase's rate among its
  * local worker threads.
@@ -42,7 +43,9 @@ export function artilleryPhases(model: LoadModel, agents: number): ArtilleryPhas
       name: `stage ${i + 1}`,
       duration: wholeSeconds(stage.durationMs),
       arrivalRate: start,
-      ...(stage.rate === start ? {} : { rampTo: stage.rate }),
+      // Constant stages arrive as a Poisson process, as the in-process runner's do; Artillery spaces a
+      // ramp's arrivals evenly, whatever the mode.
+      ...(stage.rate === start ? { mode: "poisson" as const } : { rampTo: stage.rate }),
       maxVusers,
     };
     start = stage.rate;
