@@ -14,9 +14,9 @@ export type RunError = { step: string; message: string };
  * well under a minute; a chain that stopped answering would otherwise hold the report for as long as each
  * of its pages times out.
  */
-export const STEP_DEADLINE_MS = 180_000;
+const STEP_DEADLINE_MS = 180_000;
 /** The user asked to stop: they want the report now. */
-export const INTERRUPTED_STEP_DEADLINE_MS = 15_000;
+const INTERRUPTED_STEP_DEADLINE_MS = 15_000;
 
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -28,7 +28,12 @@ export const messageOf = (error: unknown) => (error instanceof Error ? error.mes
 export class PostRunSteps {
   error: RunError | undefined;
 
-  constructor(private readonly deadlineMs: number) {}
+  private readonly deadlineMs: number;
+
+  /** `deadlineMs`: each step's (default 180 s, 15 s once the run was interrupted). */
+  constructor(deadlineMs: number | undefined, interrupted: boolean) {
+    this.deadlineMs = deadlineMs ?? (interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS);
+  }
 
   async step<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
     if (this.error) return undefined;

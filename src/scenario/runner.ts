@@ -48,13 +48,11 @@ import {
   costOptionsOn,
   describeRun,
   devnetConfig,
-  INTERRUPTED_STEP_DEADLINE_MS,
   judged,
   measuredFigures,
   messageOf,
   PostRunSteps,
   type RunError,
-  STEP_DEADLINE_MS,
 } from "./run-steps.ts";
 import { watchSettlementLoad } from "./settlement-load.ts";
 import { startSampler } from "./steady-state.ts";
@@ -296,9 +294,7 @@ async function runInProcess(
   };
 
   const invariants: InvariantResult[] = [];
-  const steps = new PostRunSteps(
-    overrides.stepDeadlineMs ?? (interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS),
-  );
+  const steps = new PostRunSteps(overrides.stepDeadlineMs, interrupted);
   const step = steps.step.bind(steps);
 
   const { afterLoad } = scenario;

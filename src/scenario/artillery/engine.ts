@@ -13,12 +13,10 @@ import {
   costOptionsOn,
   describeRun,
   devnetConfig,
-  INTERRUPTED_STEP_DEADLINE_MS,
   judged,
   measuredFigures,
   PostRunSteps,
   type RunError,
-  STEP_DEADLINE_MS,
 } from "../run-steps.ts";
 import { type RunSample, startSampler } from "../steady-state.ts";
 import type { RunTarget } from "../target.ts";
@@ -26,7 +24,7 @@ import { parseThreshold, type Threshold } from "../thresholds.ts";
 import { ScenarioInputError } from "../validate.ts";
 import { bundleProcessor } from "./bundle.ts";
 import { ensureArtillery } from "./install.ts";
-import { ARTILLERY_HD, type ArtilleryJob, FUNDER_KEY_ENV } from "./job.ts";
+import { ARTILLERY_HD, type ArtilleryJob, FUNDER_KEY_ENV, JOB_VARIABLE } from "./job.ts";
 import { launchArtillery, partialReportOf } from "./launch.ts";
 import { ArtilleryMetrics, type ArtilleryReport, artilleryReportProblem, PERIOD_SECONDS } from "./metrics.ts";
 import { artilleryScript, ensureConditions } from "./script.ts";
@@ -72,7 +70,7 @@ export async function readArtilleryJob(scriptPath: string): Promise<ArtilleryJob
   const script = JSON.parse(await readFile(scriptPath, "utf8")) as {
     config?: { variables?: Record<string, string> };
   };
-  const raw = script.config?.variables?.x402Job;
+  const raw = script.config?.variables?.[JOB_VARIABLE];
   if (typeof raw !== "string")
     throw new Error(`${scriptPath} is not a script x402-devnet wrote (no x402Job)`);
   return JSON.parse(raw) as ArtilleryJob;
@@ -153,9 +151,7 @@ export async function judgeArtilleryRun(input: {
       gasUsed: "0",
     },
   };
-  const steps = new PostRunSteps(
-    input.stepDeadlineMs ?? (input.interrupted ? INTERRUPTED_STEP_DEADLINE_MS : STEP_DEADLINE_MS),
-  );
+  const steps = new PostRunSteps(input.stepDeadlineMs, input.interrupted);
   if (input.failure) steps.error = input.failure;
   const invariants: InvariantResult[] = [];
   if (input.artillery) {
@@ -204,6 +200,7 @@ export async function judgeArtilleryRun(input: {
  */
 export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngine {
   const log = options.log ?? (() => {});
+  const workers = options.workers ?? Math.max(1, cpus().length - 1);
   return {
     name: "Artillery",
     check(scenario: ScenarioDefinition, plan: RunPlan): void {
@@ -216,7 +213,6 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
           `Artillery's phases take whole arrivals per second, and divide them among its workers; a rate of ${fractional}/s cannot be given: use a whole rate`,
         );
       }
-      const workers = options.workers ?? Math.max(1, cpus().length - 1);
       if (Math.ceil(plan.agentCount / workers) > ARTILLERY_HD.slotSize) {
         throw new ScenarioInputError(
           `${plan.agentCount} agents on ${workers} workers is more than the ${ARTILLERY_HD.slotSize} wallets a worker holds: use more workers or fewer agents`,
@@ -229,7 +225,6 @@ export function artilleryEngine(options: ArtilleryEngineOptions = {}): LoadEngin
         { model: plan.model, agents: plan.agentCount, seed: plan.seed },
         "Artillery",
       );
-      const workers = options.workers ?? Math.max(1, cpus().length - 1);
       const bin = await ensureArtillery(log);
       const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "x402-artillery-")));
       try {

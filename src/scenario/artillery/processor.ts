@@ -27,6 +27,8 @@ type WorkerAgents = {
   readyAt: number;
   /** Virtual users started on this worker. */
   started: number;
+  /** The policy's budget per agent, which spent plus outstanding signatures must not pass. */
+  budget: bigint | undefined;
   overBudget: Set<number>;
 };
 
@@ -73,6 +75,7 @@ async function setUp(job: ArtilleryJob, events: EventEmitter): Promise<WorkerAge
     iterations: wallets.map(() => 0),
     readyAt: performance.now(),
     started: 0,
+    budget: policy.budgetPerRun,
     overBudget: new Set(),
   };
 }
@@ -108,10 +111,9 @@ function emitResult(events: EventEmitter, state: WorkerAgents, index: number, re
     counter(METRIC.charged, Number(charged));
     if (result.charged !== undefined && result.charged > result.amount) counter(METRIC.overSigned);
   }
-  const budget = state.job.spec.policy.budgetPerRun;
   const agent = state.agents[index];
-  if (budget !== undefined && agent && !state.overBudget.has(index)) {
-    if (agent.spent + agent.reserved > BigInt(budget)) {
+  if (state.budget !== undefined && agent && !state.overBudget.has(index)) {
+    if (agent.spent + agent.reserved > state.budget) {
       state.overBudget.add(index);
       counter(METRIC.overBudget);
     }

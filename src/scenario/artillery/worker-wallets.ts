@@ -1,22 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import {
-  type Address,
-  bytesToHex,
-  createPublicClient,
-  createWalletClient,
-  encodeFunctionData,
-  erc20Abi,
-  type Hex,
-  http,
-  maxUint256,
-  parseSignature,
-} from "viem";
+import { type Address, bytesToHex, encodeFunctionData, type Hex, parseSignature } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { mockUsdcAbi, multicall3Abi } from "../../chain/artifacts.generated.ts";
 import { DEFAULT_MNEMONIC, MULTICALL3_ADDRESS } from "../../chain/base-profile.ts";
+import { createDevnetClient } from "../../chain/client.ts";
+import { approvePermit2 } from "../../chain/funding.ts";
 import { type DevnetAccount, deriveAccounts } from "../../chain/wallets.ts";
-import { PERMIT2_ADDRESS } from "../../protocol/permit2.ts";
 import { signTransferAuthorization } from "../../protocol/signature.ts";
 import { ARTILLERY_HD, type ArtilleryJob, FUNDER_KEY_ENV, MNEMONIC_ENV } from "./job.ts";
 
@@ -49,7 +39,8 @@ const ATTEMPTS = 10;
  * Funds a worker's wallets from the funder key in the environment: USDC by EIP-3009 transfers the funder
  * signs (no nonce of its own to race on), ETH for the wallets' own transactions, all through Multicall3 in
  * a few transactions the funder sends. Workers share the funder, so a transaction whose nonce another
- * worker took is sent again. Then each wallet approves Permit2 when the scenario pays by it.
+ * worker took is sent again. Then each wallet approves Permit2 when the scenario pays by it
+ * (`approvePermit2`, the harness's own).
  */
 export async function fundWorkerWallets(
   job: ArtilleryJob,
@@ -60,9 +51,7 @@ export async function fundWorkerWallets(
   if (!key)
     throw new Error(`${FUNDER_KEY_ENV} is not set: the workers need a key to fund their wallets from`);
   const funder = privateKeyToAccount(key);
-  const transport = http(job.chain.rpcUrl, { retryCount: 2 });
-  const client = createPublicClient({ transport });
-  const wallet = createWalletClient({ account: funder, transport });
+  const client = createDevnetClient(job.chain.rpcUrl, job.chain.chainId);
   const usdc = BigInt(job.spec.usdc);
   const eth = BigInt(job.eth);
   const domain = { ...job.chain.usdc, chainId: job.chain.chainId, verifyingContract: job.chain.usdc.address };
@@ -106,27 +95,19 @@ export async function fundWorkerWallets(
     const data = encodeFunctionData({ abi: multicall3Abi, functionName: "aggregate3Value", args: [calls] });
     const value = eth * BigInt(calls.length / (eth > 0n ? 2 : 1));
     await sendRetried(async () => {
-      const hash = await wallet.sendTransaction({ chain: null, to: MULTICALL3_ADDRESS, data, value });
+      const hash = await client.sendTransaction({
+        account: funder,
+        chain: null,
+        to: MULTICALL3_ADDRESS,
+        data,
+        value,
+      });
       const receipt = await client.waitForTransactionReceipt({ hash });
       if (receipt.status !== "success") throw new Error(`funding transaction ${hash} reverted`);
     });
   }
-  if (!job.spec.permit2Allowance) return;
-  const hashes = await Promise.all(
-    wallets.map(({ privateKey }) =>
-      createWalletClient({ account: privateKeyToAccount(privateKey), transport }).writeContract({
-        chain: null,
-        address: job.chain.usdc.address,
-        abi: erc20Abi,
-        functionName: "approve",
-        args: [PERMIT2_ADDRESS, maxUint256],
-      }),
-    ),
-  );
-  for (const hash of hashes) {
-    const receipt = await client.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new Error(`Permit2 approval ${hash} reverted`);
-  }
+  // Each wallet approves Permit2 itself, as the harness's own agents do; blocks come from the chain.
+  if (job.spec.permit2Allowance) await approvePermit2(client, wallets, job.chain.usdc.address, false);
 }
 
 /** Another sender's transaction took the nonce, or one is already pending with it: send again. */
